@@ -1,0 +1,97 @@
+//! The common shape every compared library is driven through, and the registry of them.
+
+pub mod automerge;
+#[cfg(feature = "collab")]
+pub mod collab;
+pub mod dt;
+pub mod jumprope;
+pub mod yrs;
+
+use crate::measure::{Config, Row, run};
+use crate::trace::Trace;
+
+/// One library under test. Associated types keep the hot loops monomorphic,
+/// so no dynamic dispatch is timed.
+pub trait Subject {
+    const NAME: &'static str;
+    /// The document a local replay produces.
+    type Doc;
+    /// What a remote replica receives to catch up, built outside the timing.
+    type Remote;
+    /// A replica built by merging or loading; returned so dropping it is not timed.
+    type Replica;
+
+    fn replay(trace: &Trace) -> Result<Self::Doc, String>;
+    fn text(doc: &mut Self::Doc) -> Result<String, String>;
+    /// `None` when the library has no notion of replication (the plain rope).
+    fn remote(doc: &mut Self::Doc) -> Result<Option<Self::Remote>, String>;
+    fn merge(remote: Self::Remote) -> Result<(Self::Replica, String), String>;
+    /// The full saved form, `None` when the library has none.
+    fn save(doc: &mut Self::Doc) -> Result<Option<Vec<u8>>, String>;
+    fn load(bytes: &[u8]) -> Result<(Self::Replica, String), String>;
+    /// A library-specific remark printed under the table.
+    fn note(_doc: &mut Self::Doc) -> Option<String> {
+        None
+    }
+}
+
+type Runner = fn(&Trace, &Config) -> Row;
+
+/// Every library, in table order; diamond-types first as the ratio baseline.
+pub fn all() -> Vec<(&'static str, Runner)> {
+    let mut libs: Vec<(&'static str, Runner)> = vec![
+        (dt::Dt::NAME, run::<dt::Dt>),
+        (yrs::Yrs::NAME, run::<yrs::Yrs>),
+        (automerge::Automerge::NAME, run::<automerge::Automerge>),
+    ];
+    #[cfg(feature = "collab")]
+    libs.push((collab::Collab::NAME, run::<collab::Collab>));
+    libs.push((jumprope::Rope::NAME, run::<jumprope::Rope>));
+    libs
+}
+
+/// Maps the short names people type to the canonical ones.
+pub fn canonical(name: &str) -> &str {
+    match name {
+        "dt" => dt::Dt::NAME,
+        "am" => automerge::Automerge::NAME,
+        "collab" | "ours" => "collab-crdt",
+        "rope" => jumprope::Rope::NAME,
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::all;
+    use crate::measure::Config;
+    use crate::trace::{Loaded, parse};
+
+    /// Non-ASCII and astral chars catch any library counting bytes or
+    /// UTF-16 units where the trace counts chars.
+    #[test]
+    fn every_library_reproduces_end_content() {
+        let value = json!({
+            "startContent": "",
+            "endContent": "«heo 🎉🎉 wd!",
+            "txns": [
+                {"time": "", "patches": [[0, 0, "héllo 😀 wörld"], [6, 1, "🎉🎉"]]},
+                {"time": "", "patches": [[10, 3, ""], [1, 1, "e"], [11, 0, "!"]]},
+                {"time": "", "patches": [[0, 0, "«"], [3, 2, ""]]}
+            ]
+        });
+        let Ok(Loaded::Sequential(trace)) = parse(&value) else {
+            panic!("tiny trace did not parse");
+        };
+        let config = Config {
+            iters: 1,
+            slow_iters: 1,
+        };
+        for (name, run) in all() {
+            let row = run(&trace, &config);
+            assert!(row.ok, "{name}: {:?}", row.problems);
+        }
+    }
+}

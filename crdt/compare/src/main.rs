@@ -1,0 +1,185 @@
+//! `compare`: replays sequential editing traces with several text CRDTs and prints how they compare.
+
+mod alloc;
+mod libs;
+mod measure;
+mod report;
+mod trace;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use measure::Config;
+use trace::Loaded;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+const DEFAULT_TRACES: [&str; 3] = [
+    "automerge-paper.json.gz",
+    "rustcode.json.gz",
+    "sveltecomponent.json.gz",
+];
+
+const USAGE: &str =
+    "usage: compare [--iters N] [--slow-iters N] [--lib NAME ...] [TRACE.json.gz ...]";
+
+struct Args {
+    config: Config,
+    libs: Vec<String>,
+    traces: Vec<PathBuf>,
+}
+
+/// The traces live in the project's shared folder, beside the repository.
+fn default_trace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces")
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        config: Config {
+            iters: 5,
+            slow_iters: 3,
+        },
+        libs: Vec::new(),
+        traces: Vec::new(),
+    };
+    let count = |flag: &str, value: Option<String>| -> Result<usize, String> {
+        value
+            .as_deref()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .ok_or_else(|| format!("{flag} needs a positive number"))
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--iters" => parsed.config.iters = count("--iters", args.next())?,
+            "--slow-iters" => parsed.config.slow_iters = count("--slow-iters", args.next())?,
+            "--lib" => {
+                let name = args.next().ok_or("--lib needs a library name")?;
+                parsed
+                    .libs
+                    .extend(name.split(',').map(|n| libs::canonical(n).to_owned()));
+            }
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
+            path => parsed.traces.push(PathBuf::from(path)),
+        }
+    }
+    if parsed.traces.is_empty() {
+        let dir = default_trace_dir();
+        parsed.traces = DEFAULT_TRACES.iter().map(|t| dir.join(t)).collect();
+    }
+    Ok(parsed)
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    format!("machine: nproc={cores}, cpu={cpu}")
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("error: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let all = libs::all();
+    if let Some(unknown) = args
+        .libs
+        .iter()
+        .find(|name| !all.iter().any(|(n, _)| n == name))
+    {
+        let known: Vec<&str> = all.iter().map(|(n, _)| *n).collect();
+        eprintln!(
+            "error: unknown library {unknown}; known: {}",
+            known.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    // Checked up front so a typo fails in a second, not after minutes of runs.
+    if let Some(missing) = args.traces.iter().find(|p| !p.is_file()) {
+        eprintln!("error: trace not found: {}", missing.display());
+        return ExitCode::from(2);
+    }
+    let selected: Vec<_> = all
+        .into_iter()
+        .filter(|(n, _)| args.libs.is_empty() || args.libs.iter().any(|l| l == n))
+        .collect();
+
+    println!("{}", machine());
+    println!(
+        "iters: {} (libraries slower than 1 s per run: {}); medians in ms",
+        args.config.iters, args.config.slow_iters
+    );
+    if !cfg!(feature = "collab") {
+        println!("note: built without the `collab` feature, collab-crdt is not measured");
+    }
+
+    let mut failed = false;
+    for path in &args.traces {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        let trace = match trace::load(path) {
+            Ok(Loaded::Sequential(trace)) => trace,
+            Ok(Loaded::Concurrent) => {
+                println!(
+                    "\nnote: {name} is a concurrent trace; skipped, the other libraries are only driven with sequential traces here"
+                );
+                continue;
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        println!(
+            "\n## {name}: {} patches in {} txns, {} chars at the end\n",
+            trace.patches.len(),
+            trace.txns,
+            trace.end.chars().count()
+        );
+        let mut rows = Vec::new();
+        for (lib, run) in &selected {
+            eprintln!("running {lib} on {name} ...");
+            rows.push(run(&trace, &args.config));
+        }
+        print!("{}", report::table(&rows));
+        for row in &rows {
+            if let Some(note) = &row.note {
+                println!("- {}: {note}", row.library);
+            }
+            for problem in &row.problems {
+                failed = true;
+                println!("- **MISMATCH/ERROR** {}: {problem}", row.library);
+                eprintln!("ERROR: {} on {name}: {problem}", row.library);
+            }
+        }
+        println!();
+        for row in &rows {
+            println!("{}", report::json_line(&name, row));
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,619 @@
+//! The document: one replica's state, its local edits and the integration of
+//! remote operations.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::error::Error;
+use crate::id::{Id, MAX_SAFE, check_replica};
+use crate::op::{DeleteOp, InsertOp, Op};
+use crate::oplog::{OpLog, Run, RunKind, op_unit};
+use crate::pending::{Pending, Wait};
+use crate::tree::{Cursor, MAX_SPAN, Span, Tree, utf16_len};
+use crate::version::VersionVector;
+
+/// The most characters, deleted ones included, one document holds. Counts in
+/// the tree are 32-bit and a character may take two UTF-16 units.
+pub const MAX_DOC_CHARS: u64 = (u32::MAX / 2) as u64;
+
+/// What [`Doc::apply`] did with an operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// Integrated, together with `released` buffered operations it unblocked
+    /// (and `rejected` buffered ones that turned out to be invalid).
+    Integrated { released: usize, rejected: usize },
+    /// Already integrated, identical: nothing changed.
+    Duplicate,
+    /// Waiting in the buffer for a dependency.
+    Buffered,
+}
+
+/// One replica of a text document.
+#[derive(Clone, Debug)]
+pub struct Doc {
+    replica_id: u64,
+    /// This replica's index in the replica table.
+    me: u32,
+    /// The largest lamport seen; local edits take the next one.
+    clock: u64,
+    /// Replica ids by table index; the table order is arrival order and never
+    /// leaves this struct.
+    replica_ids: Vec<u64>,
+    replica_index: BTreeMap<u64, u32>,
+    /// Per replica: units integrated (its next expected sequence number).
+    seen: Vec<u64>,
+    /// Per replica: lamport of its last integrated unit.
+    last_lamport: Vec<u64>,
+    /// Every character ever integrated, in arrival order; spans and log runs
+    /// point into it.
+    content: Vec<char>,
+    tree: Tree,
+    log: OpLog,
+    pending: Pending,
+}
+
+enum Step {
+    Done(u32),
+    Duplicate,
+    Wait(Wait),
+}
+
+impl Doc {
+    /// An empty document edited by `replica_id` (1 to 2^53 - 1). Two replicas
+    /// editing concurrently must never share an id.
+    pub fn new(replica_id: u64) -> Result<Doc, Error> {
+        check_replica(replica_id)?;
+        let mut doc = Doc {
+            replica_id,
+            me: 0,
+            clock: 0,
+            replica_ids: Vec::new(),
+            replica_index: BTreeMap::new(),
+            seen: Vec::new(),
+            last_lamport: Vec::new(),
+            content: Vec::new(),
+            tree: Tree::default(),
+            log: OpLog::default(),
+            pending: Pending::default(),
+        };
+        doc.me = doc.replica(replica_id);
+        Ok(doc)
+    }
+
+    /// A copy of this document that edits as `replica_id`.
+    pub fn fork(&self, replica_id: u64) -> Result<Doc, Error> {
+        check_replica(replica_id)?;
+        let mut doc = self.clone();
+        doc.replica_id = replica_id;
+        doc.me = doc.replica(replica_id);
+        Ok(doc)
+    }
+
+    pub fn replica_id(&self) -> u64 {
+        self.replica_id
+    }
+
+    /// The largest lamport this replica has seen or made.
+    pub fn clock(&self) -> u64 {
+        self.clock
+    }
+
+    /// The text, without deleted characters.
+    pub fn text(&self) -> String {
+        let mut out = String::with_capacity(self.tree.len_chars());
+        for span in self.tree.spans().filter(|s| !s.deleted) {
+            out.extend(&self.content[span.content as usize..(span.content + span.len) as usize]);
+        }
+        out
+    }
+
+    /// Length in Unicode scalar values.
+    pub fn len(&self) -> usize {
+        self.tree.len_chars()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Length in UTF-16 code units, as JavaScript counts.
+    pub fn len_utf16(&self) -> usize {
+        self.tree.len_utf16()
+    }
+
+    /// Inserts `text` so that its first character lands at `pos` (in
+    /// characters). Returns the operation to send, or `None` for empty text.
+    pub fn insert(&mut self, pos: usize, text: &str) -> Result<Option<Op>, Error> {
+        if text.is_empty() {
+            return Ok(None);
+        }
+        self.check_range(pos, 0)?;
+        let n = text.chars().count() as u64;
+        let (seq, lamport) = self.next_ids(n)?;
+        self.check_size(n)?;
+        let after = pos.checked_sub(1).map(|p| self.tree.find_char(p));
+        let op = InsertOp {
+            replica_id: self.replica_id,
+            seq,
+            lamport,
+            parent_id: after.map(|c| self.id_at_cursor(c)),
+            text: String::from(text),
+        };
+        self.integrate_insert(self.me, &op, n, after);
+        Ok(Some(Op::Insert(op)))
+    }
+
+    /// Deletes `len` characters from `pos`. Returns the operations to send:
+    /// one per run of consecutive ids removed.
+    pub fn delete(&mut self, pos: usize, len: usize) -> Result<Vec<Op>, Error> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        self.check_range(pos, len)?;
+        self.next_ids(len as u64)?;
+        let mut targets: Vec<(u32, u64, u64)> = Vec::new();
+        let mut left = len as u64;
+        while left > 0 {
+            let c = self.tree.find_char(pos);
+            let span = self.tree.span(c);
+            let target = span.lamport + u64::from(c.offset);
+            let (took, _) = self.tree.delete_at(c, left, &self.content);
+            let took = u64::from(took);
+            match targets.last_mut() {
+                Some((r, start, n)) if *r == span.replica && *start + *n == target => *n += took,
+                _ => targets.push((span.replica, target, took)),
+            }
+            left -= took;
+        }
+        let mut ops = Vec::with_capacity(targets.len());
+        for (replica, lamport, n) in targets {
+            let (seq, op_lamport) = self.next_ids(n)?;
+            let op = DeleteOp {
+                replica_id: self.replica_id,
+                seq,
+                lamport: op_lamport,
+                target: Id::new(lamport, self.replica_ids[replica as usize]),
+                len: n,
+                reversed: false,
+            };
+            self.record_delete(self.me, &op);
+            ops.push(Op::Delete(op));
+        }
+        Ok(ops)
+    }
+
+    /// Deletes `del` characters at `pos`, then inserts `text` there.
+    pub fn replace(&mut self, pos: usize, del: usize, text: &str) -> Result<Vec<Op>, Error> {
+        self.check_range(pos, del)?;
+        let n = text.chars().count() as u64;
+        self.next_ids(del as u64 + n)?;
+        self.check_size(n)?;
+        let mut ops = self.delete(pos, del)?;
+        ops.extend(self.insert(pos, text)?);
+        Ok(ops)
+    }
+
+    /// Integrates an operation from another replica (or redelivered from
+    /// this one). Idempotent; an operation whose dependencies have not arrived
+    /// is buffered and integrated when they do.
+    pub fn apply(&mut self, op: &Op) -> Result<Applied, Error> {
+        match self.step(op)? {
+            Step::Duplicate => Ok(Applied::Duplicate),
+            Step::Wait(wait) => {
+                self.pending.park(wait, op)?;
+                Ok(Applied::Buffered)
+            }
+            Step::Done(replica) => {
+                let (released, rejected) = self.release(replica);
+                Ok(Applied::Integrated { released, rejected })
+            }
+        }
+    }
+
+    /// Applies operations in order, stopping at the first error.
+    pub fn apply_all<'a>(&mut self, ops: impl IntoIterator<Item = &'a Op>) -> Result<(), Error> {
+        for op in ops {
+            self.apply(op)?;
+        }
+        Ok(())
+    }
+
+    /// Brings this replica up to date with `other`.
+    pub fn merge_from(&mut self, other: &Doc) -> Result<(), Error> {
+        let ops = other.ops_since(&self.version());
+        self.apply_all(&ops)
+    }
+
+    /// Operations waiting in the buffer.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Sets the bound on buffered operations (default
+    /// [`crate::DEFAULT_PENDING_LIMIT`]); past it [`Doc::apply`] refuses with
+    /// [`Error::BufferFull`].
+    pub fn set_pending_limit(&mut self, limit: usize) {
+        self.pending.limit = limit;
+    }
+
+    /// What this replica has integrated.
+    pub fn version(&self) -> VersionVector {
+        let mut v = VersionVector::new();
+        for (i, &id) in self.replica_ids.iter().enumerate() {
+            v.set(id, self.seen[i]);
+        }
+        v
+    }
+
+    /// Every integrated operation that `version` has not seen, as few
+    /// operations as possible, in an order any replica can apply without
+    /// buffering (ascending lamport).
+    pub fn ops_since(&self, version: &VersionVector) -> Vec<Op> {
+        self.collect_ops(version, None)
+    }
+
+    /// The integrated operations that `from` has not seen and `to` has, in
+    /// the order of [`Doc::ops_since`]: what brings a replica at `from` to
+    /// `to`, when `to` is a version this replica passed through.
+    pub fn ops_between(&self, from: &VersionVector, to: &VersionVector) -> Vec<Op> {
+        self.collect_ops(from, Some(to))
+    }
+
+    fn collect_ops(&self, from: &VersionVector, to: Option<&VersionVector>) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for (i, &id) in self.replica_ids.iter().enumerate() {
+            let start = from.get(id);
+            let end = to.map_or(self.seen[i], |to| to.get(id).min(self.seen[i]));
+            if start < end {
+                self.log
+                    .ops_between(i as u32, id, (start, end), &self.content, &mut ops);
+            }
+        }
+        ops.sort_unstable_by_key(|op| (op.lamport(), op.replica_id()));
+        ops
+    }
+
+    /// The id of the visible character at `pos`.
+    pub fn id_at(&self, pos: usize) -> Result<Id, Error> {
+        if pos >= self.len() {
+            return Err(Error::PositionOutOfRange {
+                pos,
+                len: self.len(),
+            });
+        }
+        Ok(self.id_at_cursor(self.tree.find_char(pos)))
+    }
+
+    /// Where the character `id` is: its position when visible, or the
+    /// position it would have (the number of visible characters before it)
+    /// when deleted. The second value says whether it is deleted.
+    pub fn pos_of(&self, id: Id) -> Result<(usize, bool), Error> {
+        let c = self
+            .replica_index
+            .get(&id.replica_id)
+            .and_then(|&r| self.tree.locate(r, id.lamport))
+            .ok_or(Error::UnknownId { id })?;
+        Ok((self.tree.position_of(c), self.tree.span(c).deleted))
+    }
+
+    /// Converts a UTF-16 offset (as JavaScript counts) to a character position.
+    pub fn utf16_to_pos(&self, offset: usize) -> Result<usize, Error> {
+        if offset > self.len_utf16() {
+            return Err(Error::PositionOutOfRange {
+                pos: offset,
+                len: self.len_utf16(),
+            });
+        }
+        self.tree
+            .utf16_to_char(offset, &self.content)
+            .map_err(|()| Error::SplitSurrogate { offset })
+    }
+
+    /// Converts a character position to a UTF-16 offset.
+    pub fn pos_to_utf16(&self, pos: usize) -> Result<usize, Error> {
+        self.check_range(pos, 0)?;
+        Ok(self.tree.char_to_utf16(pos, &self.content))
+    }
+
+    /// Checks every internal invariant; for tests and fuzzing.
+    #[cfg(feature = "std")]
+    pub fn check(&self) -> Result<(), String> {
+        self.tree.check()?;
+        let text_len = self.text().chars().count();
+        if text_len != self.len() {
+            return Err(alloc::format!(
+                "text has {text_len} chars, tree counts {}",
+                self.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Sizes of the internal structures, for benchmarks and diagnostics.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            spans: self.tree.spans().count(),
+            index_entries: self.tree.index_entries(),
+            log_runs: self.log.run_count(),
+            chars_stored: self.tree.total(),
+        }
+    }
+
+    fn check_range(&self, pos: usize, len: usize) -> Result<(), Error> {
+        let doc_len = self.len();
+        match pos.checked_add(len) {
+            Some(end) if end <= doc_len => Ok(()),
+            _ => Err(Error::PositionOutOfRange {
+                pos: pos.saturating_add(len),
+                len: doc_len,
+            }),
+        }
+    }
+
+    /// The sequence number and lamport for `n` new local units, checked.
+    fn next_ids(&self, n: u64) -> Result<(u64, u64), Error> {
+        let seq = self.seen[self.me as usize];
+        let lamport = self.clock + 1;
+        if seq.saturating_add(n) > MAX_SAFE || lamport.saturating_add(n - 1) > MAX_SAFE {
+            return Err(Error::ClockExhausted);
+        }
+        Ok((seq, lamport))
+    }
+
+    fn check_size(&self, n: u64) -> Result<(), Error> {
+        if self.tree.total() + n > MAX_DOC_CHARS {
+            return Err(Error::DocumentTooLarge {
+                limit: MAX_DOC_CHARS,
+            });
+        }
+        Ok(())
+    }
+
+    fn id_at_cursor(&self, c: Cursor) -> Id {
+        let span = self.tree.span(c);
+        Id::new(
+            span.lamport + u64::from(c.offset),
+            self.replica_ids[span.replica as usize],
+        )
+    }
+
+    /// The table index of `replica_id`, registering it on first sight.
+    fn replica(&mut self, replica_id: u64) -> u32 {
+        if let Some(&r) = self.replica_index.get(&replica_id) {
+            return r;
+        }
+        let r = self.replica_ids.len() as u32;
+        self.replica_ids.push(replica_id);
+        self.replica_index.insert(replica_id, r);
+        self.seen.push(0);
+        self.last_lamport.push(0);
+        self.log.add_replica();
+        r
+    }
+
+    /// Whether `replica_id`'s history has reached `lamport`.
+    fn passed(&self, replica_id: u64, lamport: u64) -> bool {
+        self.replica_index
+            .get(&replica_id)
+            .is_some_and(|&r| self.seen[r as usize] > 0 && self.last_lamport[r as usize] >= lamport)
+    }
+
+    fn locate(&self, id: Id) -> Option<Cursor> {
+        let r = *self.replica_index.get(&id.replica_id)?;
+        self.tree.locate(r, id.lamport)
+    }
+
+    /// Decides what to do with a remote operation and, when it is ready,
+    /// integrates it. Changes nothing when it returns an error.
+    fn step(&mut self, op: &Op) -> Result<Step, Error> {
+        let len = op.validate()?;
+        let replica_id = op.replica_id();
+        let seen = self
+            .replica_index
+            .get(&replica_id)
+            .map_or(0, |&r| self.seen[r as usize]);
+        let seq = op.seq();
+        if seq > seen {
+            return Ok(Step::Wait(Wait::Seq { replica_id, seq }));
+        }
+        let trimmed;
+        let mut op = op;
+        if seq < seen {
+            let known = len.min(seen - seq);
+            let r = self.replica_index[&replica_id];
+            self.check_same(r, op, known)?;
+            if known == len {
+                return Ok(Step::Duplicate);
+            }
+            trimmed = op.skip_units(known);
+            op = &trimmed;
+        }
+        let len = op.len();
+        match op {
+            Op::Insert(ins) => {
+                let after = match ins.parent_id {
+                    None => None,
+                    Some(parent) => match self.locate(parent) {
+                        Some(c) => Some(c),
+                        None if self.passed(parent.replica_id, parent.lamport) => {
+                            return Err(Error::UnknownId { id: parent });
+                        }
+                        None => {
+                            return Ok(Step::Wait(Wait::Lamport {
+                                replica_id: parent.replica_id,
+                                lamport: parent.lamport,
+                            }));
+                        }
+                    },
+                };
+                self.check_size(len)?;
+                let r = self.replica(replica_id);
+                self.integrate_insert(r, ins, len, after);
+                Ok(Step::Done(r))
+            }
+            Op::Delete(del) => {
+                let last = del.target.lamport + del.len - 1;
+                if !self.passed(del.target.replica_id, last) {
+                    return Ok(Step::Wait(Wait::Lamport {
+                        replica_id: del.target.replica_id,
+                        lamport: last,
+                    }));
+                }
+                self.check_targets(del)?;
+                let r = self.replica(replica_id);
+                let target = self.replica_index[&del.target.replica_id];
+                let mut lamport = del.target.lamport;
+                let end = lamport + del.len;
+                while lamport < end {
+                    let c = self
+                        .tree
+                        .locate(target, lamport)
+                        .expect("targets were checked");
+                    let (took, _) = self.tree.delete_at(c, end - lamport, &self.content);
+                    lamport += u64::from(took);
+                }
+                self.record_delete(r, del);
+                Ok(Step::Done(r))
+            }
+        }
+    }
+
+    /// Errors unless every character a delete names exists.
+    fn check_targets(&self, del: &DeleteOp) -> Result<(), Error> {
+        let mut lamport = del.target.lamport;
+        let end = lamport + del.len;
+        while lamport < end {
+            let id = Id::new(lamport, del.target.replica_id);
+            let c = self.locate(id).ok_or(Error::UnknownId { id })?;
+            let span = self.tree.span(c);
+            lamport = span.lamport + u64::from(span.len);
+        }
+        Ok(())
+    }
+
+    /// Errors unless the first `k` units of `op` equal the units already in
+    /// the log under the same sequence numbers.
+    fn check_same(&self, r: u32, op: &Op, k: u64) -> Result<(), Error> {
+        let replica_id = op.replica_id();
+        let mut chars = match op {
+            Op::Insert(ins) => Some(ins.text.chars()),
+            Op::Delete(_) => None,
+        };
+        for i in 0..k {
+            let ch = chars.as_mut().and_then(Iterator::next);
+            let ours = self.log.unit(r, replica_id, op.seq() + i, &self.content);
+            if ours != op_unit(op, i, ch) {
+                return Err(Error::ConflictingOp {
+                    replica_id,
+                    seq: op.seq() + i,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Places an insert (already validated, its parent at `after`) in the
+    /// tree and records it.
+    fn integrate_insert(&mut self, r: u32, op: &InsertOp, n: u64, mut after: Option<Cursor>) {
+        let start = self.content.len() as u32;
+        self.content.extend(op.text.chars());
+        let mut done = 0u32;
+        while u64::from(done) < n {
+            let len = (n as u32 - done).min(MAX_SPAN);
+            let at = start + done;
+            let span = Span {
+                lamport: op.lamport + u64::from(done),
+                replica: r,
+                len,
+                content: at,
+                utf16: utf16_len(&self.content[at as usize..(at + len) as usize]),
+                deleted: false,
+            };
+            let id = (span.lamport, op.replica_id);
+            after = Some(
+                self.tree
+                    .integrate(after, span, id, &self.replica_ids, &self.content),
+            );
+            done += len;
+        }
+        let run = Run {
+            seq: op.seq,
+            lamport: op.lamport,
+            len: n,
+            kind: RunKind::Insert {
+                parent: op.parent_id,
+                content: start,
+            },
+        };
+        self.record(r, run);
+    }
+
+    fn record_delete(&mut self, r: u32, op: &DeleteOp) {
+        let run = Run {
+            seq: op.seq,
+            lamport: op.lamport,
+            len: op.len,
+            kind: RunKind::Delete {
+                target: op.target,
+                reversed: op.reversed && op.len > 1,
+            },
+        };
+        self.record(r, run);
+    }
+
+    fn record(&mut self, r: u32, run: Run) {
+        let last = run.lamport + run.len - 1;
+        self.seen[r as usize] = run.seq + run.len;
+        self.last_lamport[r as usize] = last;
+        self.clock = self.clock.max(last);
+        self.log.push(r, self.replica_ids[r as usize], run);
+    }
+
+    /// Integrates every buffered operation that `replica`'s progress unblocks,
+    /// and whatever those unblock in turn.
+    fn release(&mut self, replica: u32) -> (usize, usize) {
+        let mut queue = Vec::new();
+        let (mut released, mut rejected) = (0, 0);
+        self.wake(replica, &mut queue);
+        while let Some(op) = queue.pop() {
+            match self.step(&op) {
+                Ok(Step::Done(r)) => {
+                    released += 1;
+                    self.wake(r, &mut queue);
+                }
+                Ok(Step::Duplicate) => {}
+                Ok(Step::Wait(wait)) => {
+                    if self.pending.park(wait, &op).is_err() {
+                        rejected += 1;
+                    }
+                }
+                Err(_) => rejected += 1,
+            }
+        }
+        (released, rejected)
+    }
+
+    fn wake(&mut self, replica: u32, queue: &mut Vec<Op>) {
+        let r = replica as usize;
+        self.pending.wake(
+            self.replica_ids[r],
+            self.seen[r],
+            self.last_lamport[r],
+            queue,
+        );
+    }
+}
+
+/// Sizes of a document's internal structures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Spans in the sequence tree.
+    pub spans: usize,
+    /// Entries in the id index.
+    pub index_entries: usize,
+    /// Runs in the operation log.
+    pub log_runs: usize,
+    /// Characters stored, deleted ones included.
+    pub chars_stored: u64,
+}

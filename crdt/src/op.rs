@@ -1,0 +1,179 @@
+//! Operations: the unit replicas exchange, each a run of consecutive ids from one replica.
+
+use alloc::string::String;
+
+use crate::error::Error;
+use crate::id::{Id, check_replica, check_run, check_safe};
+
+/// An operation to send to, or received from, another replica.
+///
+/// Every operation covers `len()` consecutive *units* of its replica: unit `i`
+/// has sequence number `seq + i` and lamport `lamport + i`. An insert has one
+/// unit per character; a delete has one unit per character it removes.
+/// `seq` counts a replica's units without gaps, which is what makes version
+/// vectors exact; `lamport` orders concurrent inserts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
+pub enum Op {
+    Insert(InsertOp),
+    Delete(DeleteOp),
+}
+
+/// Inserts `text` after `parent_id` (the document start when `None`).
+/// Character `i` of the text gets id `(lamport + i, replica_id)` and its parent
+/// is the character before it in the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct InsertOp {
+    pub replica_id: u64,
+    pub seq: u64,
+    pub lamport: u64,
+    pub parent_id: Option<Id>,
+    pub text: String,
+}
+
+/// Deletes the `len` characters `(target.lamport .. target.lamport + len, target.replica_id)`.
+///
+/// When `reversed` is set, unit `i` of the operation deletes the character
+/// `target.lamport + len - 1 - i`: that is how a run of backspaces is kept as
+/// one operation. It changes no visible result, only which unit names which
+/// character, and replicas keep it so that their histories stay identical.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DeleteOp {
+    pub replica_id: u64,
+    pub seq: u64,
+    pub lamport: u64,
+    pub target: Id,
+    pub len: u64,
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "is_false"))]
+    pub reversed: bool,
+}
+
+#[cfg(feature = "serde")]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+impl Op {
+    pub fn replica_id(&self) -> u64 {
+        match self {
+            Op::Insert(op) => op.replica_id,
+            Op::Delete(op) => op.replica_id,
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        match self {
+            Op::Insert(op) => op.seq,
+            Op::Delete(op) => op.seq,
+        }
+    }
+
+    pub fn lamport(&self) -> u64 {
+        match self {
+            Op::Insert(op) => op.lamport,
+            Op::Delete(op) => op.lamport,
+        }
+    }
+
+    /// The id of the operation's first unit.
+    pub fn id(&self) -> Id {
+        Id::new(self.lamport(), self.replica_id())
+    }
+
+    /// The number of units (characters inserted or deleted) the operation covers.
+    pub fn len(&self) -> u64 {
+        match self {
+            Op::Insert(op) => op.text.chars().count() as u64,
+            Op::Delete(op) => op.len,
+        }
+    }
+
+    /// Operations are never empty once validated; this exists for clippy's `len` convention.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks everything that can be checked without the document: id ranges,
+    /// the reserved replica, emptiness and causal order of the dependencies.
+    pub(crate) fn validate(&self) -> Result<u64, Error> {
+        check_replica(self.replica_id())?;
+        let len = self.len();
+        if len == 0 {
+            return Err(Error::EmptyOp);
+        }
+        check_run("seq", self.seq(), len)?;
+        check_run("lamport", self.lamport(), len)?;
+        match self {
+            Op::Insert(op) => {
+                if let Some(parent) = op.parent_id {
+                    parent.validate()?;
+                    if parent.lamport >= op.lamport {
+                        return Err(Error::CausalityViolation {
+                            lamport: op.lamport,
+                            dependency: parent,
+                        });
+                    }
+                }
+            }
+            Op::Delete(op) => {
+                check_replica(op.target.replica_id)?;
+                check_safe("lamport", op.target.lamport)?;
+                check_run("lamport", op.target.lamport, op.len)?;
+                let last = Id::new(op.target.lamport + op.len - 1, op.target.replica_id);
+                if last.lamport >= op.lamport {
+                    return Err(Error::CausalityViolation {
+                        lamport: op.lamport,
+                        dependency: last,
+                    });
+                }
+            }
+        }
+        Ok(len)
+    }
+
+    /// The same operation without its first `k` units (`0 < k < len`).
+    pub(crate) fn skip_units(&self, k: u64) -> Op {
+        match self {
+            Op::Insert(op) => {
+                let byte = op
+                    .text
+                    .char_indices()
+                    .nth(k as usize)
+                    .map_or(op.text.len(), |(b, _)| b);
+                Op::Insert(InsertOp {
+                    replica_id: op.replica_id,
+                    seq: op.seq + k,
+                    lamport: op.lamport + k,
+                    parent_id: Some(Id::new(op.lamport + k - 1, op.replica_id)),
+                    text: String::from(&op.text[byte..]),
+                })
+            }
+            Op::Delete(op) => Op::Delete(DeleteOp {
+                replica_id: op.replica_id,
+                seq: op.seq + k,
+                lamport: op.lamport + k,
+                target: if op.reversed {
+                    op.target
+                } else {
+                    Id::new(op.target.lamport + k, op.target.replica_id)
+                },
+                len: op.len - k,
+                reversed: op.reversed,
+            }),
+        }
+    }
+}
+
+impl DeleteOp {
+    /// The lamport of the character unit `i` deletes.
+    pub(crate) fn target_of(&self, i: u64) -> u64 {
+        if self.reversed {
+            self.target.lamport + self.len - 1 - i
+        } else {
+            self.target.lamport + i
+        }
+    }
+}

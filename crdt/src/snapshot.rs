@@ -1,0 +1,367 @@
+//! Snapshots: a document's whole history in canonical form, as a serde value
+//! and as compact bytes.
+//!
+//! A snapshot is the list of operations `ops_since` returns for an empty
+//! version: maximally joined and sorted by `(lamport, replica_id)`. Replicas
+//! that integrated the same operations, in whatever order and grouping, hold
+//! the same units, so their snapshots are equal and encode to the same bytes.
+//!
+//! # Byte format (version 1)
+//!
+//! `"CLB" 1`, then a varint count and the sorted replica ids (delta-coded),
+//! then the op count, then six columns, each a varint of its raw length, a
+//! varint of its deflated length and the deflated bytes: `tags` (one byte per
+//! op: bit 0 delete, bit 1 reversed, bit 2 no parent, bit 3 the parent or
+//! target is another replica's), `replicas` (replica table index per op),
+//! `seqs` (distance from the replica's next expected sequence number, zero in
+//! a complete history), `lamports` (distance from the previous op's lamport),
+//! `lens`, `refs` (for an insert `lamport - parent.lamport`, for a delete
+//! `lamport - target.lamport`, followed by the table index of the other
+//! replica when bit 3 is set) and `text` (the UTF-8 of every insert in op
+//! order). Integers are LEB128 varints.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::doc::Doc;
+use crate::error::{DecodeError, Error};
+use crate::id::{Id, MAX_SAFE};
+use crate::op::{DeleteOp, InsertOp, Op};
+use crate::version::VersionVector;
+
+const MAGIC: &[u8; 3] = b"CLB";
+const FORMAT: u8 = 1;
+/// Largest decompressed column accepted, so a few bytes of input cannot make
+/// the decoder allocate without bound.
+pub const MAX_SECTION_BYTES: usize = 256 << 20;
+const DEFLATE_LEVEL: u8 = 9;
+
+const TAG_DELETE: u8 = 1;
+const TAG_REVERSED: u8 = 2;
+const TAG_ROOT: u8 = 4;
+const TAG_OTHER_REPLICA: u8 = 8;
+
+/// A document's complete history in canonical form.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Snapshot {
+    pub ops: Vec<Op>,
+}
+
+impl Snapshot {
+    /// The compact byte form.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut ids: Vec<u64> = self.ops.iter().map(Op::replica_id).collect();
+        for op in &self.ops {
+            match op {
+                Op::Insert(InsertOp {
+                    parent_id: Some(p), ..
+                }) => ids.push(p.replica_id),
+                Op::Delete(d) => ids.push(d.target.replica_id),
+                Op::Insert(_) => {}
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        let index_of = |id: u64| ids.binary_search(&id).expect("every id was collected") as u64;
+
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT);
+        put(&mut out, ids.len() as u64);
+        let mut prev = 0;
+        for &id in &ids {
+            put(&mut out, id - prev);
+            prev = id;
+        }
+        put(&mut out, self.ops.len() as u64);
+
+        let mut cols: [Vec<u8>; 7] = Default::default();
+        let [tags, replicas, seqs, lamports, lens, refs, text] = &mut cols;
+        let mut next_seq = alloc::vec![0u64; ids.len()];
+        let mut prev_lamport = 0;
+        for op in &self.ops {
+            let r = index_of(op.replica_id());
+            let seq = op.seq();
+            let expected = next_seq[r as usize];
+            // Zig-zag keeps any history encodable (a seq below or above the
+            // expected one) while a complete one costs zero bytes; wrapping
+            // arithmetic because a hand-built snapshot may hold any value.
+            put(seqs, zigzag((seq as i64).wrapping_sub(expected as i64)));
+            next_seq[r as usize] = seq.wrapping_add(op.len());
+            put(replicas, r);
+            put(
+                lamports,
+                zigzag((op.lamport() as i64).wrapping_sub(prev_lamport as i64)),
+            );
+            prev_lamport = op.lamport();
+            put(lens, op.len());
+            let (mut tag, reference) = match op {
+                Op::Insert(ins) => {
+                    text.extend_from_slice(ins.text.as_bytes());
+                    match ins.parent_id {
+                        None => (TAG_ROOT, None),
+                        Some(p) => (0, Some(p)),
+                    }
+                }
+                Op::Delete(del) => (
+                    TAG_DELETE | if del.reversed { TAG_REVERSED } else { 0 },
+                    Some(del.target),
+                ),
+            };
+            if let Some(target) = reference {
+                if target.replica_id != op.replica_id() {
+                    tag |= TAG_OTHER_REPLICA;
+                }
+                put(
+                    refs,
+                    zigzag((op.lamport() as i64).wrapping_sub(target.lamport as i64)),
+                );
+                if tag & TAG_OTHER_REPLICA != 0 {
+                    put(refs, index_of(target.replica_id));
+                }
+            }
+            tags.push(tag);
+        }
+        for col in &cols {
+            let packed = miniz_oxide::deflate::compress_to_vec(col, DEFLATE_LEVEL);
+            put(&mut out, col.len() as u64);
+            put(&mut out, packed.len() as u64);
+            out.extend_from_slice(&packed);
+        }
+        out
+    }
+
+    /// Parses the byte form. Checks the format, not the history: a snapshot
+    /// whose operations contradict each other fails in [`Doc::from_snapshot`].
+    pub fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(3, "magic")? != MAGIC {
+            return Err(DecodeError::BadMagic);
+        }
+        let format = r.take(1, "version")?[0];
+        if format != FORMAT {
+            return Err(DecodeError::UnsupportedVersion(format));
+        }
+        let n_ids = r.count("replica count")?;
+        let mut ids = Vec::with_capacity(n_ids);
+        let mut prev: u64 = 0;
+        for i in 0..n_ids {
+            let delta = r.varint("replica id")?;
+            if i > 0 && delta == 0 {
+                return Err(DecodeError::OutOfRange("replica id order"));
+            }
+            prev = prev
+                .checked_add(delta)
+                .filter(|&id| id <= MAX_SAFE)
+                .ok_or(DecodeError::OutOfRange("replica id"))?;
+            ids.push(prev);
+        }
+        let n_ops = r.count("op count")?;
+        let mut cols: [Vec<u8>; 7] = Default::default();
+        for col in &mut cols {
+            let raw = r.count("column length")?;
+            let packed = r.count("column length")?;
+            if raw > MAX_SECTION_BYTES {
+                return Err(DecodeError::TooLarge(MAX_SECTION_BYTES));
+            }
+            let data = r.take(packed, "column")?;
+            *col = miniz_oxide::inflate::decompress_to_vec_with_limit(data, raw)
+                .map_err(|_| DecodeError::Compression)?;
+            if col.len() != raw {
+                return Err(DecodeError::Compression);
+            }
+        }
+        if r.at != bytes.len() {
+            return Err(DecodeError::TrailingBytes(bytes.len() - r.at));
+        }
+        let [tags, replicas, seqs, lamports, lens, refs, text] = &cols;
+        let text = core::str::from_utf8(text).map_err(|_| DecodeError::Utf8)?;
+        let (mut tags, mut replicas, mut seqs, mut lamports, mut lens, mut refs) = (
+            Reader::new(tags),
+            Reader::new(replicas),
+            Reader::new(seqs),
+            Reader::new(lamports),
+            Reader::new(lens),
+            Reader::new(refs),
+        );
+        let mut chars = text.char_indices();
+        let replica_at = |i: u64| -> Result<u64, DecodeError> {
+            ids.get(i as usize)
+                .copied()
+                .ok_or(DecodeError::OutOfRange("replica index"))
+        };
+        let mut next_seq = alloc::vec![0u64; ids.len()];
+        let mut prev_lamport: u64 = 0;
+        let mut ops = Vec::with_capacity(n_ops.min(bytes.len()));
+        for _ in 0..n_ops {
+            let tag = tags.take(1, "tag")?[0];
+            let r = replicas.varint("replica")?;
+            let replica_id = replica_at(r)?;
+            let seq = offset(next_seq[r as usize], seqs.varint("seq")?, "seq")?;
+            let lamport = offset(prev_lamport, lamports.varint("lamport")?, "lamport")?;
+            prev_lamport = lamport;
+            let len = lens.varint("len")?;
+            next_seq[r as usize] = seq.checked_add(len).ok_or(DecodeError::OutOfRange("seq"))?;
+            let mut reference = || -> Result<Id, DecodeError> {
+                let back = unzigzag(refs.varint("reference")?);
+                let target = (lamport as i64)
+                    .checked_sub(back)
+                    .filter(|&l| l >= 0)
+                    .ok_or(DecodeError::OutOfRange("reference"))?;
+                let other = if tag & TAG_OTHER_REPLICA != 0 {
+                    replica_at(refs.varint("reference replica")?)?
+                } else {
+                    replica_id
+                };
+                Ok(Id::new(target as u64, other))
+            };
+            let op = if tag & TAG_DELETE != 0 {
+                Op::Delete(DeleteOp {
+                    replica_id,
+                    seq,
+                    lamport,
+                    target: reference()?,
+                    len,
+                    reversed: tag & TAG_REVERSED != 0,
+                })
+            } else {
+                let parent_id = if tag & TAG_ROOT != 0 {
+                    None
+                } else {
+                    Some(reference()?)
+                };
+                let start = chars.offset();
+                for _ in 0..len {
+                    chars.next().ok_or(DecodeError::Truncated("text"))?;
+                }
+                Op::Insert(InsertOp {
+                    replica_id,
+                    seq,
+                    lamport,
+                    parent_id,
+                    text: String::from(&text[start..chars.offset()]),
+                })
+            };
+            ops.push(op);
+        }
+        let unread = tags.rest() + replicas.rest() + seqs.rest() + lamports.rest();
+        let unread = unread + lens.rest() + refs.rest() + chars.as_str().len();
+        if unread != 0 {
+            return Err(DecodeError::TrailingBytes(unread));
+        }
+        Ok(Snapshot { ops })
+    }
+
+    /// The version this snapshot brings an empty replica to.
+    pub fn version(&self) -> VersionVector {
+        let mut v = VersionVector::new();
+        for op in &self.ops {
+            let end = op.seq() + op.len();
+            if v.get(op.replica_id()) < end {
+                v.set(op.replica_id(), end);
+            }
+        }
+        v
+    }
+}
+
+impl Doc {
+    /// The canonical snapshot of everything integrated (not the buffer).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            ops: self.ops_since(&VersionVector::new()),
+        }
+    }
+
+    /// A replica `replica_id` holding exactly the history in `snapshot`.
+    /// Errors if an operation is invalid or a dependency is missing.
+    pub fn from_snapshot(replica_id: u64, snapshot: &Snapshot) -> Result<Doc, Error> {
+        let mut doc = Doc::new(replica_id)?;
+        doc.apply_all(&snapshot.ops)?;
+        if doc.pending_len() > 0 {
+            return Err(DecodeError::Inconsistent("an operation's dependency is missing").into());
+        }
+        Ok(doc)
+    }
+
+    /// The snapshot as compact bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        self.snapshot().encode()
+    }
+
+    /// A replica `replica_id` loaded from [`Doc::encode`]'s bytes.
+    pub fn decode(replica_id: u64, bytes: &[u8]) -> Result<Doc, Error> {
+        Doc::from_snapshot(replica_id, &Snapshot::decode(bytes)?)
+    }
+}
+
+fn offset(base: u64, zz: u64, what: &'static str) -> Result<u64, DecodeError> {
+    let v = (base as i64)
+        .checked_add(unzigzag(zz))
+        .filter(|&v| v >= 0 && v as u64 <= MAX_SAFE)
+        .ok_or(DecodeError::OutOfRange(what))?;
+    Ok(v as u64)
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn put(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Reader { bytes, at: 0 }
+    }
+
+    fn rest(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.rest() < n {
+            return Err(DecodeError::Truncated(what));
+        }
+        let s = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+
+    fn varint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.take(1, what)?[0];
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::OutOfRange(what))
+    }
+
+    /// A length or count, which can never exceed the input that follows it
+    /// by more than the decompression limit.
+    fn count(&mut self, what: &'static str) -> Result<usize, DecodeError> {
+        let v = self.varint(what)?;
+        usize::try_from(v)
+            .ok()
+            .filter(|&n| n <= MAX_SECTION_BYTES)
+            .ok_or(DecodeError::OutOfRange(what))
+    }
+}

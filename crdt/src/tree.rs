@@ -1,0 +1,764 @@
+//! The sequence tree: every character ever inserted, in document order, as
+//! run-length spans in a B-tree counted by visible characters and UTF-16 units.
+//!
+//! Leaves hold up to [`LEAF_CAP`] spans; internal nodes hold up to
+//! [`NODE_CAP`] children and, per child, the visible characters and UTF-16
+//! units below it. Finding a position descends from the root; finding an id
+//! asks the [`Index`] for the leaf and scans it. Both are O(log n). Nodes live
+//! in arenas and point at their parents, so a change in a leaf walks up to
+//! fix the counts without a search.
+
+use alloc::vec::Vec;
+
+use crate::id::sibling_cmp;
+use crate::index::Index;
+
+const LEAF_CAP: usize = 32;
+const NODE_CAP: usize = 16;
+const NONE: u32 = u32::MAX;
+/// Leaf 0 is always the leftmost leaf: splits move the upper half away.
+const FIRST_LEAF: u32 = 0;
+
+/// The longest span kept. Work inside one span (splitting it, converting a
+/// UTF-16 offset in it) is linear in its length, so capping it keeps every
+/// operation O(log n) even after a megabyte paste.
+pub(crate) const MAX_SPAN: u32 = 4096;
+
+/// A run of characters from one replica with consecutive lamports, adjacent in
+/// the document, all deleted or all visible.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub lamport: u64,
+    /// Index into the document's replica table, not the replica id itself.
+    pub replica: u32,
+    pub len: u32,
+    /// Offset of the first character in the document's content arena.
+    pub content: u32,
+    pub utf16: u32,
+    pub deleted: bool,
+}
+
+impl Span {
+    fn visible(&self) -> (u32, u32) {
+        if self.deleted {
+            (0, 0)
+        } else {
+            (self.len, self.utf16)
+        }
+    }
+
+    /// The span's first `k` characters and the rest.
+    fn split(&self, k: u32, content: &[char]) -> (Span, Span) {
+        let left_utf16 = if self.utf16 == self.len {
+            k
+        } else {
+            utf16_len(&content[self.content as usize..(self.content + k) as usize])
+        };
+        let left = Span {
+            len: k,
+            utf16: left_utf16,
+            ..*self
+        };
+        let right = Span {
+            lamport: self.lamport + u64::from(k),
+            len: self.len - k,
+            content: self.content + k,
+            utf16: self.utf16 - left_utf16,
+            ..*self
+        };
+        (left, right)
+    }
+
+    /// Whether `next`, placed right after this span, can join it.
+    fn joins(&self, next: &Span) -> bool {
+        self.replica == next.replica
+            && self.deleted == next.deleted
+            && self.lamport + u64::from(self.len) == next.lamport
+            && self.content + self.len == next.content
+            && self.len + next.len <= MAX_SPAN
+    }
+}
+
+pub(crate) fn utf16_len(chars: &[char]) -> u32 {
+    chars.iter().map(|c| c.len_utf16() as u32).sum()
+}
+
+#[derive(Clone, Debug)]
+struct Leaf {
+    spans: [Span; LEAF_CAP],
+    len: u8,
+    parent: u32,
+    next: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Node {
+    children: [u32; NODE_CAP],
+    chars: [u32; NODE_CAP],
+    utf16: [u32; NODE_CAP],
+    len: u8,
+    parent: u32,
+    leaf_children: bool,
+}
+
+impl Node {
+    fn slot_of(&self, child: u32) -> usize {
+        self.children[..self.len as usize]
+            .iter()
+            .position(|&c| c == child)
+            .expect("child pointer and parent pointer agree")
+    }
+}
+
+/// A character in the tree: span `idx` of `leaf`, `offset` characters in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    pub leaf: u32,
+    pub idx: usize,
+    pub offset: u32,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Tree {
+    leaves: Vec<Leaf>,
+    nodes: Vec<Node>,
+    root: u32,
+    index: Index,
+    /// Characters in the tree, deleted ones included; bounds the u32 counters.
+    total: u64,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree {
+            leaves: alloc::vec![Leaf {
+                spans: [Span::default(); LEAF_CAP],
+                len: 0,
+                parent: 0,
+                next: NONE,
+            }],
+            nodes: alloc::vec![Node {
+                children: [0; NODE_CAP],
+                chars: [0; NODE_CAP],
+                utf16: [0; NODE_CAP],
+                len: 1,
+                parent: NONE,
+                leaf_children: true,
+            }],
+            root: 0,
+            index: Index::default(),
+            total: 0,
+        }
+    }
+}
+
+impl Tree {
+    pub(crate) fn len_chars(&self) -> usize {
+        let root = &self.nodes[self.root as usize];
+        root.chars[..root.len as usize]
+            .iter()
+            .map(|&c| c as usize)
+            .sum()
+    }
+
+    pub(crate) fn len_utf16(&self) -> usize {
+        let root = &self.nodes[self.root as usize];
+        root.utf16[..root.len as usize]
+            .iter()
+            .map(|&c| c as usize)
+            .sum()
+    }
+
+    /// Characters stored, deleted ones included.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    pub(crate) fn span(&self, c: Cursor) -> Span {
+        self.leaves[c.leaf as usize].spans[c.idx]
+    }
+
+    /// Every span in document order.
+    pub(crate) fn spans(&self) -> impl Iterator<Item = &Span> + '_ {
+        let mut leaf = FIRST_LEAF;
+        core::iter::from_fn(move || {
+            if leaf == NONE {
+                return None;
+            }
+            let l = &self.leaves[leaf as usize];
+            leaf = l.next;
+            Some(&l.spans[..l.len as usize])
+        })
+        .flatten()
+    }
+
+    /// The visible character at `pos` (which must be below `len_chars`).
+    pub(crate) fn find_char(&self, pos: usize) -> Cursor {
+        let (leaf, mut rest) = self.descend(pos as u32, |n, i| n.chars[i]);
+        let l = &self.leaves[leaf as usize];
+        for (idx, span) in l.spans[..l.len as usize].iter().enumerate() {
+            let (visible, _) = span.visible();
+            if rest < visible {
+                return Cursor {
+                    leaf,
+                    idx,
+                    offset: rest,
+                };
+            }
+            rest -= visible;
+        }
+        unreachable!("counts in the tree agree with the leaves")
+    }
+
+    /// Walks down from the root to the leaf holding unit `pos` of the measure
+    /// `count` and returns it with the units left to skip inside the leaf.
+    fn descend(&self, mut pos: u32, count: impl Fn(&Node, usize) -> u32) -> (u32, u32) {
+        let mut node = &self.nodes[self.root as usize];
+        loop {
+            let last = node.len as usize - 1;
+            let mut slot = last;
+            for i in 0..last {
+                let c = count(node, i);
+                if pos < c {
+                    slot = i;
+                    break;
+                }
+                pos -= c;
+            }
+            let child = node.children[slot];
+            if node.leaf_children {
+                return (child, pos);
+            }
+            node = &self.nodes[child as usize];
+        }
+    }
+
+    /// Converts a UTF-16 offset to a character position.
+    pub(crate) fn utf16_to_char(&self, offset: usize, content: &[char]) -> Result<usize, ()> {
+        if offset == self.len_utf16() {
+            return Ok(self.len_chars());
+        }
+        let (leaf, mut rest) = self.descend(offset as u32, |n, i| n.utf16[i]);
+        let mut chars = self.chars_before_leaf(leaf);
+        let l = &self.leaves[leaf as usize];
+        for span in &l.spans[..l.len as usize] {
+            let (visible, units) = span.visible();
+            if rest >= units {
+                rest -= units;
+                chars += visible as usize;
+                continue;
+            }
+            let text = &content[span.content as usize..(span.content + span.len) as usize];
+            for c in text {
+                if rest == 0 {
+                    return Ok(chars);
+                }
+                let w = c.len_utf16() as u32;
+                if rest < w {
+                    return Err(());
+                }
+                rest -= w;
+                chars += 1;
+            }
+        }
+        unreachable!("counts in the tree agree with the leaves")
+    }
+
+    /// Converts a character position (at most `len_chars`) to a UTF-16 offset.
+    pub(crate) fn char_to_utf16(&self, pos: usize, content: &[char]) -> usize {
+        if pos == self.len_chars() {
+            return self.len_utf16();
+        }
+        let c = self.find_char(pos);
+        let span = self.span(c);
+        let before = self.measure_before(c, |s| s.visible().1, |n, i| n.utf16[i]);
+        let inside = if span.utf16 == span.len {
+            c.offset
+        } else {
+            utf16_len(&content[span.content as usize..(span.content + c.offset) as usize])
+        };
+        before + inside as usize
+    }
+
+    /// Visible characters before the character at `c` (its position when it
+    /// is visible, the position it would have when it is deleted).
+    pub(crate) fn position_of(&self, c: Cursor) -> usize {
+        let span = self.span(c);
+        let inside = if span.deleted { 0 } else { c.offset };
+        self.measure_before(c, |s| s.visible().0, |n, i| n.chars[i]) + inside as usize
+    }
+
+    fn chars_before_leaf(&self, leaf: u32) -> usize {
+        self.measure_before(
+            Cursor {
+                leaf,
+                idx: 0,
+                offset: 0,
+            },
+            |s| s.visible().0,
+            |n, i| n.chars[i],
+        )
+    }
+
+    /// Sums a measure over every span before span `c.idx` of `c.leaf`.
+    fn measure_before(
+        &self,
+        c: Cursor,
+        span_count: impl Fn(&Span) -> u32,
+        node_count: impl Fn(&Node, usize) -> u32,
+    ) -> usize {
+        let leaf = &self.leaves[c.leaf as usize];
+        let mut sum: usize = leaf.spans[..c.idx]
+            .iter()
+            .map(|s| span_count(s) as usize)
+            .sum();
+        let mut child = c.leaf;
+        let mut parent = leaf.parent;
+        while parent != NONE {
+            let node = &self.nodes[parent as usize];
+            let slot = node.slot_of(child);
+            sum += (0..slot)
+                .map(|i| node_count(node, i) as usize)
+                .sum::<usize>();
+            child = parent;
+            parent = node.parent;
+        }
+        sum
+    }
+
+    /// Finds the character `(replica, lamport)`.
+    pub(crate) fn locate(&self, replica: u32, lamport: u64) -> Option<Cursor> {
+        let leaf = self.index.leaf_of(replica, lamport)?;
+        let l = &self.leaves[leaf as usize];
+        l.spans[..l.len as usize]
+            .iter()
+            .position(|s| {
+                s.replica == replica
+                    && s.lamport <= lamport
+                    && lamport < s.lamport + u64::from(s.len)
+            })
+            .map(|idx| Cursor {
+                leaf,
+                idx,
+                offset: (lamport - l.spans[idx].lamport) as u32,
+            })
+    }
+
+    /// Places the run `new` (at most [`MAX_SPAN`] characters, with id
+    /// `new_id`) after the character at `after`, or at the document start when
+    /// `after` is `None`, following the RGA rule: skip every item with a larger
+    /// id, stop at the first smaller one. Returns the run's last character.
+    pub(crate) fn integrate(
+        &mut self,
+        after: Option<Cursor>,
+        new: Span,
+        new_id: (u64, u64),
+        replicas: &[u64],
+        content: &[char],
+    ) -> Cursor {
+        let id_of = |s: &Span| (s.lamport, replicas[s.replica as usize]);
+        let (mut leaf, mut idx) = match after {
+            None => (FIRST_LEAF, 0),
+            Some(c) => {
+                let s = self.span(c);
+                if c.offset + 1 < s.len {
+                    let next = (
+                        s.lamport + u64::from(c.offset) + 1,
+                        replicas[s.replica as usize],
+                    );
+                    if sibling_cmp(next, new_id).is_lt() {
+                        let (left, right) = s.split(c.offset + 1, content);
+                        let at = self.replace_span(c.leaf, c.idx, &[left, new, right]);
+                        self.total += u64::from(new.len);
+                        return Cursor {
+                            leaf: at.leaf,
+                            idx: at.idx + 1,
+                            offset: new.len - 1,
+                        };
+                    }
+                }
+                (c.leaf, c.idx + 1)
+            }
+        };
+        loop {
+            let l = &self.leaves[leaf as usize];
+            while idx < l.len as usize && sibling_cmp(id_of(&l.spans[idx]), new_id).is_gt() {
+                idx += 1;
+            }
+            if idx < l.len as usize || l.next == NONE {
+                break;
+            }
+            let next = &self.leaves[l.next as usize];
+            if next.len > 0 && sibling_cmp(id_of(&next.spans[0]), new_id).is_lt() {
+                break;
+            }
+            leaf = l.next;
+            idx = 0;
+        }
+        self.total += u64::from(new.len);
+        if idx > 0 {
+            let prev = &mut self.leaves[leaf as usize].spans[idx - 1];
+            if prev.joins(&new) {
+                prev.len += new.len;
+                prev.utf16 += new.utf16;
+                let offset = prev.len - 1;
+                self.add_counts(leaf, i64::from(new.len), i64::from(new.utf16));
+                self.index.note_new(new.replica, new.lamport, leaf);
+                return Cursor {
+                    leaf,
+                    idx: idx - 1,
+                    offset,
+                };
+            }
+        }
+        let at = self.insert_spans(leaf, idx, &[new]);
+        Cursor {
+            leaf: at.leaf,
+            idx: at.idx,
+            offset: new.len - 1,
+        }
+    }
+
+    /// Marks up to `n` characters deleted, starting at `c` and staying inside
+    /// its span. Returns how many characters the step covered and whether they
+    /// were visible before.
+    pub(crate) fn delete_at(&mut self, c: Cursor, n: u64, content: &[char]) -> (u32, bool) {
+        let span = self.span(c);
+        let take = (u64::from(span.len - c.offset)).min(n) as u32;
+        if span.deleted {
+            return (take, false);
+        }
+        let mut pieces = [Span::default(); 3];
+        let mut count = 0;
+        let mut rest = span;
+        if c.offset > 0 {
+            let (left, right) = rest.split(c.offset, content);
+            pieces[count] = left;
+            count += 1;
+            rest = right;
+        }
+        let mid_at = count;
+        if take < rest.len {
+            let (mid, right) = rest.split(take, content);
+            pieces[count] = mid;
+            pieces[count + 1] = right;
+            count += 2;
+        } else {
+            pieces[count] = rest;
+            count += 1;
+        }
+        pieces[mid_at].deleted = true;
+        let at = self.replace_span(c.leaf, c.idx, &pieces[..count]);
+        self.merge_around(at.leaf, at.idx + mid_at);
+        (take, true)
+    }
+
+    /// Joins the span at `idx` with its neighbours in the same leaf when they
+    /// continue each other, so repeated deletes do not fragment the tree.
+    fn merge_around(&mut self, leaf: u32, mut idx: usize) {
+        let l = &mut self.leaves[leaf as usize];
+        if idx > 0 && l.spans[idx - 1].joins(&l.spans[idx]) {
+            let s = l.spans[idx];
+            l.spans[idx - 1].len += s.len;
+            l.spans[idx - 1].utf16 += s.utf16;
+            remove_at(l, idx);
+            idx -= 1;
+        }
+        if idx + 1 < l.len as usize && l.spans[idx].joins(&l.spans[idx + 1]) {
+            let s = l.spans[idx + 1];
+            l.spans[idx].len += s.len;
+            l.spans[idx].utf16 += s.utf16;
+            remove_at(l, idx + 1);
+        }
+    }
+
+    /// Replaces span `idx` of `leaf` with `pieces`, fixing the counts for any
+    /// change of visibility, and returns where `pieces[0]` ended up. All
+    /// pieces stay in one leaf: a split puts `idx` and `idx + 1` on one side.
+    fn replace_span(&mut self, leaf: u32, idx: usize, pieces: &[Span]) -> Cursor {
+        let old = self.leaves[leaf as usize].spans[idx];
+        self.leaves[leaf as usize].spans[idx] = pieces[0];
+        let (oc, ou) = old.visible();
+        let (nc, nu) = pieces[0].visible();
+        self.add_counts(
+            leaf,
+            i64::from(nc) - i64::from(oc),
+            i64::from(nu) - i64::from(ou),
+        );
+        if pieces.len() == 1 {
+            return Cursor {
+                leaf,
+                idx,
+                offset: 0,
+            };
+        }
+        let at = self.insert_spans(leaf, idx + 1, &pieces[1..]);
+        Cursor {
+            leaf: at.leaf,
+            idx: at.idx - 1,
+            offset: 0,
+        }
+    }
+
+    /// Inserts spans at `idx` of `leaf`, splitting the leaf when full, and
+    /// returns where `spans[0]` ended up; all of `spans` stay contiguous.
+    fn insert_spans(&mut self, mut leaf: u32, mut idx: usize, spans: &[Span]) -> Cursor {
+        let mut moved = false;
+        if self.leaves[leaf as usize].len as usize + spans.len() > LEAF_CAP {
+            let new_leaf = self.split_leaf(leaf);
+            let half = self.leaves[leaf as usize].len as usize;
+            if idx > half {
+                leaf = new_leaf;
+                idx -= half;
+                moved = true;
+            }
+        }
+        let l = &mut self.leaves[leaf as usize];
+        let len = l.len as usize;
+        l.spans.copy_within(idx..len, idx + spans.len());
+        l.spans[idx..idx + spans.len()].copy_from_slice(spans);
+        l.len += spans.len() as u8;
+        let (mut dc, mut du) = (0i64, 0i64);
+        for s in spans {
+            let (c, u) = s.visible();
+            dc += i64::from(c);
+            du += i64::from(u);
+            if moved {
+                // Pieces of a split span still point at the leaf they came from.
+                self.index
+                    .set(s.replica, s.lamport, s.lamport + u64::from(s.len), leaf);
+            } else {
+                // New characters, or pieces that never left this leaf.
+                self.index.note_new(s.replica, s.lamport, leaf);
+            }
+        }
+        self.add_counts(leaf, dc, du);
+        Cursor {
+            leaf,
+            idx,
+            offset: 0,
+        }
+    }
+
+    /// Moves the upper half of a full leaf into a new leaf placed after it.
+    fn split_leaf(&mut self, leaf: u32) -> u32 {
+        let new_id = self.leaves.len() as u32;
+        let old = &mut self.leaves[leaf as usize];
+        let half = old.len as usize / 2;
+        let mut new = Leaf {
+            spans: [Span::default(); LEAF_CAP],
+            len: (old.len as usize - half) as u8,
+            parent: old.parent,
+            next: old.next,
+        };
+        new.spans[..new.len as usize].copy_from_slice(&old.spans[half..old.len as usize]);
+        old.len = half as u8;
+        old.next = new_id;
+        let (mut mc, mut mu) = (0u32, 0u32);
+        for s in &new.spans[..new.len as usize] {
+            let (c, u) = s.visible();
+            mc += c;
+            mu += u;
+            self.index
+                .set(s.replica, s.lamport, s.lamport + u64::from(s.len), new_id);
+        }
+        self.leaves.push(new);
+        self.add_sibling(leaf, new_id, mc, mu, true);
+        new_id
+    }
+
+    /// Inserts `new` after `existing` in their parent, moving `(chars, utf16)`
+    /// of counts from `existing`'s slot to the new one. Splits full parents.
+    fn add_sibling(&mut self, existing: u32, new: u32, chars: u32, utf16: u32, leaf: bool) {
+        let mut parent = self.parent_of(existing, leaf);
+        if self.nodes[parent as usize].len as usize == NODE_CAP {
+            self.split_node(parent);
+            parent = self.parent_of(existing, leaf);
+        }
+        let node = &mut self.nodes[parent as usize];
+        let slot = node.slot_of(existing);
+        let len = node.len as usize;
+        node.children.copy_within(slot + 1..len, slot + 2);
+        node.chars.copy_within(slot + 1..len, slot + 2);
+        node.utf16.copy_within(slot + 1..len, slot + 2);
+        node.children[slot + 1] = new;
+        node.chars[slot] -= chars;
+        node.utf16[slot] -= utf16;
+        node.chars[slot + 1] = chars;
+        node.utf16[slot + 1] = utf16;
+        node.len += 1;
+        self.set_parent(new, parent, leaf);
+    }
+
+    fn split_node(&mut self, node: u32) {
+        if node == self.root {
+            let old = &self.nodes[node as usize];
+            let (chars, utf16) = (
+                old.chars[..old.len as usize].iter().sum(),
+                old.utf16[..old.len as usize].iter().sum(),
+            );
+            let root = self.nodes.len() as u32;
+            let mut children = [0; NODE_CAP];
+            children[0] = node;
+            let mut c = [0; NODE_CAP];
+            c[0] = chars;
+            let mut u = [0; NODE_CAP];
+            u[0] = utf16;
+            self.nodes.push(Node {
+                children,
+                chars: c,
+                utf16: u,
+                len: 1,
+                parent: NONE,
+                leaf_children: false,
+            });
+            self.nodes[node as usize].parent = root;
+            self.root = root;
+        }
+        let new_id = self.nodes.len() as u32;
+        let old = &mut self.nodes[node as usize];
+        let half = old.len as usize / 2;
+        let len = old.len as usize;
+        let mut new = Node {
+            children: [0; NODE_CAP],
+            chars: [0; NODE_CAP],
+            utf16: [0; NODE_CAP],
+            len: (len - half) as u8,
+            parent: old.parent,
+            leaf_children: old.leaf_children,
+        };
+        new.children[..len - half].copy_from_slice(&old.children[half..len]);
+        new.chars[..len - half].copy_from_slice(&old.chars[half..len]);
+        new.utf16[..len - half].copy_from_slice(&old.utf16[half..len]);
+        old.len = half as u8;
+        let moved_chars = new.chars[..len - half].iter().sum();
+        let moved_utf16 = new.utf16[..len - half].iter().sum();
+        let leaf_children = new.leaf_children;
+        let children = new.children;
+        self.nodes.push(new);
+        for &child in &children[..len - half] {
+            self.set_parent(child, new_id, leaf_children);
+        }
+        self.add_sibling(node, new_id, moved_chars, moved_utf16, false);
+    }
+
+    fn parent_of(&self, child: u32, leaf: bool) -> u32 {
+        if leaf {
+            self.leaves[child as usize].parent
+        } else {
+            self.nodes[child as usize].parent
+        }
+    }
+
+    fn set_parent(&mut self, child: u32, parent: u32, leaf: bool) {
+        if leaf {
+            self.leaves[child as usize].parent = parent;
+        } else {
+            self.nodes[child as usize].parent = parent;
+        }
+    }
+
+    /// Adds signed deltas to the counts on the path from `leaf` to the root.
+    fn add_counts(&mut self, leaf: u32, chars: i64, utf16: i64) {
+        if chars == 0 && utf16 == 0 {
+            return;
+        }
+        let mut child = leaf;
+        let mut parent = self.leaves[leaf as usize].parent;
+        while parent != NONE {
+            let node = &mut self.nodes[parent as usize];
+            let slot = node.slot_of(child);
+            node.chars[slot] = (i64::from(node.chars[slot]) + chars) as u32;
+            node.utf16[slot] = (i64::from(node.utf16[slot]) + utf16) as u32;
+            child = parent;
+            parent = node.parent;
+        }
+    }
+
+    /// Checks every structural invariant; tests call it after each step.
+    #[cfg(any(test, feature = "std"))]
+    pub(crate) fn check(&self) -> Result<(), alloc::string::String> {
+        use alloc::format;
+        let mut in_order = Vec::new();
+        self.check_node(self.root, NONE, &mut in_order)?;
+        let mut leaf = FIRST_LEAF;
+        let mut chained = Vec::new();
+        while leaf != NONE {
+            chained.push(leaf);
+            leaf = self.leaves[leaf as usize].next;
+        }
+        if chained != in_order {
+            return Err(format!("leaf chain {chained:?} != tree order {in_order:?}"));
+        }
+        let mut total = 0u64;
+        for &leaf in &in_order {
+            let l = &self.leaves[leaf as usize];
+            for (i, s) in l.spans[..l.len as usize].iter().enumerate() {
+                total += u64::from(s.len);
+                if s.len == 0 || s.len > MAX_SPAN {
+                    return Err(format!("span of bad length {s:?}"));
+                }
+                for probe in [s.lamport, s.lamport + u64::from(s.len) - 1] {
+                    let found = self.locate(s.replica, probe);
+                    if found.map(|c| (c.leaf, c.idx)) != Some((leaf, i)) {
+                        return Err(format!("index sends {}@{probe} to {found:?}", s.replica));
+                    }
+                }
+            }
+        }
+        if total != self.total {
+            return Err(format!("total {total} != stored {}", self.total));
+        }
+        Ok(())
+    }
+
+    #[cfg(any(test, feature = "std"))]
+    fn check_node(
+        &self,
+        node: u32,
+        parent: u32,
+        leaves: &mut Vec<u32>,
+    ) -> Result<(u32, u32), alloc::string::String> {
+        use alloc::format;
+        let n = &self.nodes[node as usize];
+        if n.parent != parent {
+            return Err(format!("node {node} has parent {} not {parent}", n.parent));
+        }
+        let (mut chars, mut utf16) = (0, 0);
+        for i in 0..n.len as usize {
+            let child = n.children[i];
+            let (c, u) = if n.leaf_children {
+                let l = &self.leaves[child as usize];
+                if l.parent != node {
+                    return Err(format!("leaf {child} has parent {} not {node}", l.parent));
+                }
+                leaves.push(child);
+                l.spans[..l.len as usize]
+                    .iter()
+                    .fold((0, 0), |(c, u), s| (c + s.visible().0, u + s.visible().1))
+            } else {
+                self.check_node(child, node, leaves)?
+            };
+            if (c, u) != (n.chars[i], n.utf16[i]) {
+                return Err(format!(
+                    "node {node} slot {i} counts {:?} but holds {:?}",
+                    (n.chars[i], n.utf16[i]),
+                    (c, u)
+                ));
+            }
+            chars += c;
+            utf16 += u;
+        }
+        Ok((chars, utf16))
+    }
+
+    pub(crate) fn index_entries(&self) -> usize {
+        self.index.entries()
+    }
+}
+
+fn remove_at(l: &mut Leaf, idx: usize) {
+    let len = l.len as usize;
+    l.spans.copy_within(idx + 1..len, idx);
+    l.len -= 1;
+}
