@@ -2,6 +2,9 @@
 //!
 //! `cargo run --release -p collab-crdt --example replay -- TRACE.json.gz [--out FILE] [--iters N]`
 //!
+//! A bare trace name (`automerge-paper`) is looked up in `COLLAB_TRACES`, or
+//! `../shared/traces` beside the repository.
+//!
 //! `local_ms` applies every patch as local edits (for a concurrent trace: the
 //! whole fork-edit-merge replay), `merge_ms` applies every resulting
 //! operation to a fresh replica as remote operations, `load_ms` decodes the
@@ -29,9 +32,13 @@ fn main() -> ExitCode {
             _ => return usage(&format!("unexpected argument {arg}")),
         }
     }
-    let Some(path) = path else {
+    let Some(mut path) = path else {
         return usage("no trace given");
     };
+    if !path.exists() && path.components().count() == 1 {
+        // A bare name such as `automerge-paper` means that trace in the shared folder.
+        path = trace::traces_dir().join(format!("{}.json.gz", path.display()));
+    }
     if iters == 0 {
         return usage("--iters takes a number above 0");
     }

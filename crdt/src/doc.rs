@@ -355,7 +355,9 @@ impl Doc {
     fn next_ids(&self, n: u64) -> Result<(u64, u64), Error> {
         let seq = self.seen[self.me as usize];
         let lamport = self.clock + 1;
-        if seq.saturating_add(n) > MAX_SAFE || lamport.saturating_add(n - 1) > MAX_SAFE {
+        if seq.saturating_add(n) > MAX_SAFE
+            || lamport.saturating_add(n.saturating_sub(1)) > MAX_SAFE
+        {
             return Err(Error::ClockExhausted);
         }
         Ok((seq, lamport))
@@ -428,6 +430,18 @@ impl Doc {
             }
             trimmed = op.skip_units(known);
             op = &trimmed;
+        }
+        if let Some(&r) = self.replica_index.get(&replica_id) {
+            let last = self.last_lamport[r as usize];
+            // Ids must stay unique: a replica's lamports rise with its seqs.
+            if self.seen[r as usize] > 0 && op.lamport() <= last {
+                return Err(Error::LamportRegressed {
+                    replica_id,
+                    seq: op.seq(),
+                    lamport: op.lamport(),
+                    last,
+                });
+            }
         }
         let len = op.len();
         match op {

@@ -30,6 +30,16 @@ pub enum Error {
     #[error("operation at lamport {lamport} must come after {dependency}, which it depends on")]
     CausalityViolation { lamport: u64, dependency: Id },
 
+    #[error(
+        "operation {replica_id}:{seq} has lamport {lamport}, not above {last}, the lamport that replica already reached"
+    )]
+    LamportRegressed {
+        replica_id: u64,
+        seq: u64,
+        lamport: u64,
+        last: u64,
+    },
+
     #[error("character {id} does not exist: its replica has moved past it without creating it")]
     UnknownId { id: Id },
 
@@ -57,6 +67,7 @@ impl Error {
             Error::SplitSurrogate { .. } => "split_surrogate",
             Error::ConflictingOp { .. } => "conflicting_op",
             Error::CausalityViolation { .. } => "causality_violation",
+            Error::LamportRegressed { .. } => "lamport_regressed",
             Error::UnknownId { .. } => "unknown_id",
             Error::BufferFull { .. } => "buffer_full",
             Error::ClockExhausted => "clock_exhausted",

@@ -30,6 +30,7 @@
 //! - [`version`]: version vectors.
 //! - `snapshot`: canonical snapshots and their byte encoding.
 //! - [`error`]: why anything is refused.
+//! - [`fuzzing`]: fuzz drivers shared by the fuzz targets and the tests.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -40,6 +41,8 @@ extern crate std;
 
 mod doc;
 pub mod error;
+#[cfg(feature = "std")]
+pub mod fuzzing;
 pub mod id;
 mod index;
 pub mod op;

@@ -122,11 +122,15 @@ impl Op {
                 check_replica(op.target.replica_id)?;
                 check_safe("lamport", op.target.lamport)?;
                 check_run("lamport", op.target.lamport, op.len)?;
-                let last = Id::new(op.target.lamport + op.len - 1, op.target.replica_id);
-                if last.lamport >= op.lamport {
+                // Unit `i` (lamport `lamport + i`) must come after the
+                // character it deletes. Forwards that holds for every unit
+                // when it holds for the first; reversed, the first unit
+                // deletes the last target.
+                let first = Id::new(op.target_of(0), op.target.replica_id);
+                if first.lamport >= op.lamport {
                     return Err(Error::CausalityViolation {
                         lamport: op.lamport,
-                        dependency: last,
+                        dependency: first,
                     });
                 }
             }

@@ -70,3 +70,8 @@ pub fn reset_peak() -> usize {
 pub fn peak() -> usize {
     PEAK.load(Ordering::Relaxed)
 }
+
+/// Bytes live right now.
+pub fn current() -> usize {
+    CURRENT.load(Ordering::Relaxed)
+}

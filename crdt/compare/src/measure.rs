@@ -25,6 +25,9 @@ pub struct Row {
     pub load_ms: Option<f64>,
     pub encoded_bytes: Option<usize>,
     pub peak_mem: Option<usize>,
+    /// Heap still held by the replayed document, to tell lasting size from
+    /// transient peaks.
+    pub retained_mem: Option<usize>,
     /// How many local replays the median was taken over.
     pub runs: usize,
     pub ok: bool,
@@ -126,21 +129,27 @@ pub fn run<L: Subject>(trace: &Trace, config: &Config) -> Row {
 fn fill<L: Subject>(trace: &Trace, config: &Config, row: &mut Row) -> Result<(), String> {
     // Only the first replay's peak is kept: every replay allocates the same,
     // give or take hash-map seeds.
-    let mut peak = None;
+    let mut memory = None;
     let local = timed(
         config,
         &mut row.problems,
         || Ok(alloc::reset_peak()),
         |baseline| {
             let doc = L::replay(trace)?;
-            peak.get_or_insert_with(|| alloc::peak() - baseline);
+            memory.get_or_insert_with(|| {
+                (
+                    alloc::peak() - baseline,
+                    alloc::current().saturating_sub(baseline),
+                )
+            });
             Ok(doc)
         },
         |doc| L::text(doc).and_then(|t| same_text("local", &t, &trace.end)),
     )?;
     row.local_ms = Some(local.median_ms);
     row.runs = local.runs;
-    row.peak_mem = peak;
+    row.peak_mem = memory.map(|(peak, _)| peak);
+    row.retained_mem = memory.map(|(_, retained)| retained);
 
     let mut doc = local.last;
     row.note = L::note(&mut doc);

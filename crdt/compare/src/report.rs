@@ -67,6 +67,7 @@ pub fn json_line(trace: &str, r: &Row) -> String {
         "load_ms": r.load_ms,
         "encoded_bytes": r.encoded_bytes,
         "peak_mem_bytes": r.peak_mem,
+        "retained_mem_bytes": r.retained_mem,
         "local_runs": r.runs,
         "ok": r.ok,
         "problems": r.problems,
