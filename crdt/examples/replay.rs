@@ -63,7 +63,7 @@ fn main() -> ExitCode {
                 }
             }
         } else {
-            trace::replay_sequential(&trace).0
+            trace::replay_sequential(&trace, drop)
         };
         local.push(t.elapsed().as_secs_f64() * 1e3);
         doc = Some(d);

@@ -8,9 +8,9 @@ use alloc::vec::Vec;
 use crate::error::Error;
 use crate::id::{Id, MAX_SAFE, check_replica};
 use crate::op::{DeleteOp, InsertOp, Op};
-use crate::oplog::{OpLog, Run, RunKind, op_unit};
+use crate::oplog::{OpLog, Run, op_unit};
 use crate::pending::{Pending, Wait};
-use crate::tree::{Cursor, MAX_SPAN, Span, Tree, utf16_len};
+use crate::tree::{Cursor, MAX_SPAN, Span, Tree};
 use crate::version::VersionVector;
 
 /// The most characters, deleted ones included, one document holds. Counts in
@@ -45,12 +45,16 @@ pub struct Doc {
     seen: Vec<u64>,
     /// Per replica: lamport of its last integrated unit.
     last_lamport: Vec<u64>,
-    /// Every character ever integrated, in arrival order; spans and log runs
-    /// point into it.
-    content: Vec<char>,
+    /// The UTF-8 of every character ever integrated, in arrival order; spans
+    /// and log runs point into it.
+    content: String,
     tree: Tree,
     log: OpLog,
     pending: Pending,
+    /// After a local insert: the position right after it and the cursor at
+    /// its last character, so typing on skips the position lookup. Any other
+    /// change to the tree clears it.
+    typing: Option<(usize, Cursor)>,
 }
 
 enum Step {
@@ -72,10 +76,11 @@ impl Doc {
             replica_index: BTreeMap::new(),
             seen: Vec::new(),
             last_lamport: Vec::new(),
-            content: Vec::new(),
+            content: String::new(),
             tree: Tree::default(),
             log: OpLog::default(),
             pending: Pending::default(),
+            typing: None,
         };
         doc.me = doc.replica(replica_id);
         Ok(doc)
@@ -103,7 +108,9 @@ impl Doc {
     pub fn text(&self) -> String {
         let mut out = String::with_capacity(self.tree.len_chars());
         for span in self.tree.spans().filter(|s| !s.deleted) {
-            out.extend(&self.content[span.content as usize..(span.content + span.len) as usize]);
+            out.push_str(
+                &self.content[span.content as usize..(span.content + span.bytes) as usize],
+            );
         }
         out
     }
@@ -129,10 +136,17 @@ impl Doc {
             return Ok(None);
         }
         self.check_range(pos, 0)?;
-        let n = text.chars().count() as u64;
+        let n = if text.len() == 1 {
+            1
+        } else {
+            text.chars().count() as u64
+        };
         let (seq, lamport) = self.next_ids(n)?;
         self.check_size(n)?;
-        let after = pos.checked_sub(1).map(|p| self.tree.find_char(p));
+        let after = match self.typing {
+            Some((at, c)) if at == pos => Some(c),
+            _ => pos.checked_sub(1).map(|p| self.tree.find_char(p)),
+        };
         let op = InsertOp {
             replica_id: self.replica_id,
             seq,
@@ -140,7 +154,8 @@ impl Doc {
             parent_id: after.map(|c| self.id_at_cursor(c)),
             text: String::from(text),
         };
-        self.integrate_insert(self.me, &op, n, after);
+        let last = self.integrate_insert(self.me, &op, n, after);
+        self.typing = Some((pos + n as usize, last));
         Ok(Some(Op::Insert(op)))
     }
 
@@ -151,8 +166,11 @@ impl Doc {
             return Ok(Vec::new());
         }
         self.check_range(pos, len)?;
-        self.next_ids(len as u64)?;
-        let mut targets: Vec<(u32, u64, u64)> = Vec::new();
+        let (mut seq, mut lamport) = self.next_ids(len as u64)?;
+        self.typing = None;
+        let mut ops = Vec::new();
+        // The run of consecutive target ids being collected: (replica, first lamport, count).
+        let mut run: Option<(u32, u64, u64)> = None;
         let mut left = len as u64;
         while left > 0 {
             let c = self.tree.find_char(pos);
@@ -160,27 +178,45 @@ impl Doc {
             let target = span.lamport + u64::from(c.offset);
             let (took, _) = self.tree.delete_at(c, left, &self.content);
             let took = u64::from(took);
-            match targets.last_mut() {
-                Some((r, start, n)) if *r == span.replica && *start + *n == target => *n += took,
-                _ => targets.push((span.replica, target, took)),
-            }
             left -= took;
+            match run.as_mut() {
+                Some((r, start, n)) if *r == span.replica && *start + *n == target => *n += took,
+                _ => {
+                    if let Some(done) = run.replace((span.replica, target, took)) {
+                        ops.push(self.local_delete(done, &mut seq, &mut lamport));
+                    }
+                }
+            }
         }
-        let mut ops = Vec::with_capacity(targets.len());
-        for (replica, lamport, n) in targets {
-            let (seq, op_lamport) = self.next_ids(n)?;
-            let op = DeleteOp {
-                replica_id: self.replica_id,
-                seq,
-                lamport: op_lamport,
-                target: Id::new(lamport, self.replica_ids[replica as usize]),
-                len: n,
-                reversed: false,
-            };
-            self.record_delete(self.me, &op);
-            ops.push(Op::Delete(op));
+        if let Some(done) = run {
+            ops.push(self.local_delete(done, &mut seq, &mut lamport));
         }
         Ok(ops)
+    }
+
+    /// Records a local delete of `n` characters from `(replica, target)` and
+    /// returns its op, advancing the ids it takes.
+    fn local_delete(
+        &mut self,
+        (replica, target, n): (u32, u64, u64),
+        seq: &mut u64,
+        lamport: &mut u64,
+    ) -> Op {
+        let op = DeleteOp {
+            replica_id: self.replica_id,
+            seq: *seq,
+            lamport: *lamport,
+            target: Id::new(target, self.replica_ids[replica as usize]),
+            len: n,
+            reversed: false,
+        };
+        *seq += n;
+        *lamport += n;
+        self.record(
+            self.me,
+            Run::delete(op.seq, op.lamport, n, (replica, target), false),
+        );
+        Op::Delete(op)
     }
 
     /// Deletes `del` characters at `pos`, then inserts `text` there.
@@ -198,6 +234,7 @@ impl Doc {
     /// this one). Idempotent; an operation whose dependencies have not arrived
     /// is buffered and integrated when they do.
     pub fn apply(&mut self, op: &Op) -> Result<Applied, Error> {
+        self.typing = None;
         match self.step(op)? {
             Step::Duplicate => Ok(Applied::Duplicate),
             Step::Wait(wait) => {
@@ -266,8 +303,13 @@ impl Doc {
             let start = from.get(id);
             let end = to.map_or(self.seen[i], |to| to.get(id).min(self.seen[i]));
             if start < end {
-                self.log
-                    .ops_between(i as u32, id, (start, end), &self.content, &mut ops);
+                self.log.ops_between(
+                    i as u32,
+                    (start, end),
+                    &self.replica_ids,
+                    &self.content,
+                    &mut ops,
+                );
             }
         }
         ops.sort_unstable_by_key(|op| (op.lamport(), op.replica_id()));
@@ -487,7 +529,14 @@ impl Doc {
                     let (took, _) = self.tree.delete_at(c, end - lamport, &self.content);
                     lamport += u64::from(took);
                 }
-                self.record_delete(r, del);
+                let run = Run::delete(
+                    del.seq,
+                    del.lamport,
+                    del.len,
+                    (target, del.target.lamport),
+                    del.reversed,
+                );
+                self.record(r, run);
                 Ok(Step::Done(r))
             }
         }
@@ -509,17 +558,18 @@ impl Doc {
     /// Errors unless the first `k` units of `op` equal the units already in
     /// the log under the same sequence numbers.
     fn check_same(&self, r: u32, op: &Op, k: u64) -> Result<(), Error> {
-        let replica_id = op.replica_id();
         let mut chars = match op {
             Op::Insert(ins) => Some(ins.text.chars()),
             Op::Delete(_) => None,
         };
-        for i in 0..k {
+        let ours = self
+            .log
+            .units(r, op.seq(), &self.replica_ids, &self.content);
+        for (i, unit) in (0..k).zip(ours) {
             let ch = chars.as_mut().and_then(Iterator::next);
-            let ours = self.log.unit(r, replica_id, op.seq() + i, &self.content);
-            if ours != op_unit(op, i, ch) {
+            if unit != op_unit(op, i, ch) {
                 return Err(Error::ConflictingOp {
-                    replica_id,
+                    replica_id: op.replica_id(),
                     seq: op.seq() + i,
                 });
             }
@@ -529,19 +579,39 @@ impl Doc {
 
     /// Places an insert (already validated, its parent at `after`) in the
     /// tree and records it.
-    fn integrate_insert(&mut self, r: u32, op: &InsertOp, n: u64, mut after: Option<Cursor>) {
+    /// Returns the cursor at the run's last character.
+    fn integrate_insert(
+        &mut self,
+        r: u32,
+        op: &InsertOp,
+        n: u64,
+        mut after: Option<Cursor>,
+    ) -> Cursor {
+        let parent = after.map(|c| {
+            let span = self.tree.span(c);
+            (span.replica, span.lamport + u64::from(c.offset))
+        });
         let start = self.content.len() as u32;
-        self.content.extend(op.text.chars());
-        let mut done = 0u32;
+        self.content.push_str(&op.text);
+        let ascii = op.text.len() as u64 == n;
+        let mut chars = op.text.chars();
+        let (mut done, mut at) = (0u32, start);
         while u64::from(done) < n {
             let len = (n as u32 - done).min(MAX_SPAN);
-            let at = start + done;
+            let (bytes, utf16) = if ascii {
+                (len, len)
+            } else {
+                chars.by_ref().take(len as usize).fold((0, 0), |(b, u), c| {
+                    (b + c.len_utf8() as u32, u + c.len_utf16() as u32)
+                })
+            };
             let span = Span {
                 lamport: op.lamport + u64::from(done),
                 replica: r,
                 len,
                 content: at,
-                utf16: utf16_len(&self.content[at as usize..(at + len) as usize]),
+                bytes,
+                utf16,
                 deleted: false,
             };
             let id = (span.lamport, op.replica_id);
@@ -550,30 +620,11 @@ impl Doc {
                     .integrate(after, span, id, &self.replica_ids, &self.content),
             );
             done += len;
+            at += bytes;
         }
-        let run = Run {
-            seq: op.seq,
-            lamport: op.lamport,
-            len: n,
-            kind: RunKind::Insert {
-                parent: op.parent_id,
-                content: start,
-            },
-        };
+        let run = Run::insert(op.seq, op.lamport, n, parent, start, op.text.len() as u32);
         self.record(r, run);
-    }
-
-    fn record_delete(&mut self, r: u32, op: &DeleteOp) {
-        let run = Run {
-            seq: op.seq,
-            lamport: op.lamport,
-            len: op.len,
-            kind: RunKind::Delete {
-                target: op.target,
-                reversed: op.reversed && op.len > 1,
-            },
-        };
-        self.record(r, run);
+        after.expect("a run has at least one character")
     }
 
     fn record(&mut self, r: u32, run: Run) {
@@ -581,7 +632,7 @@ impl Doc {
         self.seen[r as usize] = run.seq + run.len;
         self.last_lamport[r as usize] = last;
         self.clock = self.clock.max(last);
-        self.log.push(r, self.replica_ids[r as usize], run);
+        self.log.push(r, run);
     }
 
     /// Integrates every buffered operation that `replica`'s progress unblocks,

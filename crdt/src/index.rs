@@ -11,6 +11,10 @@ use alloc::vec::Vec;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     map: BTreeMap<(u32, u64), u32>,
+    /// Per replica, the leaf its largest key points at. New characters come
+    /// after all others of their replica, so when they land in this leaf
+    /// (typing goes on where it was) no search is needed.
+    tail: Vec<u32>,
 }
 
 impl Index {
@@ -27,21 +31,37 @@ impl Index {
 
     /// Records characters with lamports above every existing one of `replica`.
     pub(crate) fn note_new(&mut self, replica: u32, start: u64, leaf: u32) {
+        let r = replica as usize;
+        if self.tail.get(r) == Some(&leaf) {
+            return;
+        }
         if self.leaf_of(replica, start) != Some(leaf) {
             self.map.insert((replica, start), leaf);
         }
+        self.refresh_tail(replica);
+    }
+
+    /// Re-reads which leaf `replica`'s largest key points at. That key may
+    /// lie above `start` (the end marker [`Index::set`] leaves), so the leaf
+    /// just noted is not necessarily it.
+    fn refresh_tail(&mut self, replica: u32) {
+        let r = replica as usize;
+        if self.tail.len() <= r {
+            self.tail.resize(r + 1, u32::MAX);
+        }
+        self.tail[r] = self
+            .map
+            .range(..=(replica, u64::MAX))
+            .next_back()
+            .filter(|((owner, _), _)| *owner == replica)
+            .map_or(u32::MAX, |(_, &leaf)| leaf);
     }
 
     /// Points lamports `start..end` of `replica` at `leaf`, leaving every other
     /// lamport where it was.
     pub(crate) fn set(&mut self, replica: u32, start: u64, end: u64, leaf: u32) {
         let after = self.leaf_of(replica, end);
-        let stale: Vec<(u32, u64)> = self
-            .map
-            .range((replica, start)..=(replica, end))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in stale {
+        while let Some((&key, _)) = self.map.range((replica, start)..=(replica, end)).next() {
             self.map.remove(&key);
         }
         if self.leaf_of(replica, start) != Some(leaf) {
@@ -52,6 +72,7 @@ impl Index {
                 self.map.insert((replica, end), after);
             }
         }
+        self.refresh_tail(replica);
     }
 
     pub(crate) fn entries(&self) -> usize {

@@ -8,26 +8,83 @@ use alloc::vec::Vec;
 use crate::id::Id;
 use crate::op::{DeleteOp, InsertOp, Op};
 
-/// A run of consecutive units of one replica.
+const NO_PARENT: u32 = u32::MAX;
+
+/// A run of consecutive units of one replica. Kept flat (48 bytes) because a
+/// long document holds tens of thousands of them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Run {
     pub seq: u64,
     pub lamport: u64,
     pub len: u64,
-    pub kind: RunKind,
+    /// Insert: the parent's lamport. Delete: the lamport of the first target
+    /// (the lowest one, also when reversed).
+    pub ref_lamport: u64,
+    /// Replica table index of the parent or target; [`NO_PARENT`] for an
+    /// insert at the document start.
+    pub ref_replica: u32,
+    /// Insert: where its UTF-8 text sits in the content arena.
+    pub content: u32,
+    pub bytes: u32,
+    pub kind: Kind,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum RunKind {
-    /// `content` is the offset of the first character in the content arena.
-    Insert {
-        parent: Option<Id>,
+pub(crate) enum Kind {
+    Insert,
+    Delete,
+    /// Unit `i` deletes the `len - 1 - i`th target: a run of backspaces.
+    DeleteReversed,
+}
+
+impl Run {
+    pub(crate) fn insert(
+        seq: u64,
+        lamport: u64,
+        len: u64,
+        parent: Option<(u32, u64)>,
         content: u32,
-    },
-    Delete {
-        target: Id,
+        bytes: u32,
+    ) -> Run {
+        let (ref_replica, ref_lamport) = parent.unwrap_or((NO_PARENT, 0));
+        Run {
+            seq,
+            lamport,
+            len,
+            ref_lamport,
+            ref_replica,
+            content,
+            bytes,
+            kind: Kind::Insert,
+        }
+    }
+
+    pub(crate) fn delete(
+        seq: u64,
+        lamport: u64,
+        len: u64,
+        target: (u32, u64),
         reversed: bool,
-    },
+    ) -> Run {
+        Run {
+            seq,
+            lamport,
+            len,
+            ref_lamport: target.1,
+            ref_replica: target.0,
+            content: 0,
+            bytes: 0,
+            kind: if reversed && len > 1 {
+                Kind::DeleteReversed
+            } else {
+                Kind::Delete
+            },
+        }
+    }
+
+    fn end(&self) -> u64 {
+        self.seq + self.len
+    }
 }
 
 /// One unit of history, the level at which two histories are compared.
@@ -61,83 +118,142 @@ impl OpLog {
 
     /// Appends the next run of `replica`, joining it to the previous run when
     /// it continues it.
-    pub(crate) fn push(&mut self, replica: u32, replica_id: u64, run: Run) {
+    pub(crate) fn push(&mut self, replica: u32, run: Run) {
         let runs = &mut self.runs[replica as usize];
         if let Some(last) = runs.last_mut() {
-            if let Some(joined) = join(last, &run, replica_id) {
-                *last = joined;
+            if join(last, &run, replica, true) {
                 return;
             }
         }
         runs.push(run);
     }
 
-    /// Unit `seq` of `replica`, which must be in the log.
-    pub(crate) fn unit(&self, replica: u32, replica_id: u64, seq: u64, content: &[char]) -> Unit {
+    /// The units of `replica` from `seq` on, as far as the log goes.
+    pub(crate) fn units<'a>(
+        &'a self,
+        replica: u32,
+        seq: u64,
+        ids: &'a [u64],
+        content: &'a str,
+    ) -> impl Iterator<Item = Unit> + 'a {
         let runs = &self.runs[replica as usize];
-        let i = runs.partition_point(|r| r.seq + r.len <= seq);
-        unit_of(&runs[i], replica_id, seq - runs[i].seq, content)
+        let start = runs.partition_point(|r| r.end() <= seq);
+        runs[start..].iter().flat_map(move |run| {
+            let skip = seq.saturating_sub(run.seq);
+            let mut chars = text_of(run, content).chars().skip(skip as usize);
+            (skip..run.len).map(move |i| unit_of(run, i, chars.next(), ids, replica))
+        })
     }
 
     /// The operations of `replica` covering units `from..to`, as few as possible.
     pub(crate) fn ops_between(
         &self,
         replica: u32,
-        replica_id: u64,
         (from, to): (u64, u64),
-        content: &[char],
+        ids: &[u64],
+        content: &str,
         out: &mut Vec<Op>,
     ) {
         let runs = &self.runs[replica as usize];
-        let start = runs.partition_point(|r| r.seq + r.len <= from);
+        let start = runs.partition_point(|r| r.end() <= from);
         let end = runs.partition_point(|r| r.seq < to);
-        let first_new = out.len();
-        // Units in the last pushed operation, kept because counting the
-        // characters of a growing text again at each join would be quadratic.
-        let mut last_len = 0;
+        let mut current: Option<Run> = None;
+        let mut text = String::new();
         for run in &runs[start..end] {
-            let skip = from.saturating_sub(run.seq);
-            let keep = (run.seq + run.len).min(to) - run.seq;
-            let op = op_of(run, replica_id, keep, content);
-            let op = if skip > 0 { op.skip_units(skip) } else { op };
-            let len = keep - skip;
-            if let Some(last) = out[first_new..].last_mut() {
-                if join_ops(last, last_len, &op) {
-                    last_len += len;
+            // Cut the run to `from..to`, then join it to the previous one
+            // when the arena kept them apart but the units continue.
+            let mut run = *run;
+            let mut piece = text_of(&run, content);
+            if run.end() > to {
+                let keep = to - run.seq;
+                piece = prefix(piece, keep);
+                if run.kind == Kind::DeleteReversed {
+                    run.ref_lamport += run.len - keep;
+                }
+                run.len = keep;
+            }
+            if run.seq < from {
+                let skip = from - run.seq;
+                let cut = prefix(piece, skip).len();
+                piece = &piece[cut..];
+                run = skip_units(&run, skip, replica);
+            }
+            if run.len == 1 && run.kind == Kind::DeleteReversed {
+                run.kind = Kind::Delete;
+            }
+            if let Some(cur) = current.as_mut() {
+                if join(cur, &run, replica, false) {
+                    text.push_str(piece);
                     continue;
                 }
+                out.push(op_of(cur, ids, replica, &text));
             }
-            out.push(op);
-            last_len = len;
+            text.clear();
+            text.push_str(piece);
+            current = Some(run);
+        }
+        if let Some(cur) = current {
+            out.push(op_of(&cur, ids, replica, &text));
         }
     }
 }
 
-fn unit_of(run: &Run, replica_id: u64, i: u64, content: &[char]) -> Unit {
-    let lamport = run.lamport + i;
+fn text_of<'a>(run: &Run, content: &'a str) -> &'a str {
     match run.kind {
-        RunKind::Insert {
-            parent,
-            content: at,
-        } => Unit::Insert {
+        Kind::Insert => &content[run.content as usize..(run.content + run.bytes) as usize],
+        Kind::Delete | Kind::DeleteReversed => "",
+    }
+}
+
+/// The first `n` characters of `s`.
+fn prefix(s: &str, n: u64) -> &str {
+    match s.char_indices().nth(n as usize) {
+        Some((b, _)) => &s[..b],
+        None => s,
+    }
+}
+
+/// `run` without its first `k` units (the text is cut by the caller).
+fn skip_units(run: &Run, k: u64, replica: u32) -> Run {
+    let mut out = Run {
+        seq: run.seq + k,
+        lamport: run.lamport + k,
+        len: run.len - k,
+        ..*run
+    };
+    match run.kind {
+        Kind::Insert => {
+            out.ref_replica = replica;
+            out.ref_lamport = run.lamport + k - 1;
+        }
+        Kind::Delete => out.ref_lamport = run.ref_lamport + k,
+        Kind::DeleteReversed => {}
+    }
+    out
+}
+
+fn unit_of(run: &Run, i: u64, ch: Option<char>, ids: &[u64], replica: u32) -> Unit {
+    let lamport = run.lamport + i;
+    let reference = |lamport| Id::new(lamport, ids[run.ref_replica as usize]);
+    match run.kind {
+        Kind::Insert => Unit::Insert {
             lamport,
-            parent: if i == 0 {
-                parent
+            parent: if i > 0 {
+                Some(Id::new(lamport - 1, ids[replica as usize]))
+            } else if run.ref_replica == NO_PARENT {
+                None
             } else {
-                Some(Id::new(lamport - 1, replica_id))
+                Some(reference(run.ref_lamport))
             },
-            ch: content[at as usize + i as usize],
+            ch: ch.unwrap_or('\0'),
         },
-        RunKind::Delete { target, reversed } => Unit::Delete {
+        Kind::Delete => Unit::Delete {
             lamport,
-            target: Id::new(
-                if reversed {
-                    target.lamport + run.len - 1 - i
-                } else {
-                    target.lamport + i
-                },
-                target.replica_id,
-            ),
+            target: reference(run.ref_lamport + i),
+        },
+        Kind::DeleteReversed => Unit::Delete {
+            lamport,
+            target: reference(run.ref_lamport + run.len - 1 - i),
         },
     }
 }
@@ -161,125 +277,71 @@ pub(crate) fn op_unit(op: &Op, i: u64, ch: Option<char>) -> Unit {
     }
 }
 
-/// The first `len` units of `run` as an operation.
-fn op_of(run: &Run, replica_id: u64, len: u64, content: &[char]) -> Op {
+fn op_of(run: &Run, ids: &[u64], replica: u32, text: &str) -> Op {
+    let replica_id = ids[replica as usize];
     match run.kind {
-        RunKind::Insert {
-            parent,
-            content: at,
-        } => Op::Insert(InsertOp {
+        Kind::Insert => Op::Insert(InsertOp {
             replica_id,
             seq: run.seq,
             lamport: run.lamport,
-            parent_id: parent,
-            text: content[at as usize..at as usize + len as usize]
-                .iter()
-                .collect::<String>(),
+            parent_id: (run.ref_replica != NO_PARENT)
+                .then(|| Id::new(run.ref_lamport, ids[run.ref_replica as usize])),
+            text: String::from(text),
         }),
-        RunKind::Delete { target, reversed } => Op::Delete(DeleteOp {
+        Kind::Delete | Kind::DeleteReversed => Op::Delete(DeleteOp {
             replica_id,
             seq: run.seq,
             lamport: run.lamport,
-            // A reversed run cut short keeps its last `len` targets.
-            target: if reversed {
-                Id::new(target.lamport + run.len - len, target.replica_id)
-            } else {
-                target
-            },
-            len,
-            reversed: reversed && len > 1,
+            target: Id::new(run.ref_lamport, ids[run.ref_replica as usize]),
+            len: run.len,
+            reversed: run.kind == Kind::DeleteReversed,
         }),
     }
 }
 
-/// Joins `next` onto `prev` when its units continue `prev`'s units, so the
-/// joined run describes exactly the same units.
-fn join(prev: &Run, next: &Run, replica_id: u64) -> Option<Run> {
-    if prev.seq + prev.len != next.seq || prev.lamport + prev.len != next.lamport {
-        return None;
+/// Joins `next` onto `prev` (both of `replica`) when its units continue
+/// `prev`'s, so the joined run describes exactly the same units. With
+/// `in_arena`, insert text must also continue in the content arena (the log
+/// stores one slice per run); without, the caller carries the text.
+fn join(prev: &mut Run, next: &Run, replica: u32, in_arena: bool) -> bool {
+    if prev.end() != next.seq || prev.lamport + prev.len != next.lamport {
+        return false;
     }
-    let kind = match (prev.kind, next.kind) {
-        (
-            RunKind::Insert { parent, content: a },
-            RunKind::Insert {
-                parent: Some(p),
-                content: b,
-            },
-        ) if p == Id::new(prev.lamport + prev.len - 1, replica_id)
-            && u64::from(a) + prev.len == u64::from(b) =>
-        {
-            RunKind::Insert { parent, content: a }
-        }
-        (
-            RunKind::Delete {
-                target: t1,
-                reversed: r1,
-            },
-            RunKind::Delete {
-                target: t2,
-                reversed: r2,
-            },
-        ) if t1.replica_id == t2.replica_id => {
-            let forward1 = !r1 || prev.len == 1;
-            let forward2 = !r2 || next.len == 1;
-            let backward1 = r1 || prev.len == 1;
-            let backward2 = r2 || next.len == 1;
-            if forward1 && forward2 && t1.lamport + prev.len == t2.lamport {
-                RunKind::Delete {
-                    target: t1,
-                    reversed: false,
-                }
-            } else if backward1 && backward2 && t2.lamport + next.len == t1.lamport {
-                RunKind::Delete {
-                    target: t2,
-                    reversed: true,
-                }
-            } else {
-                return None;
-            }
-        }
-        _ => return None,
-    };
-    Some(Run {
-        seq: prev.seq,
-        lamport: prev.lamport,
-        len: prev.len + next.len,
-        kind,
-    })
-}
-
-/// [`join`] for whole operations of one replica: extends `prev` in place.
-fn join_ops(prev: &mut Op, len: u64, next: &Op) -> bool {
-    match (prev, next) {
-        (Op::Insert(a), Op::Insert(b)) => {
-            let continues = a.seq + len == b.seq
-                && a.lamport + len == b.lamport
-                && b.parent_id == Some(Id::new(a.lamport + len - 1, a.replica_id));
+    match (prev.kind, next.kind) {
+        (Kind::Insert, Kind::Insert) => {
+            let continues = next.ref_replica == replica
+                && next.ref_lamport == prev.lamport + prev.len - 1
+                && (!in_arena || prev.content + prev.bytes == next.content);
             if continues {
-                a.text.push_str(&b.text);
+                prev.len += next.len;
+                prev.bytes += next.bytes;
             }
             continues
         }
-        (Op::Delete(a), Op::Delete(b)) => {
-            let as_run = |d: &DeleteOp| Run {
-                seq: d.seq,
-                lamport: d.lamport,
-                len: d.len,
-                kind: RunKind::Delete {
-                    target: d.target,
-                    reversed: d.reversed,
-                },
-            };
-            let Some(joined) = join(&as_run(a), &as_run(b), a.replica_id) else {
+        (Kind::Insert, _) | (_, Kind::Insert) => false,
+        (k1, k2) => {
+            if prev.ref_replica != next.ref_replica {
                 return false;
-            };
-            if let RunKind::Delete { target, reversed } = joined.kind {
-                a.target = target;
-                a.reversed = reversed;
-                a.len = joined.len;
             }
+            // A run of one unit reads the same forwards and backwards.
+            let forward = |k, len| k == Kind::Delete || len == 1;
+            let backward = |k, len| k == Kind::DeleteReversed || len == 1;
+            if forward(k1, prev.len)
+                && forward(k2, next.len)
+                && prev.ref_lamport + prev.len == next.ref_lamport
+            {
+                prev.kind = Kind::Delete;
+            } else if backward(k1, prev.len)
+                && backward(k2, next.len)
+                && next.ref_lamport + next.len == prev.ref_lamport
+            {
+                prev.kind = Kind::DeleteReversed;
+                prev.ref_lamport = next.ref_lamport;
+            } else {
+                return false;
+            }
+            prev.len += next.len;
             true
         }
-        _ => false,
     }
 }

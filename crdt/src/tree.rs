@@ -8,7 +8,9 @@
 //! in arenas and point at their parents, so a change in a leaf walks up to
 //! fix the counts without a search.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 use crate::id::sibling_cmp;
 use crate::index::Index;
@@ -32,8 +34,9 @@ pub(crate) struct Span {
     /// Index into the document's replica table, not the replica id itself.
     pub replica: u32,
     pub len: u32,
-    /// Offset of the first character in the document's content arena.
+    /// Byte offset of the first character in the document's UTF-8 content arena.
     pub content: u32,
+    pub bytes: u32,
     pub utf16: u32,
     pub deleted: bool,
 }
@@ -47,23 +50,38 @@ impl Span {
         }
     }
 
+    fn text<'a>(&self, content: &'a str) -> &'a str {
+        &content[self.content as usize..(self.content + self.bytes) as usize]
+    }
+
+    /// Bytes and UTF-16 units of the span's first `k` characters.
+    fn prefix(&self, k: u32, content: &str) -> (u32, u32) {
+        if self.bytes == self.len {
+            return (k, k);
+        }
+        self.text(content)
+            .chars()
+            .take(k as usize)
+            .fold((0, 0), |(b, u), c| {
+                (b + c.len_utf8() as u32, u + c.len_utf16() as u32)
+            })
+    }
+
     /// The span's first `k` characters and the rest.
-    fn split(&self, k: u32, content: &[char]) -> (Span, Span) {
-        let left_utf16 = if self.utf16 == self.len {
-            k
-        } else {
-            utf16_len(&content[self.content as usize..(self.content + k) as usize])
-        };
+    fn split(&self, k: u32, content: &str) -> (Span, Span) {
+        let (bytes, utf16) = self.prefix(k, content);
         let left = Span {
             len: k,
-            utf16: left_utf16,
+            bytes,
+            utf16,
             ..*self
         };
         let right = Span {
             lamport: self.lamport + u64::from(k),
             len: self.len - k,
-            content: self.content + k,
-            utf16: self.utf16 - left_utf16,
+            content: self.content + bytes,
+            bytes: self.bytes - bytes,
+            utf16: self.utf16 - utf16,
             ..*self
         };
         (left, right)
@@ -74,21 +92,23 @@ impl Span {
         self.replica == next.replica
             && self.deleted == next.deleted
             && self.lamport + u64::from(self.len) == next.lamport
-            && self.content + self.len == next.content
+            && self.content + self.bytes == next.content
             && self.len + next.len <= MAX_SPAN
     }
-}
-
-pub(crate) fn utf16_len(chars: &[char]) -> u32 {
-    chars.iter().map(|c| c.len_utf16() as u32).sum()
 }
 
 #[derive(Clone, Debug)]
 struct Leaf {
     spans: [Span; LEAF_CAP],
     len: u8,
+    /// Index of this leaf in its parent's children, kept so walking up to
+    /// fix counts needs no search.
+    slot: u8,
     parent: u32,
     next: u32,
+    /// Visible characters in the leaf, kept so the position cache can test
+    /// whether a position falls in this leaf without summing its spans.
+    chars: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -97,17 +117,10 @@ struct Node {
     chars: [u32; NODE_CAP],
     utf16: [u32; NODE_CAP],
     len: u8,
+    /// Index of this node in its parent's children.
+    slot: u8,
     parent: u32,
     leaf_children: bool,
-}
-
-impl Node {
-    fn slot_of(&self, child: u32) -> usize {
-        self.children[..self.len as usize]
-            .iter()
-            .position(|&c| c == child)
-            .expect("child pointer and parent pointer agree")
-    }
 }
 
 /// A character in the tree: span `idx` of `leaf`, `offset` characters in.
@@ -120,34 +133,48 @@ pub(crate) struct Cursor {
 
 #[derive(Clone, Debug)]
 pub(crate) struct Tree {
-    leaves: Vec<Leaf>,
+    /// Boxed so that growing the arena moves pointers, not kilobytes of
+    /// spans, and never holds two copies of every leaf at once.
+    #[allow(
+        clippy::vec_box,
+        reason = "a leaf is a kilobyte; boxing keeps arena growth cheap and peak memory low"
+    )]
+    leaves: Vec<Box<Leaf>>,
     nodes: Vec<Node>,
     root: u32,
     index: Index,
     /// Characters in the tree, deleted ones included; bounds the u32 counters.
     total: u64,
+    /// The last leaf a position was found in and the visible characters
+    /// before it. Edits cluster, so most lookups start here instead of at the
+    /// root; any count change outside this leaf clears it.
+    cache: Cell<(u32, u32)>,
 }
 
 impl Default for Tree {
     fn default() -> Self {
         Tree {
-            leaves: alloc::vec![Leaf {
+            leaves: alloc::vec![Box::new(Leaf {
                 spans: [Span::default(); LEAF_CAP],
                 len: 0,
+                slot: 0,
                 parent: 0,
                 next: NONE,
-            }],
+                chars: 0,
+            })],
             nodes: alloc::vec![Node {
                 children: [0; NODE_CAP],
                 chars: [0; NODE_CAP],
                 utf16: [0; NODE_CAP],
                 len: 1,
+                slot: 0,
                 parent: NONE,
                 leaf_children: true,
             }],
             root: 0,
             index: Index::default(),
             total: 0,
+            cache: Cell::new((NONE, 0)),
         }
     }
 }
@@ -194,7 +221,16 @@ impl Tree {
 
     /// The visible character at `pos` (which must be below `len_chars`).
     pub(crate) fn find_char(&self, pos: usize) -> Cursor {
-        let (leaf, mut rest) = self.descend(pos as u32, |n, i| n.chars[i]);
+        let pos = pos as u32;
+        let (cached, start) = self.cache.get();
+        let (leaf, mut rest) =
+            if cached != NONE && start <= pos && pos - start < self.leaves[cached as usize].chars {
+                (cached, pos - start)
+            } else {
+                let (leaf, rest) = self.descend(pos, |n, i| n.chars[i]);
+                self.cache.set((leaf, pos - rest));
+                (leaf, rest)
+            };
         let l = &self.leaves[leaf as usize];
         for (idx, span) in l.spans[..l.len as usize].iter().enumerate() {
             let (visible, _) = span.visible();
@@ -234,7 +270,7 @@ impl Tree {
     }
 
     /// Converts a UTF-16 offset to a character position.
-    pub(crate) fn utf16_to_char(&self, offset: usize, content: &[char]) -> Result<usize, ()> {
+    pub(crate) fn utf16_to_char(&self, offset: usize, content: &str) -> Result<usize, ()> {
         if offset == self.len_utf16() {
             return Ok(self.len_chars());
         }
@@ -248,8 +284,7 @@ impl Tree {
                 chars += visible as usize;
                 continue;
             }
-            let text = &content[span.content as usize..(span.content + span.len) as usize];
-            for c in text {
+            for c in span.text(content).chars() {
                 if rest == 0 {
                     return Ok(chars);
                 }
@@ -265,19 +300,13 @@ impl Tree {
     }
 
     /// Converts a character position (at most `len_chars`) to a UTF-16 offset.
-    pub(crate) fn char_to_utf16(&self, pos: usize, content: &[char]) -> usize {
+    pub(crate) fn char_to_utf16(&self, pos: usize, content: &str) -> usize {
         if pos == self.len_chars() {
             return self.len_utf16();
         }
         let c = self.find_char(pos);
-        let span = self.span(c);
         let before = self.measure_before(c, |s| s.visible().1, |n, i| n.utf16[i]);
-        let inside = if span.utf16 == span.len {
-            c.offset
-        } else {
-            utf16_len(&content[span.content as usize..(span.content + c.offset) as usize])
-        };
-        before + inside as usize
+        before + self.span(c).prefix(c.offset, content).1 as usize
     }
 
     /// Visible characters before the character at `c` (its position when it
@@ -312,16 +341,13 @@ impl Tree {
             .iter()
             .map(|s| span_count(s) as usize)
             .sum();
-        let mut child = c.leaf;
-        let mut parent = leaf.parent;
+        let (mut parent, mut slot) = (leaf.parent, leaf.slot as usize);
         while parent != NONE {
             let node = &self.nodes[parent as usize];
-            let slot = node.slot_of(child);
             sum += (0..slot)
                 .map(|i| node_count(node, i) as usize)
                 .sum::<usize>();
-            child = parent;
-            parent = node.parent;
+            (parent, slot) = (node.parent, node.slot as usize);
         }
         sum
     }
@@ -354,7 +380,7 @@ impl Tree {
         new: Span,
         new_id: (u64, u64),
         replicas: &[u64],
-        content: &[char],
+        content: &str,
     ) -> Cursor {
         let id_of = |s: &Span| (s.lamport, replicas[s.replica as usize]);
         let (mut leaf, mut idx) = match after {
@@ -370,6 +396,7 @@ impl Tree {
                         let (left, right) = s.split(c.offset + 1, content);
                         let at = self.replace_span(c.leaf, c.idx, &[left, new, right]);
                         self.total += u64::from(new.len);
+                        self.index.note_new(new.replica, new.lamport, at.leaf);
                         return Cursor {
                             leaf: at.leaf,
                             idx: at.idx + 1,
@@ -400,6 +427,7 @@ impl Tree {
             let prev = &mut self.leaves[leaf as usize].spans[idx - 1];
             if prev.joins(&new) {
                 prev.len += new.len;
+                prev.bytes += new.bytes;
                 prev.utf16 += new.utf16;
                 let offset = prev.len - 1;
                 self.add_counts(leaf, i64::from(new.len), i64::from(new.utf16));
@@ -412,6 +440,7 @@ impl Tree {
             }
         }
         let at = self.insert_spans(leaf, idx, &[new]);
+        self.index.note_new(new.replica, new.lamport, at.leaf);
         Cursor {
             leaf: at.leaf,
             idx: at.idx,
@@ -422,7 +451,7 @@ impl Tree {
     /// Marks up to `n` characters deleted, starting at `c` and staying inside
     /// its span. Returns how many characters the step covered and whether they
     /// were visible before.
-    pub(crate) fn delete_at(&mut self, c: Cursor, n: u64, content: &[char]) -> (u32, bool) {
+    pub(crate) fn delete_at(&mut self, c: Cursor, n: u64, content: &str) -> (u32, bool) {
         let span = self.span(c);
         let take = (u64::from(span.len - c.offset)).min(n) as u32;
         if span.deleted {
@@ -460,6 +489,7 @@ impl Tree {
         if idx > 0 && l.spans[idx - 1].joins(&l.spans[idx]) {
             let s = l.spans[idx];
             l.spans[idx - 1].len += s.len;
+            l.spans[idx - 1].bytes += s.bytes;
             l.spans[idx - 1].utf16 += s.utf16;
             remove_at(l, idx);
             idx -= 1;
@@ -467,6 +497,7 @@ impl Tree {
         if idx + 1 < l.len as usize && l.spans[idx].joins(&l.spans[idx + 1]) {
             let s = l.spans[idx + 1];
             l.spans[idx].len += s.len;
+            l.spans[idx].bytes += s.bytes;
             l.spans[idx].utf16 += s.utf16;
             remove_at(l, idx + 1);
         }
@@ -524,12 +555,10 @@ impl Tree {
             dc += i64::from(c);
             du += i64::from(u);
             if moved {
-                // Pieces of a split span still point at the leaf they came from.
+                // The index still sends these characters to the leaf they
+                // were in before the split (new ones are noted by the caller).
                 self.index
                     .set(s.replica, s.lamport, s.lamport + u64::from(s.len), leaf);
-            } else {
-                // New characters, or pieces that never left this leaf.
-                self.index.note_new(s.replica, s.lamport, leaf);
             }
         }
         self.add_counts(leaf, dc, du);
@@ -545,12 +574,14 @@ impl Tree {
         let new_id = self.leaves.len() as u32;
         let old = &mut self.leaves[leaf as usize];
         let half = old.len as usize / 2;
-        let mut new = Leaf {
+        let mut new = Box::new(Leaf {
             spans: [Span::default(); LEAF_CAP],
             len: (old.len as usize - half) as u8,
+            slot: 0,
             parent: old.parent,
             next: old.next,
-        };
+            chars: 0,
+        });
         new.spans[..new.len as usize].copy_from_slice(&old.spans[half..old.len as usize]);
         old.len = half as u8;
         old.next = new_id;
@@ -562,6 +593,8 @@ impl Tree {
             self.index
                 .set(s.replica, s.lamport, s.lamport + u64::from(s.len), new_id);
         }
+        new.chars = mc;
+        self.leaves[leaf as usize].chars -= mc;
         self.leaves.push(new);
         self.add_sibling(leaf, new_id, mc, mu, true);
         new_id
@@ -575,8 +608,8 @@ impl Tree {
             self.split_node(parent);
             parent = self.parent_of(existing, leaf);
         }
+        let slot = self.slot_of(existing, leaf);
         let node = &mut self.nodes[parent as usize];
-        let slot = node.slot_of(existing);
         let len = node.len as usize;
         node.children.copy_within(slot + 1..len, slot + 2);
         node.chars.copy_within(slot + 1..len, slot + 2);
@@ -587,7 +620,10 @@ impl Tree {
         node.chars[slot + 1] = chars;
         node.utf16[slot + 1] = utf16;
         node.len += 1;
-        self.set_parent(new, parent, leaf);
+        let moved = node.children;
+        for (i, &child) in moved.iter().enumerate().take(len + 1).skip(slot + 1) {
+            self.set_parent(child, parent, i, leaf);
+        }
     }
 
     fn split_node(&mut self, node: u32) {
@@ -609,10 +645,11 @@ impl Tree {
                 chars: c,
                 utf16: u,
                 len: 1,
+                slot: 0,
                 parent: NONE,
                 leaf_children: false,
             });
-            self.nodes[node as usize].parent = root;
+            self.set_parent(node, root, 0, false);
             self.root = root;
         }
         let new_id = self.nodes.len() as u32;
@@ -624,6 +661,7 @@ impl Tree {
             chars: [0; NODE_CAP],
             utf16: [0; NODE_CAP],
             len: (len - half) as u8,
+            slot: 0,
             parent: old.parent,
             leaf_children: old.leaf_children,
         };
@@ -636,8 +674,8 @@ impl Tree {
         let leaf_children = new.leaf_children;
         let children = new.children;
         self.nodes.push(new);
-        for &child in &children[..len - half] {
-            self.set_parent(child, new_id, leaf_children);
+        for (i, &child) in children[..len - half].iter().enumerate() {
+            self.set_parent(child, new_id, i, leaf_children);
         }
         self.add_sibling(node, new_id, moved_chars, moved_utf16, false);
     }
@@ -650,11 +688,21 @@ impl Tree {
         }
     }
 
-    fn set_parent(&mut self, child: u32, parent: u32, leaf: bool) {
+    fn slot_of(&self, child: u32, leaf: bool) -> usize {
         if leaf {
-            self.leaves[child as usize].parent = parent;
+            self.leaves[child as usize].slot as usize
         } else {
-            self.nodes[child as usize].parent = parent;
+            self.nodes[child as usize].slot as usize
+        }
+    }
+
+    fn set_parent(&mut self, child: u32, parent: u32, slot: usize, leaf: bool) {
+        if leaf {
+            let l = &mut self.leaves[child as usize];
+            (l.parent, l.slot) = (parent, slot as u8);
+        } else {
+            let n = &mut self.nodes[child as usize];
+            (n.parent, n.slot) = (parent, slot as u8);
         }
     }
 
@@ -663,15 +711,17 @@ impl Tree {
         if chars == 0 && utf16 == 0 {
             return;
         }
-        let mut child = leaf;
-        let mut parent = self.leaves[leaf as usize].parent;
+        let l = &mut self.leaves[leaf as usize];
+        l.chars = (i64::from(l.chars) + chars) as u32;
+        if self.cache.get().0 != leaf {
+            self.cache.set((NONE, 0));
+        }
+        let (mut parent, mut slot) = (l.parent, l.slot as usize);
         while parent != NONE {
             let node = &mut self.nodes[parent as usize];
-            let slot = node.slot_of(child);
             node.chars[slot] = (i64::from(node.chars[slot]) + chars) as u32;
             node.utf16[slot] = (i64::from(node.utf16[slot]) + utf16) as u32;
-            child = parent;
-            parent = node.parent;
+            (parent, slot) = (node.parent, node.slot as usize);
         }
     }
 
@@ -729,14 +779,27 @@ impl Tree {
             let child = n.children[i];
             let (c, u) = if n.leaf_children {
                 let l = &self.leaves[child as usize];
+                if l.slot as usize != i {
+                    return Err(format!("leaf {child} thinks it is slot {} not {i}", l.slot));
+                }
                 if l.parent != node {
                     return Err(format!("leaf {child} has parent {} not {node}", l.parent));
                 }
                 leaves.push(child);
-                l.spans[..l.len as usize]
+                let sums = l.spans[..l.len as usize]
                     .iter()
-                    .fold((0, 0), |(c, u), s| (c + s.visible().0, u + s.visible().1))
+                    .fold((0, 0), |(c, u), s| (c + s.visible().0, u + s.visible().1));
+                if sums.0 != l.chars {
+                    return Err(format!(
+                        "leaf {child} counts {} chars, holds {}",
+                        l.chars, sums.0
+                    ));
+                }
+                sums
             } else {
+                if self.nodes[child as usize].slot as usize != i {
+                    return Err(format!("node {child} is not in slot {i}"));
+                }
                 self.check_node(child, node, leaves)?
             };
             if (c, u) != (n.chars[i], n.utf16[i]) {

@@ -42,7 +42,8 @@ fn sequential_traces_replay_to_their_end_content() {
             continue;
         }
         assert!(t.patches() > 0, "{}: no patches", path.display());
-        let (doc, ops) = trace::replay_sequential(&t);
+        let mut ops = Vec::new();
+        let doc = trace::replay_sequential(&t, |op| ops.push(op));
         let name = path.display();
         assert_eq!(doc.text(), t.end, "{name}: local replay");
         doc.check().unwrap();

@@ -106,30 +106,40 @@ fn parse(v: &Value) -> Result<Trace, String> {
 }
 
 /// Applies one patch as a local edit, the way an editor would: a pure insert,
-/// a pure delete or a replace.
-pub fn apply_patch(doc: &mut Doc, p: &Patch, ops: &mut Vec<Op>) {
+/// a pure delete or a replace. The ops to send go to `sink`.
+pub fn apply_patch(doc: &mut Doc, p: &Patch, sink: &mut impl FnMut(Op)) {
     if p.del == 0 {
-        ops.extend(doc.insert(p.pos, &p.ins).expect("insert in range"));
+        doc.insert(p.pos, &p.ins)
+            .expect("insert in range")
+            .map(sink);
     } else if p.ins.is_empty() {
-        ops.extend(doc.delete(p.pos, p.del).expect("delete in range"));
+        doc.delete(p.pos, p.del)
+            .expect("delete in range")
+            .into_iter()
+            .for_each(sink);
     } else {
-        ops.extend(doc.replace(p.pos, p.del, &p.ins).expect("replace in range"));
+        doc.replace(p.pos, p.del, &p.ins)
+            .expect("replace in range")
+            .into_iter()
+            .for_each(sink);
     }
 }
 
-/// Replays a sequential trace as local edits of one replica.
-pub fn replay_sequential(trace: &Trace) -> (Doc, Vec<Op>) {
+/// Replays a sequential trace as local edits of one replica, handing every
+/// op to send to `sink` (an editor would put it on the wire).
+pub fn replay_sequential(trace: &Trace, mut sink: impl FnMut(Op)) -> Doc {
     let mut doc = Doc::new(1).expect("valid replica");
-    let mut ops = Vec::new();
     if !trace.start.is_empty() {
-        ops.extend(doc.insert(0, &trace.start).expect("insert at 0"));
+        doc.insert(0, &trace.start)
+            .expect("insert at 0")
+            .map(&mut sink);
     }
     for txn in &trace.txns {
         for p in &txn.patches {
-            apply_patch(&mut doc, p, &mut ops);
+            apply_patch(&mut doc, p, &mut sink);
         }
     }
-    (doc, ops)
+    doc
 }
 
 /// Replays a concurrent trace with the data set's recipe: one replica per
@@ -165,7 +175,7 @@ pub fn replay_concurrent(trace: &Trace) -> Result<Doc, String> {
             .map_err(|e| format!("txn {i}: {e}"))?;
         ops.clear();
         for p in &txn.patches {
-            apply_patch(doc, p, &mut ops);
+            apply_patch(doc, p, &mut |op| ops.push(op));
         }
         all.apply_all(&ops).map_err(|e| format!("txn {i}: {e}"))?;
         versions.push(doc.version());
