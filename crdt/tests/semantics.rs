@@ -400,3 +400,72 @@ fn ops_and_snapshots_round_trip_through_json() {
     let snap2: collab_crdt::Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(Doc::from_snapshot(2, &snap2).unwrap().text(), a.text());
 }
+
+#[test]
+fn the_worked_example_in_docs_crdt_md() {
+    let mut r1 = doc(1);
+    let mut r2 = doc(2);
+    let hi = r1.insert(0, "hi").unwrap().unwrap();
+    assert_eq!((hi.seq(), hi.lamport()), (0, 1));
+    r2.apply(&hi).unwrap();
+    let bang = r2.insert(2, "!").unwrap().unwrap();
+    let q = r1.insert(2, "?").unwrap().unwrap();
+    assert_eq!((bang.lamport(), bang.replica_id()), (3, 2));
+    assert_eq!((q.seq(), q.lamport()), (2, 3));
+    let Op::Insert(bang_ins) = &bang else {
+        unreachable!()
+    };
+    assert_eq!(bang_ins.parent_id, Some(Id::new(2, 1)));
+    r1.apply(&bang).unwrap();
+    r2.apply(&q).unwrap();
+    assert_eq!(r1.text(), "hi!?");
+    assert_eq!(r2.text(), "hi!?");
+    let del = r2.delete(0, 1).unwrap();
+    assert_eq!(
+        del,
+        vec![Op::Delete(collab_crdt::DeleteOp {
+            replica_id: 2,
+            seq: 1,
+            lamport: 4,
+            target: Id::new(1, 1),
+            len: 1,
+            reversed: false,
+        })]
+    );
+    r1.apply_all(&del).unwrap();
+    assert_eq!(r1.text(), "i!?");
+    assert_eq!(r1.pos_of(Id::new(1, 1)).unwrap(), (0, true));
+    let mut v = VersionVector::new();
+    v.set(1, 3);
+    v.set(2, 2);
+    assert_eq!(r1.version(), v);
+}
+
+#[test]
+fn a_run_of_backspaces_is_one_reversed_op() {
+    let mut a = doc(1);
+    a.insert(0, "hello").unwrap();
+    let mut sent = Vec::new();
+    for pos in (2..5).rev() {
+        sent.extend(a.delete(pos, 1).unwrap());
+    }
+    assert_eq!(a.text(), "he");
+    assert_eq!(sent.len(), 3, "each backspace is sent as it happens");
+    let history = a.ops_since(&VersionVector::new());
+    assert_eq!(history.len(), 2, "one insert and one delete run");
+    let Op::Delete(del) = &history[1] else {
+        panic!("expected a delete, got {:?}", history[1])
+    };
+    assert!(del.reversed);
+    assert_eq!((del.target, del.len, del.seq), (Id::new(3, 1), 3, 5));
+    // A replica that got the three backspaces one by one has the same history.
+    let mut b = doc(2);
+    b.apply_all(&a.ops_since(&VersionVector::new())[..1]).unwrap();
+    b.apply_all(&sent).unwrap();
+    assert_eq!(b.encode(), a.encode());
+    // And one that got the joined run agrees with both.
+    let mut c = doc(3);
+    c.apply_all(&history).unwrap();
+    assert_eq!(c.encode(), a.encode());
+    assert_eq!(c.text(), "he");
+}

@@ -8,6 +8,7 @@ mod trace;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use measure::Config;
 use trace::Loaded;
@@ -38,7 +39,7 @@ fn default_trace_dir() -> PathBuf {
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     let mut parsed = Args {
         config: Config {
-            iters: 5,
+            iters: 11,
             slow_iters: 3,
         },
         libs: Vec::new(),
@@ -84,10 +85,16 @@ fn machine() -> String {
                 .map(|(_, model)| model.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown CPU".to_owned());
-    format!("machine: nproc={cores}, cpu={cpu}")
+    // On a shared machine the load at the start tells how much to trust the numbers.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned());
+    format!("machine: nproc={cores}, cpu={cpu}, loadavg(1 min)={load}")
 }
 
 fn main() -> ExitCode {
+    let started = Instant::now();
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(args) => args,
         Err(e) => {
@@ -124,8 +131,22 @@ fn main() -> ExitCode {
 
     println!("{}", machine());
     println!(
-        "iters: {} (libraries slower than 1 s per run: {}); medians in ms",
-        args.config.iters, args.config.slow_iters
+        "method: 1 uncounted warm-up, then {} round-robin rounds of local, merge, load \
+         ({} for libraries whose warm-up took over 1 s, run after the others); \
+         median (min-max) in ms; peak memory from a separate untimed replay",
+        args.config.iters,
+        args.config.iters.min(args.config.slow_iters)
+    );
+    let [system, off, on] = measure::allocator_cost();
+    println!(
+        "allocator: alloc+free of 32 B (batches of {}, medians of {} interleaved rounds): \
+         System {:.1} ns; counting allocator with counting off (timed runs) {:+.1} ns, \
+         on (memory pass) {:+.1} ns",
+        alloc::BATCH,
+        measure::ALLOC_ROUNDS,
+        system.median,
+        off.median - system.median,
+        on.median - system.median
     );
     if !cfg!(feature = "collab") {
         println!("note: built without the `collab` feature, collab-crdt is not measured");
@@ -156,11 +177,8 @@ fn main() -> ExitCode {
             trace.txns,
             trace.end.chars().count()
         );
-        let mut rows = Vec::new();
-        for (lib, run) in &selected {
-            eprintln!("running {lib} on {name} ...");
-            rows.push(run(&trace, &args.config));
-        }
+        eprintln!("{name}:");
+        let rows = measure::compare(&trace, &selected, &args.config);
         print!("{}", report::table(&rows));
         for row in &rows {
             if let Some(note) = &row.note {
@@ -177,6 +195,7 @@ fn main() -> ExitCode {
             println!("{}", report::json_line(&name, row));
         }
     }
+    eprintln!("wall time: {:.1} s", started.elapsed().as_secs_f64());
     if failed {
         ExitCode::FAILURE
     } else {

@@ -2,13 +2,24 @@
 
 use serde_json::json;
 
-use crate::measure::Row;
+use crate::measure::{Row, Spread};
 
 const BASELINE: &str = "diamond-types";
 const MEM_BASELINE: &str = "yrs";
 
 fn cell<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {
     value.map_or_else(|| "n/a".to_owned(), show)
+}
+
+fn median(spread: Option<Spread>) -> Option<f64> {
+    spread.map(|s| s.median)
+}
+
+/// Median with the range of the timed runs, so a noisy cell is visible as one.
+fn timing(spread: Option<Spread>) -> String {
+    cell(spread, |s| {
+        format!("{:.2} ({:.2}-{:.2})", s.median, s.min, s.max)
+    })
 }
 
 fn ratio(value: Option<f64>, base: Option<f64>) -> String {
@@ -31,23 +42,23 @@ pub fn table(rows: &[Row]) -> String {
     let dt = find(BASELINE);
     let yrs = find(MEM_BASELINE);
     let mut out = String::from(
-        "| library | local_ms | merge_ms | load_ms | encoded_bytes | peak_mem_KiB | ok \
+        "| library | local_ms (min-max) | merge_ms (min-max) | load_ms (min-max) \
+         | encoded_bytes | peak_mem_KiB | ok \
          | local/dt | merge/dt | bytes/dt | mem/yrs |\n\
          |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
     );
     for r in rows {
-        let ms = |v: f64| format!("{v:.2}");
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.library,
-            cell(r.local_ms, ms),
-            cell(r.merge_ms, ms),
-            cell(r.load_ms, ms),
+            timing(r.local),
+            timing(r.merge),
+            timing(r.load),
             cell(r.encoded_bytes, |b| b.to_string()),
             cell(r.peak_mem, |b| (b.div_ceil(1024)).to_string()),
             if r.ok { "yes" } else { "**NO**" },
-            ratio(r.local_ms, dt.and_then(|d| d.local_ms)),
-            ratio(r.merge_ms, dt.and_then(|d| d.merge_ms)),
+            ratio(median(r.local), dt.and_then(|d| median(d.local))),
+            ratio(median(r.merge), dt.and_then(|d| median(d.merge))),
             ratio(
                 as_f64(r.encoded_bytes),
                 as_f64(dt.and_then(|d| d.encoded_bytes))
@@ -62,13 +73,20 @@ pub fn json_line(trace: &str, r: &Row) -> String {
     json!({
         "trace": trace,
         "library": r.library,
-        "local_ms": r.local_ms,
-        "merge_ms": r.merge_ms,
-        "load_ms": r.load_ms,
+        "local_ms": median(r.local),
+        "local_min_ms": r.local.map(|s| s.min),
+        "local_max_ms": r.local.map(|s| s.max),
+        "merge_ms": median(r.merge),
+        "merge_min_ms": r.merge.map(|s| s.min),
+        "merge_max_ms": r.merge.map(|s| s.max),
+        "load_ms": median(r.load),
+        "load_min_ms": r.load.map(|s| s.min),
+        "load_max_ms": r.load.map(|s| s.max),
         "encoded_bytes": r.encoded_bytes,
         "peak_mem_bytes": r.peak_mem,
         "retained_mem_bytes": r.retained_mem,
         "local_runs": r.runs,
+        "warmup_runs": 1,
         "ok": r.ok,
         "problems": r.problems,
     })

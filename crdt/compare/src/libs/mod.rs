@@ -7,7 +7,7 @@ pub mod dt;
 pub mod jumprope;
 pub mod yrs;
 
-use crate::measure::{Config, Row, run};
+use crate::measure::{Factory, bench};
 use crate::trace::Trace;
 
 /// One library under test. Associated types keep the hot loops monomorphic,
@@ -35,18 +35,16 @@ pub trait Subject {
     }
 }
 
-type Runner = fn(&Trace, &Config) -> Row;
-
 /// Every library, in table order; diamond-types first as the ratio baseline.
-pub fn all() -> Vec<(&'static str, Runner)> {
-    let mut libs: Vec<(&'static str, Runner)> = vec![
-        (dt::Dt::NAME, run::<dt::Dt>),
-        (yrs::Yrs::NAME, run::<yrs::Yrs>),
-        (automerge::Automerge::NAME, run::<automerge::Automerge>),
+pub fn all() -> Vec<(&'static str, Factory)> {
+    let mut libs: Vec<(&'static str, Factory)> = vec![
+        (dt::Dt::NAME, bench::<dt::Dt>),
+        (yrs::Yrs::NAME, bench::<yrs::Yrs>),
+        (automerge::Automerge::NAME, bench::<automerge::Automerge>),
     ];
     #[cfg(feature = "collab")]
-    libs.push((collab::Collab::NAME, run::<collab::Collab>));
-    libs.push((jumprope::Rope::NAME, run::<jumprope::Rope>));
+    libs.push((collab::Collab::NAME, bench::<collab::Collab>));
+    libs.push((jumprope::Rope::NAME, bench::<jumprope::Rope>));
     libs
 }
 
@@ -66,7 +64,7 @@ mod tests {
     use serde_json::json;
 
     use super::all;
-    use crate::measure::Config;
+    use crate::measure::{Config, compare};
     use crate::trace::{Loaded, parse};
 
     /// Non-ASCII and astral chars catch any library counting bytes or
@@ -86,12 +84,18 @@ mod tests {
             panic!("tiny trace did not parse");
         };
         let config = Config {
-            iters: 1,
+            iters: 2,
             slow_iters: 1,
         };
-        for (name, run) in all() {
-            let row = run(&trace, &config);
-            assert!(row.ok, "{name}: {:?}", row.problems);
+        let libs = all();
+        let rows = compare(&trace, &libs, &config);
+        assert_eq!(rows.len(), libs.len());
+        for row in rows {
+            assert!(row.ok, "{}: {:?}", row.library, row.problems);
+            assert_eq!(row.runs, 2, "{}", row.library);
+            let local = row.local.expect("timed");
+            assert!(local.min <= local.median && local.median <= local.max);
+            assert!(row.peak_mem.is_some(), "{}", row.library);
         }
     }
 }
