@@ -93,11 +93,11 @@ fn main() -> ExitCode {
 
     let text = doc.text();
     let ok = text == trace.end && merged_text == trace.end && loaded_text == trace.end;
-    if let Some(out) = out {
-        if let Err(e) = std::fs::write(&out, &text) {
-            eprintln!("replay: {}: {e}", out.display());
-            return ExitCode::FAILURE;
-        }
+    if let Some(out) = out
+        && let Err(e) = std::fs::write(&out, &text)
+    {
+        eprintln!("replay: {}: {e}", out.display());
+        return ExitCode::FAILURE;
     }
     let stats = doc.stats();
     let name = path

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use crate::error::Error;
 use crate::id::{Id, MAX_SAFE, check_replica};
-use crate::op::{DeleteOp, InsertOp, Op};
+use crate::op::{DeleteOp, InsertOp, Op, Ops};
 use crate::oplog::{OpLog, Run, op_unit};
 use crate::pending::{Pending, Wait};
 use crate::tree::{Cursor, MAX_SPAN, Span, Tree};
@@ -152,7 +152,7 @@ impl Doc {
             seq,
             lamport,
             parent_id: after.map(|c| self.id_at_cursor(c)),
-            text: String::from(text),
+            text: text.into(),
         };
         let last = self.integrate_insert(self.me, &op, n, after);
         self.typing = Some((pos + n as usize, last));
@@ -161,14 +161,14 @@ impl Doc {
 
     /// Deletes `len` characters from `pos`. Returns the operations to send:
     /// one per run of consecutive ids removed.
-    pub fn delete(&mut self, pos: usize, len: usize) -> Result<Vec<Op>, Error> {
+    pub fn delete(&mut self, pos: usize, len: usize) -> Result<Ops, Error> {
         if len == 0 {
-            return Ok(Vec::new());
+            return Ok(Ops::default());
         }
         self.check_range(pos, len)?;
         let (mut seq, mut lamport) = self.next_ids(len as u64)?;
         self.typing = None;
-        let mut ops = Vec::new();
+        let mut ops = Ops::default();
         // The run of consecutive target ids being collected: (replica, first lamport, count).
         let mut run: Option<(u32, u64, u64)> = None;
         let mut left = len as u64;
@@ -220,7 +220,7 @@ impl Doc {
     }
 
     /// Deletes `del` characters at `pos`, then inserts `text` there.
-    pub fn replace(&mut self, pos: usize, del: usize, text: &str) -> Result<Vec<Op>, Error> {
+    pub fn replace(&mut self, pos: usize, del: usize, text: &str) -> Result<Ops, Error> {
         self.check_range(pos, del)?;
         let n = text.chars().count() as u64;
         self.next_ids(del as u64 + n)?;

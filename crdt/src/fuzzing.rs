@@ -167,7 +167,7 @@ fn arbitrary_op(b: &mut Bytes<'_>) -> Option<Op> {
             seq,
             lamport,
             parent_id,
-            text,
+            text: text.into(),
         })
     } else {
         Op::Delete(DeleteOp {
@@ -187,7 +187,7 @@ fn mutate(op: &Op, b: &mut Bytes<'_>) -> Option<Op> {
     let mut op = op.clone();
     let delta = u64::from(b.byte()?);
     match (&mut op, b.byte()? % 4) {
-        (Op::Insert(i), 0) => i.text = b.text()?,
+        (Op::Insert(i), 0) => i.text = b.text()?.into(),
         (Op::Insert(i), 1) => i.parent_id = Some(Id::new(delta, 1 + delta % 3)),
         (Op::Delete(d), 0) => d.len = delta,
         (Op::Delete(d), 1) => d.target.lamport = delta,

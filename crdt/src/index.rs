@@ -11,10 +11,10 @@ use alloc::vec::Vec;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     map: BTreeMap<(u32, u64), u32>,
-    /// Per replica, the leaf its largest key points at. New characters come
-    /// after all others of their replica, so when they land in this leaf
-    /// (typing goes on where it was) no search is needed.
-    tail: Vec<u32>,
+    /// Per replica, its largest key and the leaf that key points at. New
+    /// characters come after all others of their replica, so when they land
+    /// in this leaf (typing goes on where it was) no search is needed.
+    tail: Vec<(u64, u32)>,
 }
 
 impl Index {
@@ -32,7 +32,7 @@ impl Index {
     /// Records characters with lamports above every existing one of `replica`.
     pub(crate) fn note_new(&mut self, replica: u32, start: u64, leaf: u32) {
         let r = replica as usize;
-        if self.tail.get(r) == Some(&leaf) {
+        if self.tail.get(r).is_some_and(|&(_, l)| l == leaf) {
             return;
         }
         if self.leaf_of(replica, start) != Some(leaf) {
@@ -47,14 +47,14 @@ impl Index {
     fn refresh_tail(&mut self, replica: u32) {
         let r = replica as usize;
         if self.tail.len() <= r {
-            self.tail.resize(r + 1, u32::MAX);
+            self.tail.resize(r + 1, (0, u32::MAX));
         }
         self.tail[r] = self
             .map
             .range(..=(replica, u64::MAX))
             .next_back()
             .filter(|((owner, _), _)| *owner == replica)
-            .map_or(u32::MAX, |(_, &leaf)| leaf);
+            .map_or((0, u32::MAX), |(&(_, key), &leaf)| (key, leaf));
     }
 
     /// Points lamports `start..end` of `replica` at `leaf`, leaving every other
@@ -67,12 +67,19 @@ impl Index {
         if self.leaf_of(replica, start) != Some(leaf) {
             self.map.insert((replica, start), leaf);
         }
-        if let Some(after) = after {
-            if after != leaf {
-                self.map.insert((replica, end), after);
-            }
+        if let Some(after) = after
+            && after != leaf
+        {
+            self.map.insert((replica, end), after);
         }
-        self.refresh_tail(replica);
+        // Only a change at or above the largest key can move it.
+        if self
+            .tail
+            .get(replica as usize)
+            .is_none_or(|&(key, _)| end >= key)
+        {
+            self.refresh_tail(replica);
+        }
     }
 
     pub(crate) fn entries(&self) -> usize {

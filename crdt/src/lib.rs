@@ -55,7 +55,7 @@ pub mod version;
 pub use doc::{Applied, Doc, MAX_DOC_CHARS, Stats};
 pub use error::{DecodeError, Error};
 pub use id::{Id, MAX_SAFE};
-pub use op::{DeleteOp, InsertOp, Op};
+pub use op::{DeleteOp, InsertOp, Op, Ops};
 pub use pending::DEFAULT_PENDING_LIMIT;
 pub use snapshot::{MAX_SECTION_BYTES, Snapshot};
 pub use version::VersionVector;

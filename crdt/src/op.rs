@@ -1,6 +1,10 @@
 //! Operations: the unit replicas exchange, each a run of consecutive ids from one replica.
 
-use alloc::string::String;
+use alloc::vec::Vec;
+use core::ops::Deref;
+
+use smallvec::SmallVec;
+use smol_str::SmolStr;
 
 use crate::error::Error;
 use crate::id::{Id, check_replica, check_run, check_safe};
@@ -30,7 +34,8 @@ pub struct InsertOp {
     pub seq: u64,
     pub lamport: u64,
     pub parent_id: Option<Id>,
-    pub text: String,
+    /// Stored inline up to 23 bytes, so a keystroke's op does not allocate.
+    pub text: SmolStr,
 }
 
 /// Deletes the `len` characters `(target.lamport .. target.lamport + len, target.replica_id)`.
@@ -152,7 +157,7 @@ impl Op {
                     seq: op.seq + k,
                     lamport: op.lamport + k,
                     parent_id: Some(Id::new(op.lamport + k - 1, op.replica_id)),
-                    text: String::from(&op.text[byte..]),
+                    text: SmolStr::from(&op.text[byte..]),
                 })
             }
             Op::Delete(op) => Op::Delete(DeleteOp {
@@ -179,5 +184,56 @@ impl DeleteOp {
         } else {
             self.target.lamport + i
         }
+    }
+}
+
+/// The operations a local edit produced, in the order to send them. Almost
+/// always one, so it is held inline without allocating.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ops(SmallVec<[Op; 1]>);
+
+impl Ops {
+    pub(crate) fn push(&mut self, op: Op) {
+        self.0.push(op);
+    }
+
+    pub(crate) fn extend(&mut self, ops: impl IntoIterator<Item = Op>) {
+        self.0.extend(ops);
+    }
+
+    pub fn into_vec(self) -> Vec<Op> {
+        self.0.into_vec()
+    }
+}
+
+impl Deref for Ops {
+    type Target = [Op];
+
+    fn deref(&self) -> &[Op] {
+        &self.0
+    }
+}
+
+impl IntoIterator for Ops {
+    type Item = Op;
+    type IntoIter = smallvec::IntoIter<[Op; 1]>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Ops {
+    type Item = &'a Op;
+    type IntoIter = core::slice::Iter<'a, Op>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<Ops> for Vec<Op> {
+    fn from(ops: Ops) -> Vec<Op> {
+        ops.into_vec()
     }
 }

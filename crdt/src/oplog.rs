@@ -120,10 +120,10 @@ impl OpLog {
     /// it continues it.
     pub(crate) fn push(&mut self, replica: u32, run: Run) {
         let runs = &mut self.runs[replica as usize];
-        if let Some(last) = runs.last_mut() {
-            if join(last, &run, replica, true) {
-                return;
-            }
+        if let Some(last) = runs.last_mut()
+            && join(last, &run, replica, true)
+        {
+            return;
         }
         runs.push(run);
     }
@@ -286,7 +286,7 @@ fn op_of(run: &Run, ids: &[u64], replica: u32, text: &str) -> Op {
             lamport: run.lamport,
             parent_id: (run.ref_replica != NO_PARENT)
                 .then(|| Id::new(run.ref_lamport, ids[run.ref_replica as usize])),
-            text: String::from(text),
+            text: text.into(),
         }),
         Kind::Delete | Kind::DeleteReversed => Op::Delete(DeleteOp {
             replica_id,

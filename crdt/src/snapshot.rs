@@ -20,7 +20,6 @@
 //! replica when bit 3 is set) and `text` (the UTF-8 of every insert in op
 //! order). Integers are LEB128 varints.
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::doc::Doc;
@@ -240,7 +239,7 @@ impl Snapshot {
                     seq,
                     lamport,
                     parent_id,
-                    text: String::from(&text[start..chars.offset()]),
+                    text: text[start..chars.offset()].into(),
                 })
             };
             ops.push(op);
