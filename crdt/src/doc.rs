@@ -592,7 +592,11 @@ impl Doc {
             (span.replica, span.lamport + u64::from(c.offset))
         });
         let start = self.content.len() as u32;
-        self.content.push_str(&op.text);
+        match op.text.as_bytes() {
+            // One ASCII character, the common keystroke: skip the copy call.
+            &[b] => self.content.push(char::from(b)),
+            _ => self.content.push_str(&op.text),
+        }
         let ascii = op.text.len() as u64 == n;
         let mut chars = op.text.chars();
         let (mut done, mut at) = (0u32, start);

@@ -8,6 +8,8 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use smallvec::SmallVec;
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     map: BTreeMap<(u32, u64), u32>,
@@ -61,10 +63,22 @@ impl Index {
     /// lamport where it was.
     pub(crate) fn set(&mut self, replica: u32, start: u64, end: u64, leaf: u32) {
         let after = self.leaf_of(replica, end);
-        while let Some((&key, _)) = self.map.range((replica, start)..=(replica, end)).next() {
-            self.map.remove(&key);
-        }
-        if self.leaf_of(replica, start) != Some(leaf) {
+        let stale: SmallVec<[(u32, u64); 4]> = self
+            .map
+            .range((replica, start)..=(replica, end))
+            .map(|(&key, _)| key)
+            .collect();
+        // With no key inside the range, what governs `start` is what
+        // governed `end`: no need to search again.
+        let before = if stale.is_empty() {
+            after
+        } else {
+            for key in &stale {
+                self.map.remove(key);
+            }
+            self.leaf_of(replica, start)
+        };
+        if before != Some(leaf) {
             self.map.insert((replica, start), leaf);
         }
         if let Some(after) = after

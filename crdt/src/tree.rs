@@ -457,6 +457,9 @@ impl Tree {
         if span.deleted {
             return (take, false);
         }
+        if self.delete_into_neighbour(c, take, content) {
+            return (take, true);
+        }
         let mut pieces = [Span::default(); 3];
         let mut count = 0;
         let mut rest = span;
@@ -480,6 +483,46 @@ impl Tree {
         let at = self.replace_span(c.leaf, c.idx, &pieces[..count]);
         self.merge_around(at.leaf, at.idx + mid_at);
         (take, true)
+    }
+
+    /// Deletes `take` characters at the start or end of a span by moving them
+    /// into the deleted neighbour they continue: a backspace at the end of a
+    /// run typed forwards. Changes nothing and returns false otherwise.
+    fn delete_into_neighbour(&mut self, c: Cursor, take: u32, content: &str) -> bool {
+        let l = &mut self.leaves[c.leaf as usize];
+        let span = l.spans[c.idx];
+        let suffix = c.offset + take == span.len;
+        let (moved, utf16) = if suffix && c.offset > 0 && c.idx + 1 < l.len as usize {
+            let (left, mut mid) = span.split(c.offset, content);
+            mid.deleted = true;
+            let next = &mut l.spans[c.idx + 1];
+            if !mid.joins(next) {
+                return false;
+            }
+            next.lamport = mid.lamport;
+            next.content = mid.content;
+            next.len += mid.len;
+            next.bytes += mid.bytes;
+            next.utf16 += mid.utf16;
+            l.spans[c.idx] = left;
+            (mid.len, mid.utf16)
+        } else if c.offset == 0 && !suffix && c.idx > 0 {
+            let (mut mid, right) = span.split(take, content);
+            mid.deleted = true;
+            let prev = &mut l.spans[c.idx - 1];
+            if !prev.joins(&mid) {
+                return false;
+            }
+            prev.len += mid.len;
+            prev.bytes += mid.bytes;
+            prev.utf16 += mid.utf16;
+            l.spans[c.idx] = right;
+            (mid.len, mid.utf16)
+        } else {
+            return false;
+        };
+        self.add_counts(c.leaf, -i64::from(moved), -i64::from(utf16));
+        true
     }
 
     /// Joins the span at `idx` with its neighbours in the same leaf when they
