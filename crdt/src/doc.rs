@@ -135,18 +135,34 @@ impl Doc {
         if text.is_empty() {
             return Ok(None);
         }
-        self.check_range(pos, 0)?;
         let n = if text.len() == 1 {
             1
         } else {
             text.chars().count() as u64
         };
+        let typing = match self.typing {
+            Some((at, c)) if at == pos => Some(c),
+            _ => None,
+        };
+        if typing.is_none() {
+            self.check_range(pos, 0)?;
+        }
         let (seq, lamport) = self.next_ids(n)?;
         self.check_size(n)?;
-        let after = match self.typing {
-            Some((at, c)) if at == pos => Some(c),
-            _ => pos.checked_sub(1).map(|p| self.tree.find_char(p)),
-        };
+        if let Some(c) = typing {
+            let op = InsertOp {
+                replica_id: self.replica_id,
+                seq,
+                lamport,
+                parent_id: Some(self.id_at_cursor(c)),
+                text: text.into(),
+            };
+            if let Some(last) = self.extend_typing(c, &op, n) {
+                self.typing = Some((pos + n as usize, last));
+                return Ok(Some(Op::Insert(op)));
+            }
+        }
+        let after = typing.or_else(|| pos.checked_sub(1).map(|p| self.tree.find_char(p)));
         let op = InsertOp {
             replica_id: self.replica_id,
             seq,
@@ -579,6 +595,42 @@ impl Doc {
 
     /// Places an insert (already validated, its parent at `after`) in the
     /// tree and records it.
+    /// Typing on where the last local insert ended: when the new characters
+    /// continue the span the cursor ends (this replica's, next lamport, next
+    /// bytes of content) they extend it in place. Nothing can sit between a
+    /// character and a new local child, whose id is the largest there is.
+    fn extend_typing(&mut self, c: Cursor, op: &InsertOp, n: u64) -> Option<Cursor> {
+        let start = self.content.len() as u32;
+        let bytes = op.text.len() as u32;
+        let utf16 = if u64::from(bytes) == n {
+            bytes
+        } else {
+            op.text.encode_utf16().count() as u32
+        };
+        let new = Span {
+            lamport: op.lamport,
+            replica: self.me,
+            len: n as u32,
+            content: start,
+            bytes,
+            utf16,
+            deleted: false,
+        };
+        let last = self.tree.extend_at(c, &new)?;
+        self.content.push_str(&op.text);
+        let parent = self.tree.span(c).replica;
+        let run = Run::insert(
+            op.seq,
+            op.lamport,
+            n,
+            Some((parent, op.lamport - 1)),
+            start,
+            bytes,
+        );
+        self.record(self.me, run);
+        Some(last)
+    }
+
     /// Returns the cursor at the run's last character.
     fn integrate_insert(
         &mut self,

@@ -448,6 +448,24 @@ impl Tree {
         }
     }
 
+    /// Appends `new` to the span whose last character is at `c` when it
+    /// continues that span; returns the cursor at its last character.
+    pub(crate) fn extend_at(&mut self, c: Cursor, new: &Span) -> Option<Cursor> {
+        let span = &mut self.leaves[c.leaf as usize].spans[c.idx];
+        if c.offset + 1 != span.len || u64::from(new.len) > u64::from(MAX_SPAN) || !span.joins(new)
+        {
+            return None;
+        }
+        span.len += new.len;
+        span.bytes += new.bytes;
+        span.utf16 += new.utf16;
+        let offset = span.len - 1;
+        self.total += u64::from(new.len);
+        self.add_counts(c.leaf, i64::from(new.len), i64::from(new.utf16));
+        self.index.note_new(new.replica, new.lamport, c.leaf);
+        Some(Cursor { offset, ..c })
+    }
+
     /// Marks up to `n` characters deleted, starting at `c` and staying inside
     /// its span. Returns how many characters the step covered and whether they
     /// were visible before.
