@@ -5,6 +5,8 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use smol_str::SmolStr;
+
 use crate::error::Error;
 use crate::id::{Id, MAX_SAFE, check_replica};
 use crate::op::{DeleteOp, InsertOp, Op, Ops};
@@ -155,7 +157,7 @@ impl Doc {
                 seq,
                 lamport,
                 parent_id: Some(self.id_at_cursor(c)),
-                text: text.into(),
+                text: op_text(text),
             };
             if let Some(last) = self.extend_typing(c, &op, n) {
                 self.typing = Some((pos + n as usize, last));
@@ -168,7 +170,7 @@ impl Doc {
             seq,
             lamport,
             parent_id: after.map(|c| self.id_at_cursor(c)),
-            text: text.into(),
+            text: op_text(text),
         };
         let last = self.integrate_insert(self.me, &op, n, after);
         self.typing = Some((pos + n as usize, last));
@@ -723,6 +725,17 @@ impl Doc {
             self.last_lamport[r],
             queue,
         );
+    }
+}
+
+/// The text of a local insert as an op's `SmolStr`. Short texts are copied
+/// inline directly: `SmolStr::from` first looks for its special
+/// whitespace-only form, which costs more than the copy for a keystroke.
+fn op_text(text: &str) -> SmolStr {
+    if text.len() <= 23 {
+        SmolStr::new_inline(text)
+    } else {
+        SmolStr::new(text)
     }
 }
 

@@ -596,12 +596,21 @@ impl Tree {
     /// returns where `spans[0]` ended up; all of `spans` stay contiguous.
     fn insert_spans(&mut self, mut leaf: u32, mut idx: usize, spans: &[Span]) -> Cursor {
         let mut moved = false;
-        if self.leaves[leaf as usize].len as usize + spans.len() > LEAF_CAP {
-            let new_leaf = self.split_leaf(leaf);
-            let half = self.leaves[leaf as usize].len as usize;
-            if idx > half {
+        let len = self.leaves[leaf as usize].len as usize;
+        if len + spans.len() > LEAF_CAP {
+            // Split at the insertion point when it lies in the upper half:
+            // every span moved costs an index update, and the spans before
+            // the point stay put. The old leaf keeps room for the up to three
+            // spans a split piece adds.
+            let at = if idx > len / 2 {
+                idx.min(LEAF_CAP - 4)
+            } else {
+                len / 2
+            };
+            let new_leaf = self.split_leaf(leaf, at);
+            if idx > at {
                 leaf = new_leaf;
-                idx -= half;
+                idx -= at;
                 moved = true;
             }
         }
@@ -630,11 +639,10 @@ impl Tree {
         }
     }
 
-    /// Moves the upper half of a full leaf into a new leaf placed after it.
-    fn split_leaf(&mut self, leaf: u32) -> u32 {
+    /// Moves the spans from `half` on into a new leaf placed after this one.
+    fn split_leaf(&mut self, leaf: u32, half: usize) -> u32 {
         let new_id = self.leaves.len() as u32;
         let old = &mut self.leaves[leaf as usize];
-        let half = old.len as usize / 2;
         let mut new = Box::new(Leaf {
             spans: [Span::default(); LEAF_CAP],
             len: (old.len as usize - half) as u8,
