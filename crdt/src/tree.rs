@@ -181,16 +181,16 @@ impl Default for Tree {
 
 impl Tree {
     pub(crate) fn len_chars(&self) -> usize {
-        let root = &self.nodes[self.root as usize];
-        root.chars[..root.len as usize]
-            .iter()
-            .map(|&c| c as usize)
-            .sum()
+        self.root_sum(|n| &n.chars)
     }
 
     pub(crate) fn len_utf16(&self) -> usize {
+        self.root_sum(|n| &n.utf16)
+    }
+
+    fn root_sum(&self, counts: impl Fn(&Node) -> &[u32; NODE_CAP]) -> usize {
         let root = &self.nodes[self.root as usize];
-        root.utf16[..root.len as usize]
+        counts(root)[..root.len as usize]
             .iter()
             .map(|&c| c as usize)
             .sum()
