@@ -150,7 +150,7 @@ impl Doc {
             self.check_range(pos, 0)?;
         }
         let (seq, lamport) = self.next_ids(n)?;
-        self.check_size(n)?;
+        self.check_size(n, text.len())?;
         if let Some(c) = typing {
             let op = InsertOp {
                 replica_id: self.replica_id,
@@ -242,7 +242,7 @@ impl Doc {
         self.check_range(pos, del)?;
         let n = text.chars().count() as u64;
         self.next_ids(del as u64 + n)?;
-        self.check_size(n)?;
+        self.check_size(n, text.len())?;
         let mut ops = self.delete(pos, del)?;
         ops.extend(self.insert(pos, text)?);
         Ok(ops)
@@ -423,8 +423,11 @@ impl Doc {
         Ok((seq, lamport))
     }
 
-    fn check_size(&self, n: u64) -> Result<(), Error> {
-        if self.tree.total() + n > MAX_DOC_CHARS {
+    /// Refuses `n` more characters (`bytes` of UTF-8) past the document's
+    /// limits: spans count characters and address the content in 32 bits.
+    fn check_size(&self, n: u64, bytes: usize) -> Result<(), Error> {
+        let content = self.content.len().saturating_add(bytes);
+        if self.tree.total() + n > MAX_DOC_CHARS || content > u32::MAX as usize {
             return Err(Error::DocumentTooLarge {
                 limit: MAX_DOC_CHARS,
             });
@@ -521,7 +524,7 @@ impl Doc {
                         }
                     },
                 };
-                self.check_size(len)?;
+                self.check_size(len, ins.text.len())?;
                 let r = self.replica(replica_id);
                 self.integrate_insert(r, ins, len, after);
                 Ok(Step::Done(r))

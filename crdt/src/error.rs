@@ -49,7 +49,9 @@ pub enum Error {
     #[error("the lamport clock or sequence number would pass 2^53 - 1")]
     ClockExhausted,
 
-    #[error("the document would exceed {limit} characters including deleted ones")]
+    #[error(
+        "the document would exceed {limit} characters (or 4 GiB of text) including deleted ones"
+    )]
     DocumentTooLarge { limit: u64 },
 
     #[error("invalid snapshot: {0}")]
