@@ -266,7 +266,9 @@ impl Doc {
         }
     }
 
-    /// Applies operations in order, stopping at the first error.
+    /// Applies operations in order, stopping at the first error. Unlike every
+    /// other method, an error here keeps what the operations before it did:
+    /// each of those was accepted on its own and is not lost.
     pub fn apply_all<'a>(&mut self, ops: impl IntoIterator<Item = &'a Op>) -> Result<(), Error> {
         for op in ops {
             self.apply(op)?;
@@ -274,7 +276,8 @@ impl Doc {
         Ok(())
     }
 
-    /// Brings this replica up to date with `other`.
+    /// Brings this replica up to date with `other` (with
+    /// [`Doc::apply_all`]'s rule on errors).
     pub fn merge_from(&mut self, other: &Doc) -> Result<(), Error> {
         let ops = other.ops_since(&self.version());
         self.apply_all(&ops)
@@ -709,11 +712,7 @@ impl Doc {
                     self.wake(r, &mut queue);
                 }
                 Ok(Step::Duplicate) => {}
-                Ok(Step::Wait(wait)) => {
-                    if self.pending.park(wait, &op).is_err() {
-                        rejected += 1;
-                    }
-                }
+                Ok(Step::Wait(wait)) => self.pending.repark(wait, &op),
                 Err(_) => rejected += 1,
             }
         }

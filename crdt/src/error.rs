@@ -2,8 +2,10 @@
 
 use crate::id::Id;
 
-/// Why an operation was refused. When any method returns an error the
-/// document is exactly as it was before the call.
+/// Why an operation was refused. When a method returns an error the
+/// document is exactly as it was before the call, except that
+/// [`crate::Doc::apply_all`] and [`crate::Doc::merge_from`] keep the
+/// operations applied before the failing one.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

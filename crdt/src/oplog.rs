@@ -178,19 +178,42 @@ impl OpLog {
                 piece = &piece[cut..];
                 run = skip_units(&run, skip, replica);
             }
-            if run.len == 1 && run.kind == Kind::DeleteReversed {
-                run.kind = Kind::Delete;
-            }
-            if let Some(cur) = current.as_mut() {
-                if join(cur, &run, replica, false) {
-                    text.push_str(piece);
-                    continue;
+            // Inserts join per run: inside a run every unit continues the
+            // last, so joining whole runs is joining units. A delete run has
+            // a direction that joining whole runs would weigh against the
+            // next run's; unit by unit the result depends only on the units,
+            // which is what makes the history canonical.
+            let units = match run.kind {
+                Kind::Insert => 1,
+                Kind::Delete | Kind::DeleteReversed => run.len,
+            };
+            for i in 0..units {
+                let unit = if run.kind == Kind::Insert {
+                    run
+                } else {
+                    let target = match run.kind {
+                        Kind::DeleteReversed => run.ref_lamport + run.len - 1 - i,
+                        _ => run.ref_lamport + i,
+                    };
+                    Run::delete(
+                        run.seq + i,
+                        run.lamport + i,
+                        1,
+                        (run.ref_replica, target),
+                        false,
+                    )
+                };
+                if let Some(cur) = current.as_mut() {
+                    if join(cur, &unit, replica, false) {
+                        text.push_str(piece);
+                        continue;
+                    }
+                    out.push(op_of(cur, ids, replica, &text));
                 }
-                out.push(op_of(cur, ids, replica, &text));
+                text.clear();
+                text.push_str(piece);
+                current = Some(unit);
             }
-            text.clear();
-            text.push_str(piece);
-            current = Some(run);
         }
         if let Some(cur) = current {
             out.push(op_of(&cur, ids, replica, &text));

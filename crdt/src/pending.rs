@@ -50,7 +50,20 @@ impl Pending {
 
     /// Files `op` under what it waits for. A redelivered copy of an operation
     /// already waiting is not stored twice.
+    /// Files a new operation, refused past the limit.
     pub(crate) fn park(&mut self, wait: Wait, op: &Op) -> Result<(), Error> {
+        self.file(wait, op, true)
+    }
+
+    /// Files again an operation that was released and waits for something
+    /// else now. It was accepted once, so the limit (which may have been
+    /// lowered since) does not apply: it must never be lost.
+    pub(crate) fn repark(&mut self, wait: Wait, op: &Op) {
+        // Unbounded filing cannot fail.
+        let _ = self.file(wait, op, false);
+    }
+
+    fn file(&mut self, wait: Wait, op: &Op, bounded: bool) -> Result<(), Error> {
         let (map, key) = match wait {
             Wait::Seq { replica_id, seq } => (&mut self.by_seq, (replica_id, seq)),
             Wait::Lamport {
@@ -62,7 +75,7 @@ impl Pending {
         if slot.contains(op) {
             return Ok(());
         }
-        if self.len >= self.limit {
+        if bounded && self.len >= self.limit {
             if slot.is_empty() {
                 map.remove(&key);
             }

@@ -143,7 +143,8 @@ impl Snapshot {
             return Err(DecodeError::UnsupportedVersion(format));
         }
         let n_ids = r.count("replica count")?;
-        let mut ids = Vec::with_capacity(n_ids);
+        // Every id takes at least one byte, so the input bounds the count.
+        let mut ids = Vec::with_capacity(n_ids.min(r.rest()));
         let mut prev: u64 = 0;
         for i in 0..n_ids {
             let delta = r.varint("replica id")?;
@@ -195,6 +196,15 @@ impl Snapshot {
         let mut ops = Vec::with_capacity(n_ops.min(bytes.len()));
         for _ in 0..n_ops {
             let tag = tags.take(1, "tag")?[0];
+            // One byte string per snapshot: undefined bits, and flags that
+            // mean nothing for the kind of op, are refused.
+            let delete = tag & TAG_DELETE != 0;
+            let meaningless = if delete { TAG_ROOT } else { TAG_REVERSED };
+            if tag & !(TAG_DELETE | TAG_REVERSED | TAG_ROOT | TAG_OTHER_REPLICA) != 0
+                || tag & meaningless != 0
+            {
+                return Err(DecodeError::OutOfRange("tag"));
+            }
             let r = replicas.varint("replica")?;
             let replica_id = replica_at(r)?;
             let seq = offset(next_seq[r as usize], seqs.varint("seq")?, "seq")?;
@@ -209,7 +219,11 @@ impl Snapshot {
                     .filter(|&l| l >= 0)
                     .ok_or(DecodeError::OutOfRange("reference"))?;
                 let other = if tag & TAG_OTHER_REPLICA != 0 {
-                    replica_at(refs.varint("reference replica")?)?
+                    let other = refs.varint("reference replica")?;
+                    if other == r {
+                        return Err(DecodeError::OutOfRange("reference replica"));
+                    }
+                    replica_at(other)?
                 } else {
                     replica_id
                 };
@@ -256,7 +270,7 @@ impl Snapshot {
     pub fn version(&self) -> VersionVector {
         let mut v = VersionVector::new();
         for op in &self.ops {
-            let end = op.seq() + op.len();
+            let end = op.seq().saturating_add(op.len());
             if v.get(op.replica_id()) < end {
                 v.set(op.replica_id(), end);
             }

@@ -261,3 +261,16 @@ fn corrupt_snapshots() {
     trailing.push(0);
     assert!(Doc::decode(1, &trailing).is_err());
 }
+
+#[test]
+fn hostile_snapshots_are_refused_without_panicking_or_huge_allocations() {
+    // A replica count of 2^28 in nine bytes: refused, not reserved.
+    assert!(collab_crdt::Snapshot::decode(b"CLB\x01\x80\x80\x80\x80\x01").is_err());
+    // Sequence numbers at the top of u64 in a hand-built snapshot.
+    let snap = collab_crdt::Snapshot {
+        ops: vec![delete(5, u64::MAX, 9, Id::new(1, 1), 1)],
+    };
+    assert_eq!(snap.version().get(5), u64::MAX);
+    assert!(Doc::from_snapshot(1, &snap).is_err());
+    let _ = snap.encode();
+}

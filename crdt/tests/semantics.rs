@@ -471,3 +471,66 @@ fn a_run_of_backspaces_is_one_reversed_op() {
     assert_eq!(c.encode(), a.encode());
     assert_eq!(c.text(), "he");
 }
+
+/// Replica 9 deletes the same characters twice (allowed); two replicas get
+/// its ops grouped differently and in different orders, and must still
+/// agree byte for byte.
+#[test]
+fn history_is_canonical_whatever_the_grouping_of_repeated_deletes() {
+    let del = |seq, lamport, len, reversed| {
+        Op::Delete(collab_crdt::DeleteOp {
+            replica_id: 9,
+            seq,
+            lamport,
+            target: Id::new(1, 2),
+            len,
+            reversed,
+        })
+    };
+    let mut base = doc(2);
+    base.insert(0, "ab").unwrap();
+    let a = del(0, 3, 1, false);
+    let b = del(1, 4, 2, true);
+    let c = del(0, 3, 2, false);
+    let d = del(2, 5, 1, false);
+    let mut x = base.fork(3).unwrap();
+    let mut y = base.fork(4).unwrap();
+    x.apply_all([&a, &b, &c, &d]).unwrap();
+    y.apply_all([&c, &d, &a, &b]).unwrap();
+    assert_eq!(x.version(), y.version());
+    assert_eq!(x.text(), "");
+    assert_eq!(x.encode(), y.encode());
+    assert_eq!(
+        x.ops_since(&VersionVector::new()),
+        y.ops_since(&VersionVector::new())
+    );
+}
+
+#[test]
+fn lowering_the_buffer_limit_never_drops_an_accepted_op() {
+    let mut r2 = doc(2);
+    let mut r3 = doc(3);
+    let first = r2.insert(0, "p").unwrap().unwrap();
+    r3.apply(&first).unwrap();
+    let own = r3.insert(1, "q").unwrap().unwrap(); // replica 3, seq 0
+    let second = r2.insert(1, "w").unwrap().unwrap(); // (2, 2)
+    r3.apply(&second).unwrap();
+    assert_eq!(r3.text(), "pqw");
+    let waits = r3.insert(3, "x").unwrap().unwrap(); // replica 3 seq 1, parent w = (2,2)
+    let mut late = doc(5);
+    late.apply(&first).unwrap();
+    // Waits for replica 3's seq 0; once released it waits for (2, 2).
+    assert_eq!(late.apply(&waits).unwrap(), Applied::Buffered);
+    late.set_pending_limit(0);
+    assert_eq!(
+        late.apply(&own).unwrap(),
+        Applied::Integrated {
+            released: 0,
+            rejected: 0
+        }
+    );
+    assert_eq!(late.pending_len(), 1, "re-buffered, not dropped");
+    late.apply(&second).unwrap();
+    assert_eq!(late.pending_len(), 0);
+    assert_eq!(late.text(), r3.text());
+}
