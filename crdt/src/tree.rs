@@ -87,6 +87,13 @@ impl Span {
         (left, right)
     }
 
+    /// Appends `next`, which [`Span::joins`] this span.
+    fn absorb(&mut self, next: &Span) {
+        self.len += next.len;
+        self.bytes += next.bytes;
+        self.utf16 += next.utf16;
+    }
+
     /// Whether `next`, placed right after this span, can join it.
     fn joins(&self, next: &Span) -> bool {
         self.replica == next.replica
@@ -422,23 +429,17 @@ impl Tree {
             leaf = l.next;
             idx = 0;
         }
-        self.total += u64::from(new.len);
         if idx > 0 {
-            let prev = &mut self.leaves[leaf as usize].spans[idx - 1];
-            if prev.joins(&new) {
-                prev.len += new.len;
-                prev.bytes += new.bytes;
-                prev.utf16 += new.utf16;
-                let offset = prev.len - 1;
-                self.add_counts(leaf, i64::from(new.len), i64::from(new.utf16));
-                self.index.note_new(new.replica, new.lamport, leaf);
-                return Cursor {
-                    leaf,
-                    idx: idx - 1,
-                    offset,
-                };
+            let end = Cursor {
+                leaf,
+                idx: idx - 1,
+                offset: self.leaves[leaf as usize].spans[idx - 1].len - 1,
+            };
+            if let Some(last) = self.extend_at(end, &new) {
+                return last;
             }
         }
+        self.total += u64::from(new.len);
         let at = self.insert_spans(leaf, idx, &[new]);
         self.index.note_new(new.replica, new.lamport, at.leaf);
         Cursor {
@@ -452,13 +453,10 @@ impl Tree {
     /// continues that span; returns the cursor at its last character.
     pub(crate) fn extend_at(&mut self, c: Cursor, new: &Span) -> Option<Cursor> {
         let span = &mut self.leaves[c.leaf as usize].spans[c.idx];
-        if c.offset + 1 != span.len || u64::from(new.len) > u64::from(MAX_SPAN) || !span.joins(new)
-        {
+        if c.offset + 1 != span.len || !span.joins(new) {
             return None;
         }
-        span.len += new.len;
-        span.bytes += new.bytes;
-        span.utf16 += new.utf16;
+        span.absorb(new);
         let offset = span.len - 1;
         self.total += u64::from(new.len);
         self.add_counts(c.leaf, i64::from(new.len), i64::from(new.utf16));
@@ -531,9 +529,7 @@ impl Tree {
             if !prev.joins(&mid) {
                 return false;
             }
-            prev.len += mid.len;
-            prev.bytes += mid.bytes;
-            prev.utf16 += mid.utf16;
+            prev.absorb(&mid);
             l.spans[c.idx] = right;
             (mid.len, mid.utf16)
         } else {
@@ -549,17 +545,13 @@ impl Tree {
         let l = &mut self.leaves[leaf as usize];
         if idx > 0 && l.spans[idx - 1].joins(&l.spans[idx]) {
             let s = l.spans[idx];
-            l.spans[idx - 1].len += s.len;
-            l.spans[idx - 1].bytes += s.bytes;
-            l.spans[idx - 1].utf16 += s.utf16;
+            l.spans[idx - 1].absorb(&s);
             remove_at(l, idx);
             idx -= 1;
         }
         if idx + 1 < l.len as usize && l.spans[idx].joins(&l.spans[idx + 1]) {
             let s = l.spans[idx + 1];
-            l.spans[idx].len += s.len;
-            l.spans[idx].bytes += s.bytes;
-            l.spans[idx].utf16 += s.utf16;
+            l.spans[idx].absorb(&s);
             remove_at(l, idx + 1);
         }
     }
