@@ -151,19 +151,6 @@ impl Doc {
         }
         let (seq, lamport) = self.next_ids(n)?;
         self.check_size(n, text.len())?;
-        if let Some(c) = typing {
-            let op = InsertOp {
-                replica_id: self.replica_id,
-                seq,
-                lamport,
-                parent_id: Some(self.id_at_cursor(c)),
-                text: op_text(text),
-            };
-            if let Some(last) = self.extend_typing(c, &op, n) {
-                self.typing = Some((pos + n as usize, last));
-                return Ok(Some(Op::Insert(op)));
-            }
-        }
         let after = typing.or_else(|| pos.checked_sub(1).map(|p| self.tree.find_char(p)));
         let op = InsertOp {
             replica_id: self.replica_id,
@@ -172,7 +159,10 @@ impl Doc {
             parent_id: after.map(|c| self.id_at_cursor(c)),
             text: op_text(text),
         };
-        let last = self.integrate_insert(self.me, &op, n, after);
+        let last = match typing.and_then(|c| self.extend_typing(c, &op, n)) {
+            Some(last) => last,
+            None => self.integrate_insert(self.me, &op, n, after),
+        };
         self.typing = Some((pos + n as usize, last));
         Ok(Some(Op::Insert(op)))
     }
@@ -194,7 +184,7 @@ impl Doc {
             let c = self.tree.find_char(pos);
             let span = self.tree.span(c);
             let target = span.lamport + u64::from(c.offset);
-            let (took, _) = self.tree.delete_at(c, left, &self.content);
+            let took = self.tree.delete_at(c, left, &self.content);
             let took = u64::from(took);
             left -= took;
             match run.as_mut() {
@@ -550,7 +540,7 @@ impl Doc {
                         .tree
                         .locate(target, lamport)
                         .expect("targets were checked");
-                    let (took, _) = self.tree.delete_at(c, end - lamport, &self.content);
+                    let took = self.tree.delete_at(c, end - lamport, &self.content);
                     lamport += u64::from(took);
                 }
                 let run = Run::delete(
@@ -625,18 +615,26 @@ impl Doc {
             deleted: false,
         };
         let last = self.tree.extend_at(c, &new)?;
-        self.content.push_str(&op.text);
-        let parent = self.tree.span(c).replica;
+        self.push_content(&op.text);
+        // The parent is the character before, this replica's own.
         let run = Run::insert(
             op.seq,
             op.lamport,
             n,
-            Some((parent, op.lamport - 1)),
+            Some((self.me, op.lamport - 1)),
             start,
             bytes,
         );
         self.record(self.me, run);
         Some(last)
+    }
+
+    fn push_content(&mut self, text: &str) {
+        match text.as_bytes() {
+            // One ASCII character, the common keystroke: skip the copy call.
+            &[b] => self.content.push(char::from(b)),
+            _ => self.content.push_str(text),
+        }
     }
 
     /// Returns the cursor at the run's last character.
@@ -652,11 +650,7 @@ impl Doc {
             (span.replica, span.lamport + u64::from(c.offset))
         });
         let start = self.content.len() as u32;
-        match op.text.as_bytes() {
-            // One ASCII character, the common keystroke: skip the copy call.
-            &[b] => self.content.push(char::from(b)),
-            _ => self.content.push_str(&op.text),
-        }
+        self.push_content(&op.text);
         let ascii = op.text.len() as u64 == n;
         let mut chars = op.text.chars();
         let (mut done, mut at) = (0u32, start);

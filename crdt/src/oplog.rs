@@ -85,6 +85,14 @@ impl Run {
     fn end(&self) -> u64 {
         self.seq + self.len
     }
+
+    /// The lamport of the character delete unit `i` targets.
+    fn target_of(&self, i: u64) -> u64 {
+        match self.kind {
+            Kind::DeleteReversed => self.ref_lamport + self.len - 1 - i,
+            Kind::Delete | Kind::Insert => self.ref_lamport + i,
+        }
+    }
 }
 
 /// One unit of history, the level at which two histories are compared.
@@ -191,10 +199,7 @@ impl OpLog {
                 let unit = if run.kind == Kind::Insert {
                     run
                 } else {
-                    let target = match run.kind {
-                        Kind::DeleteReversed => run.ref_lamport + run.len - 1 - i,
-                        _ => run.ref_lamport + i,
-                    };
+                    let target = run.target_of(i);
                     Run::delete(
                         run.seq + i,
                         run.lamport + i,
@@ -270,13 +275,9 @@ fn unit_of(run: &Run, i: u64, ch: Option<char>, ids: &[u64], replica: u32) -> Un
             },
             ch: ch.unwrap_or('\0'),
         },
-        Kind::Delete => Unit::Delete {
+        Kind::Delete | Kind::DeleteReversed => Unit::Delete {
             lamport,
-            target: reference(run.ref_lamport + i),
-        },
-        Kind::DeleteReversed => Unit::Delete {
-            lamport,
-            target: reference(run.ref_lamport + run.len - 1 - i),
+            target: reference(run.target_of(i)),
         },
     }
 }

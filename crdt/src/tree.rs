@@ -465,16 +465,15 @@ impl Tree {
     }
 
     /// Marks up to `n` characters deleted, starting at `c` and staying inside
-    /// its span. Returns how many characters the step covered and whether they
-    /// were visible before.
-    pub(crate) fn delete_at(&mut self, c: Cursor, n: u64, content: &str) -> (u32, bool) {
+    /// its span. Returns how many characters the step covered.
+    pub(crate) fn delete_at(&mut self, c: Cursor, n: u64, content: &str) -> u32 {
         let span = self.span(c);
         let take = (u64::from(span.len - c.offset)).min(n) as u32;
         if span.deleted {
-            return (take, false);
+            return take;
         }
         if self.delete_into_neighbour(c, take, content) {
-            return (take, true);
+            return take;
         }
         let mut pieces = [Span::default(); 3];
         let mut count = 0;
@@ -498,7 +497,7 @@ impl Tree {
         pieces[mid_at].deleted = true;
         let at = self.replace_span(c.leaf, c.idx, &pieces[..count]);
         self.merge_around(at.leaf, at.idx + mid_at);
-        (take, true)
+        take
     }
 
     /// Deletes `take` characters at the start or end of a span by moving them
