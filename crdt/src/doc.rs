@@ -126,6 +126,12 @@ impl Doc {
         self.len() == 0
     }
 
+    /// Characters stored, deleted ones included: what a size limit on a
+    /// document that keeps tombstones has to count.
+    pub fn chars_stored(&self) -> u64 {
+        self.tree.total()
+    }
+
     /// Length in UTF-16 code units, as JavaScript counts.
     pub fn len_utf16(&self) -> usize {
         self.tree.len_utf16()
@@ -249,6 +255,28 @@ impl Doc {
                 self.pending.park(wait, op)?;
                 Ok(Applied::Buffered)
             }
+            Step::Done(replica) => {
+                let (released, rejected) = self.release(replica);
+                Ok(Applied::Integrated { released, rejected })
+            }
+        }
+    }
+
+    /// Integrates an operation only if everything it depends on is already
+    /// here; otherwise refuses it with [`Error::MissingDependency`] and
+    /// changes nothing. For a server, which must give every operation it
+    /// accepts a place in its log at once, never "later".
+    pub fn apply_ready(&mut self, op: &Op) -> Result<Applied, Error> {
+        self.typing = None;
+        match self.step(op)? {
+            Step::Duplicate => Ok(Applied::Duplicate),
+            Step::Wait(wait) => Err(Error::MissingDependency {
+                replica_id: op.replica_id(),
+                seq: op.seq(),
+                waits_for: match wait {
+                    Wait::Seq { replica_id, .. } | Wait::Lamport { replica_id, .. } => replica_id,
+                },
+            }),
             Step::Done(replica) => {
                 let (released, rejected) = self.release(replica);
                 Ok(Applied::Integrated { released, rejected })

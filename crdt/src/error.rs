@@ -45,6 +45,15 @@ pub enum Error {
     #[error("character {id} does not exist: its replica has moved past it without creating it")]
     UnknownId { id: Id },
 
+    #[error(
+        "operation {replica_id}:{seq} depends on units of replica {waits_for} that have not arrived"
+    )]
+    MissingDependency {
+        replica_id: u64,
+        seq: u64,
+        waits_for: u64,
+    },
+
     #[error("the buffer of operations waiting for their dependencies is full ({limit} operations)")]
     BufferFull { limit: usize },
 
@@ -73,6 +82,7 @@ impl Error {
             Error::CausalityViolation { .. } => "causality_violation",
             Error::LamportRegressed { .. } => "lamport_regressed",
             Error::UnknownId { .. } => "unknown_id",
+            Error::MissingDependency { .. } => "missing_dependency",
             Error::BufferFull { .. } => "buffer_full",
             Error::ClockExhausted => "clock_exhausted",
             Error::DocumentTooLarge { .. } => "document_too_large",

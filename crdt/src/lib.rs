@@ -31,6 +31,8 @@
 //! - `snapshot`: canonical snapshots and their byte encoding.
 //! - [`error`]: why anything is refused.
 //! - [`fuzzing`]: fuzz drivers shared by the fuzz targets and the tests.
+//! - [`sync`] (feature `serde`): the client-relay protocol and the client
+//!   session.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -49,6 +51,8 @@ pub mod op;
 mod oplog;
 mod pending;
 mod snapshot;
+#[cfg(feature = "serde")]
+pub mod sync;
 mod tree;
 pub mod version;
 

@@ -1,0 +1,326 @@
+//! The messages of the sync protocol and their JSON codec (see `docs/protocol.md`).
+
+use alloc::borrow::ToOwned;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::op::Op;
+
+/// A position in a document's server log: the `n`th operation the relay
+/// accepted for that document has `server_seq` `n`, starting at 1; 0 means
+/// "nothing yet". A newtype so that it is never mixed up with a lamport or a
+/// per-replica `seq`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServerSeq(pub u64);
+
+impl ServerSeq {
+    pub const ZERO: ServerSeq = ServerSeq(0);
+
+    pub fn next(self) -> ServerSeq {
+        ServerSeq(self.0 + 1)
+    }
+}
+
+impl fmt::Display for ServerSeq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a client sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Hello(Hello),
+    Op(OpBatch),
+}
+
+/// The first message on every connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub doc_id: String,
+    /// The replica this client edits as. Two live clients of one document
+    /// must never share it; a second connection with the same id replaces
+    /// the first (close code 4009).
+    pub replica_id: u64,
+    /// The last `server_seq` this client integrated; absent when it holds
+    /// no server state yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_server_seq: Option<ServerSeq>,
+    /// The `epoch` of the history `last_seen_server_seq` counts in, as the
+    /// server last announced it. A different epoch means the count restarted,
+    /// so replay would be wrong and the server sends a snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    /// Reserved for access control; accepted and ignored today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+/// One or more operations from a client, applied in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpBatch {
+    pub ops: Vec<Op>,
+}
+
+/// What the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    HelloAck(HelloAck),
+    Snapshot(SnapshotMessage),
+    OpEcho(OpEcho),
+    Error(ErrorMessage),
+}
+
+/// The answer to `hello`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloAck {
+    pub doc_id: String,
+    pub replica_id: u64,
+    /// The document's head: the `server_seq` of the last operation accepted.
+    pub server_seq: ServerSeq,
+    /// Names the history `server_seq` counts in; see [`Hello::epoch`].
+    pub epoch: String,
+    pub resync: Resync,
+}
+
+/// How a client is brought up to the head after `hello_ack`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resync {
+    /// `op_echo` messages for every `server_seq` after the client's
+    /// `last_seen_server_seq`, up to the head (none when it is current).
+    Replay,
+    /// One `snapshot` message with the state at the head.
+    Snapshot,
+}
+
+/// The whole document at `server_seq`, in the byte format of
+/// [`crate::Doc::encode`], base64 encoded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMessage {
+    pub doc_id: String,
+    pub server_seq: ServerSeq,
+    pub data: String,
+}
+
+/// An accepted operation, with its place in the log and the replica whose
+/// connection sent it. Sent to every client of the document, the sender
+/// included: that is how a client learns its operation was accepted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpEcho {
+    pub server_seq: ServerSeq,
+    pub replica_id: u64,
+    pub op: Op,
+}
+
+/// Something went wrong. When `fatal` is set, the server closes the
+/// connection right after with the close code in `close_code`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorMessage {
+    /// Stable, machine-readable; see [`ErrorCode`].
+    pub code: String,
+    /// For humans; wording may change.
+    pub message: String,
+    pub fatal: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+}
+
+impl ClientMessage {
+    pub fn to_json(&self) -> String {
+        // Serializing these types into a string cannot fail: every map key
+        // is a string and every value is plain data.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses one text frame. The error says what was wrong in terms a
+    /// server can answer with (see [`ErrorCode`]).
+    pub fn from_json(text: &str) -> Result<ClientMessage, ParseError> {
+        serde_json::from_str(text).map_err(|e| ParseError::new(text, &e, &["hello", "op"]))
+    }
+}
+
+impl ServerMessage {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_json(text: &str) -> Result<ServerMessage, ParseError> {
+        serde_json::from_str(text).map_err(|e| {
+            ParseError::new(text, &e, &["hello_ack", "snapshot", "op_echo", "error"])
+        })
+    }
+}
+
+/// Why a text frame is not a valid message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    pub code: ErrorCode,
+    pub detail: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+impl ParseError {
+    fn new(text: &str, err: &serde_json::Error, types: &[&str]) -> ParseError {
+        // Only on the error path: a second, lenient look at the `type` tag
+        // tells an unknown or missing type apart from a bad field.
+        #[derive(Deserialize)]
+        struct Probe<'a> {
+            #[serde(rename = "type", borrow, default)]
+            ty: Option<&'a str>,
+        }
+        let code = if !err.is_data() {
+            ErrorCode::MalformedJson
+        } else {
+            match serde_json::from_str::<Probe<'_>>(text) {
+                Ok(Probe { ty: None }) => ErrorCode::MissingType,
+                Ok(Probe { ty: Some(ty) }) if !types.contains(&ty) => ErrorCode::UnknownType,
+                _ => ErrorCode::InvalidMessage,
+            }
+        };
+        ParseError {
+            code,
+            detail: alloc::format!("{err}"),
+        }
+    }
+}
+
+/// The stable codes of `error` messages. Operation errors from the CRDT use
+/// [`crate::Error::code`] (for example `unknown_id`); these are the
+/// protocol's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Not JSON, truncated, or nested deeper than 128 levels.
+    MalformedJson,
+    /// A JSON object without a `type`, or not an object.
+    MissingType,
+    UnknownType,
+    /// Known `type`, but a field is missing, mistyped or unknown.
+    InvalidMessage,
+    BinaryFrame,
+    MessageTooLarge,
+    /// Anything but `hello` as the first message.
+    HelloRequired,
+    DuplicateHello,
+    HelloTimeout,
+    IdleTimeout,
+    InvalidDocId,
+    /// `replica_id` is 0 or above 2^53 - 1.
+    InvalidReplicaId,
+    /// An operation made by another replica than the connection's.
+    WrongReplica,
+    TooManyConnections,
+    /// The client did not read fast enough; it should reconnect and replay.
+    TooSlow,
+    /// The same replica connected again; this connection is stale.
+    Superseded,
+    ServerShutdown,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::MissingType => "missing_type",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::BinaryFrame => "binary_frame",
+            ErrorCode::MessageTooLarge => "message_too_large",
+            ErrorCode::HelloRequired => "hello_required",
+            ErrorCode::DuplicateHello => "duplicate_hello",
+            ErrorCode::HelloTimeout => "hello_timeout",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::InvalidDocId => "invalid_doc_id",
+            ErrorCode::InvalidReplicaId => "invalid_replica_id",
+            ErrorCode::WrongReplica => "wrong_replica",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::TooSlow => "too_slow",
+            ErrorCode::Superseded => "superseded",
+            ErrorCode::ServerShutdown => "server_shutdown",
+            ErrorCode::Internal => "internal_error",
+        }
+    }
+
+    /// The WebSocket close code that ends the connection after this error,
+    /// or `None` when the connection survives it.
+    pub const fn close_code(self) -> Option<u16> {
+        match self {
+            ErrorCode::WrongReplica => None,
+            ErrorCode::ServerShutdown => Some(close::GOING_AWAY),
+            ErrorCode::BinaryFrame => Some(close::UNSUPPORTED_DATA),
+            ErrorCode::MessageTooLarge => Some(close::MESSAGE_TOO_BIG),
+            ErrorCode::Internal => Some(close::INTERNAL_ERROR),
+            ErrorCode::MalformedJson
+            | ErrorCode::MissingType
+            | ErrorCode::UnknownType
+            | ErrorCode::InvalidMessage
+            | ErrorCode::InvalidDocId
+            | ErrorCode::InvalidReplicaId => Some(close::PROTOCOL_ERROR),
+            ErrorCode::HelloRequired | ErrorCode::DuplicateHello => Some(close::HANDSHAKE),
+            ErrorCode::HelloTimeout => Some(close::HELLO_TIMEOUT),
+            ErrorCode::IdleTimeout => Some(close::IDLE_TIMEOUT),
+            ErrorCode::TooSlow => Some(close::TOO_SLOW),
+            ErrorCode::Superseded => Some(close::SUPERSEDED),
+            ErrorCode::TooManyConnections => Some(close::TRY_AGAIN_LATER),
+        }
+    }
+
+    /// The `error` message for this code; fatal exactly when it closes.
+    pub fn message(self, message: impl Into<String>) -> ServerMessage {
+        ServerMessage::Error(ErrorMessage {
+            code: self.as_str().to_owned(),
+            message: message.into(),
+            fatal: self.close_code().is_some(),
+            close_code: self.close_code(),
+        })
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// WebSocket close codes the relay uses. The 1000 range is RFC 6455's; the
+/// 4000 range is this protocol's.
+pub mod close {
+    /// The server is shutting down; reconnect later (to another instance).
+    pub const GOING_AWAY: u16 = 1001;
+    /// A binary frame: the protocol is JSON text only.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// A frame or message above the size limit.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// The server failed (for example its store); reconnect and resync.
+    pub const INTERNAL_ERROR: u16 = 1011;
+    /// The document already has the maximum number of connections.
+    pub const TRY_AGAIN_LATER: u16 = 1013;
+    /// Not a valid message: bad JSON, unknown `type`, bad fields.
+    pub const PROTOCOL_ERROR: u16 = 4000;
+    /// `hello` missing before another message, or sent twice.
+    pub const HANDSHAKE: u16 = 4001;
+    /// No `hello` within the hello timeout.
+    pub const HELLO_TIMEOUT: u16 = 4002;
+    /// Nothing received (not even a pong) within the idle timeout.
+    pub const IDLE_TIMEOUT: u16 = 4003;
+    /// The send queue was full: the client reads too slowly. Reconnect
+    /// with `last_seen_server_seq` to replay what was missed.
+    pub const TOO_SLOW: u16 = 4008;
+    /// Another connection with the same replica id replaced this one.
+    pub const SUPERSEDED: u16 = 4009;
+}

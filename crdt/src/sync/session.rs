@@ -1,0 +1,361 @@
+//! The sans-IO client session: one replica's side of the sync protocol,
+//! independent of any socket, runtime or clock.
+//!
+//! The caller owns the transport. On every new connection it sends
+//! [`ClientSession::connect`]'s `hello`; it feeds every text frame received
+//! to [`ClientSession::receive_text`]; after either, and after local edits,
+//! it sends what [`ClientSession::poll_send`] returns until `None`; when the
+//! connection drops it calls [`ClientSession::disconnected`]. The session
+//! keeps the user's edits across all of that: an edit stays in the outbox
+//! until the server echoes it, is resent on every new connection until then,
+//! and survives a snapshot resync.
+
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
+use crate::doc::Doc;
+use crate::error::Error;
+use crate::op::Op;
+use crate::sync::message::{
+    ClientMessage, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
+    ServerMessage, ServerSeq, SnapshotMessage,
+};
+
+/// Largest text one local insert operation carries; longer pastes are split
+/// so that every message stays well under the relay's size limit.
+pub const MAX_OP_TEXT_BYTES: usize = 64 * 1024;
+
+/// Largest payload (roughly, in bytes of text) of one `op` message.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// Where the session stands with the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// No connection.
+    Offline,
+    /// `hello` sent, waiting for `hello_ack`.
+    Connecting,
+    /// Acknowledged; waiting for the snapshot announced by `hello_ack`.
+    Syncing,
+    /// Receiving live `op_echo` messages; local edits are sent as made.
+    Live,
+}
+
+/// What a server message did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The server answered `hello`; `server_seq` is its head.
+    Connected { server_seq: ServerSeq, resync: Resync },
+    /// The document was replaced by the server's snapshot (unacknowledged
+    /// local edits re-applied on top).
+    Snapshot { server_seq: ServerSeq },
+    /// Another replica's operation was integrated.
+    Remote { server_seq: ServerSeq },
+    /// One of this replica's operations was accepted by the server: every
+    /// local edit up to it is stored there.
+    Acknowledged { server_seq: ServerSeq },
+    /// The server reported an error. When `fatal`, it is closing the
+    /// connection; reconnecting is the caller's decision.
+    Error(ErrorMessage),
+}
+
+/// The server broke the protocol. The connection should be dropped (call
+/// [`ClientSession::disconnected`]) and reopened: the new `hello` repairs
+/// whatever went wrong by replay or snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SessionError {
+    Parse(ParseError),
+    /// A message that has no place in the current [`Status`].
+    Unexpected { message: &'static str, status: Status },
+    /// A message for another document.
+    WrongDocument { doc_id: String },
+    /// `server_seq` did not follow the last one seen.
+    Gap { expected: ServerSeq, got: ServerSeq },
+    /// The snapshot's data is not a valid document.
+    BadSnapshot(String),
+    /// An operation from the server could not be integrated.
+    Rejected(Error),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Parse(e) => write!(f, "unreadable server message ({}): {e}", e.code),
+            SessionError::Unexpected { message, status } => {
+                write!(f, "unexpected {message} while {status:?}")
+            }
+            SessionError::WrongDocument { doc_id } => {
+                write!(f, "message for document {doc_id:?}, not this one")
+            }
+            SessionError::Gap { expected, got } => {
+                write!(f, "server_seq {got} received where {expected} was due")
+            }
+            SessionError::BadSnapshot(why) => write!(f, "invalid snapshot: {why}"),
+            SessionError::Rejected(e) => write!(f, "server operation refused: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SessionError {}
+
+/// One replica of one document, synchronised through a relay.
+#[derive(Clone, Debug)]
+pub struct ClientSession {
+    doc_id: String,
+    doc: Doc,
+    status: Status,
+    /// The last `server_seq` integrated: what `hello` asks replay after.
+    last_seen: ServerSeq,
+    /// The history `last_seen` counts in, from the last `hello_ack`.
+    epoch: Option<String>,
+    /// This replica's operations the server has not echoed yet, oldest
+    /// first. They are the user's unsaved work: never dropped until echoed.
+    unacked: VecDeque<Op>,
+    /// How many of `unacked` went out on the current connection; the rest
+    /// wait for `poll_send`.
+    sent: usize,
+}
+
+impl ClientSession {
+    /// A session for `doc_id`, editing as `replica_id` (1 to 2^53 - 1, and
+    /// unique among the document's editors: pick it at random).
+    pub fn new(doc_id: impl Into<String>, replica_id: u64) -> Result<ClientSession, Error> {
+        Ok(ClientSession {
+            doc_id: doc_id.into(),
+            doc: Doc::new(replica_id)?,
+            status: Status::Offline,
+            last_seen: ServerSeq::ZERO,
+            epoch: None,
+            unacked: VecDeque::new(),
+            sent: 0,
+        })
+    }
+
+    pub fn doc_id(&self) -> &str {
+        &self.doc_id
+    }
+
+    /// The local replica, with every local edit and every integrated remote one.
+    pub fn doc(&self) -> &Doc {
+        &self.doc
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    pub fn last_seen_server_seq(&self) -> ServerSeq {
+        self.last_seen
+    }
+
+    /// Local operations not yet acknowledged by the server.
+    pub fn unacked(&self) -> usize {
+        self.unacked.len()
+    }
+
+    /// Starts a connection: returns the `hello` to send first. Everything
+    /// unacknowledged will be sent again once the server answers.
+    pub fn connect(&mut self) -> ClientMessage {
+        self.status = Status::Connecting;
+        self.sent = 0;
+        let resumable = self.epoch.is_some() && self.last_seen > ServerSeq::ZERO;
+        ClientMessage::Hello(Hello {
+            doc_id: self.doc_id.clone(),
+            replica_id: self.doc.replica_id(),
+            last_seen_server_seq: resumable.then_some(self.last_seen),
+            epoch: if resumable { self.epoch.clone() } else { None },
+            token: None,
+        })
+    }
+
+    /// The connection is gone. Local edits go on; they are sent after the
+    /// next [`ClientSession::connect`].
+    pub fn disconnected(&mut self) {
+        self.status = Status::Offline;
+        self.sent = 0;
+    }
+
+    /// Inserts `text` at character position `pos`.
+    pub fn insert(&mut self, pos: usize, text: &str) -> Result<(), Error> {
+        let mut pos = pos;
+        for piece in chunks(text, MAX_OP_TEXT_BYTES) {
+            if let Some(op) = self.doc.insert(pos, piece)? {
+                self.unacked.push_back(op);
+            }
+            pos += piece.chars().count();
+        }
+        Ok(())
+    }
+
+    /// Deletes `len` characters from `pos`.
+    pub fn delete(&mut self, pos: usize, len: usize) -> Result<(), Error> {
+        let ops = self.doc.delete(pos, len)?;
+        self.unacked.extend(ops.into_vec());
+        Ok(())
+    }
+
+    /// Replaces `del` characters at `pos` with `text`.
+    pub fn replace(&mut self, pos: usize, del: usize, text: &str) -> Result<(), Error> {
+        if pos.checked_add(del).is_none_or(|end| end > self.doc.len()) {
+            return Err(Error::PositionOutOfRange {
+                pos: pos.saturating_add(del),
+                len: self.doc.len(),
+            });
+        }
+        self.delete(pos, del)?;
+        self.insert(pos, text)
+    }
+
+    /// The next message to send, if any: unsent local operations, batched,
+    /// once the connection is live.
+    pub fn poll_send(&mut self) -> Option<ClientMessage> {
+        if self.status != Status::Live || self.sent >= self.unacked.len() {
+            return None;
+        }
+        let mut ops = Vec::new();
+        let mut bytes = 0;
+        for op in self.unacked.iter().skip(self.sent) {
+            let size = match op {
+                Op::Insert(ins) => ins.text.len() + 96,
+                Op::Delete(_) => 96,
+            };
+            if !ops.is_empty() && bytes + size > MAX_BATCH_BYTES {
+                break;
+            }
+            bytes += size;
+            ops.push(op.clone());
+        }
+        self.sent += ops.len();
+        Some(ClientMessage::Op(OpBatch { ops }))
+    }
+
+    /// Parses and handles one text frame from the server.
+    pub fn receive_text(&mut self, text: &str) -> Result<Event, SessionError> {
+        let msg = ServerMessage::from_json(text).map_err(SessionError::Parse)?;
+        self.receive(msg)
+    }
+
+    /// Handles one message from the server.
+    pub fn receive(&mut self, msg: ServerMessage) -> Result<Event, SessionError> {
+        match msg {
+            ServerMessage::HelloAck(ack) => self.on_hello_ack(ack),
+            ServerMessage::Snapshot(snapshot) => self.on_snapshot(snapshot),
+            ServerMessage::OpEcho(echo) => self.on_echo(echo),
+            ServerMessage::Error(error) => Ok(Event::Error(error)),
+        }
+    }
+
+    fn on_hello_ack(&mut self, ack: HelloAck) -> Result<Event, SessionError> {
+        self.expect("hello_ack", Status::Connecting)?;
+        if ack.doc_id != self.doc_id {
+            return Err(SessionError::WrongDocument { doc_id: ack.doc_id });
+        }
+        self.epoch = Some(ack.epoch);
+        self.status = match ack.resync {
+            Resync::Replay => Status::Live,
+            Resync::Snapshot => Status::Syncing,
+        };
+        Ok(Event::Connected {
+            server_seq: ack.server_seq,
+            resync: ack.resync,
+        })
+    }
+
+    fn on_snapshot(&mut self, msg: SnapshotMessage) -> Result<Event, SessionError> {
+        self.expect("snapshot", Status::Syncing)?;
+        if msg.doc_id != self.doc_id {
+            return Err(SessionError::WrongDocument { doc_id: msg.doc_id });
+        }
+        let bytes = BASE64
+            .decode(msg.data.as_bytes())
+            .map_err(|e| SessionError::BadSnapshot(e.to_string()))?;
+        let mut doc = Doc::decode(self.doc.replica_id(), &bytes)
+            .map_err(|e| SessionError::BadSnapshot(e.to_string()))?;
+        // What this replica made that the server does not have: exactly the
+        // edits to keep and send again. Operations of other replicas that
+        // the server no longer has are gone with it.
+        let me = self.doc.replica_id();
+        let mine: VecDeque<Op> = self
+            .doc
+            .ops_since(&doc.version())
+            .into_iter()
+            .filter(|op| op.replica_id() == me)
+            .collect();
+        for op in &mine {
+            doc.apply(op).map_err(SessionError::Rejected)?;
+        }
+        self.doc = doc;
+        self.unacked = mine;
+        self.sent = 0;
+        self.last_seen = msg.server_seq;
+        self.status = Status::Live;
+        Ok(Event::Snapshot {
+            server_seq: msg.server_seq,
+        })
+    }
+
+    fn on_echo(&mut self, echo: OpEcho) -> Result<Event, SessionError> {
+        self.expect("op_echo", Status::Live)?;
+        let expected = self.last_seen.next();
+        if echo.server_seq != expected {
+            return Err(SessionError::Gap {
+                expected,
+                got: echo.server_seq,
+            });
+        }
+        self.doc.apply(&echo.op).map_err(SessionError::Rejected)?;
+        self.last_seen = echo.server_seq;
+        if echo.op.replica_id() != self.doc.replica_id() {
+            return Ok(Event::Remote {
+                server_seq: echo.server_seq,
+            });
+        }
+        // A replica's operations reach the log in `seq` order, so the echo
+        // acknowledges every unacknowledged operation that ends by its end.
+        let end = echo.op.seq() + echo.op.len();
+        while let Some(front) = self.unacked.front() {
+            if front.seq() + front.len() > end {
+                break;
+            }
+            self.unacked.pop_front();
+            self.sent = self.sent.saturating_sub(1);
+        }
+        Ok(Event::Acknowledged {
+            server_seq: echo.server_seq,
+        })
+    }
+
+    fn expect(&self, message: &'static str, status: Status) -> Result<(), SessionError> {
+        if self.status == status {
+            Ok(())
+        } else {
+            Err(SessionError::Unexpected {
+                message,
+                status: self.status,
+            })
+        }
+    }
+}
+
+/// Splits `text` into pieces of at most `max` bytes at character boundaries.
+fn chunks(text: &str, max: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (piece, tail) = rest.split_at(end);
+        rest = tail;
+        Some(piece)
+    })
+}

@@ -1,0 +1,111 @@
+//! The relay's settings: every one a command-line flag and a `COLLAB_`
+//! environment variable, with the defaults documented in `docs/relay.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// collab-relay: sequences, stores and fans out collaborative text edits.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "collab-relay", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "COLLAB_ADDR", default_value = "0.0.0.0:8000")]
+    pub addr: SocketAddr,
+
+    /// Directory of the demo page, served at `/`.
+    #[arg(long, env = "COLLAB_WWW_DIR", default_value = "www")]
+    pub www_dir: PathBuf,
+
+    /// Directory of the built npm package (wasm-pack output), served at `/pkg/`.
+    #[arg(long, env = "COLLAB_PKG_DIR", default_value = "pkg")]
+    pub pkg_dir: PathBuf,
+
+    /// Largest WebSocket message (and frame) accepted, in bytes; larger
+    /// ones close the connection with 1009.
+    #[arg(long, env = "COLLAB_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    pub max_message_bytes: usize,
+
+    /// Most characters one document may hold, deleted ones included;
+    /// inserts past it are refused with `document_too_large`.
+    #[arg(long, env = "COLLAB_MAX_DOC_CHARS", default_value_t = 16_000_000)]
+    pub max_doc_chars: u64,
+
+    /// Most connections one document may have; more are refused with 1013.
+    #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_DOC", default_value_t = 512)]
+    pub max_connections_per_doc: usize,
+
+    /// Most WebSocket connections in all; more get HTTP 503 before upgrade.
+    #[arg(long, env = "COLLAB_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Messages queued for one connection before it counts as too slow and
+    /// is closed with 4008 (it comes back and replays).
+    #[arg(long, env = "COLLAB_SEND_QUEUE", default_value_t = 4096)]
+    pub send_queue: usize,
+
+    /// Milliseconds a new connection has to send `hello`.
+    #[arg(long, env = "COLLAB_HELLO_TIMEOUT_MS", default_value_t = 10_000)]
+    pub hello_timeout_ms: u64,
+
+    /// Milliseconds between the server's WebSocket pings.
+    #[arg(long, env = "COLLAB_PING_INTERVAL_MS", default_value_t = 20_000)]
+    pub ping_interval_ms: u64,
+
+    /// Milliseconds without any frame from a client (pongs included) before
+    /// it is closed with 4003.
+    #[arg(long, env = "COLLAB_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Milliseconds a document stays loaded after its last client left.
+    #[arg(long, env = "COLLAB_ROOM_IDLE_MS", default_value_t = 30_000)]
+    pub room_idle_ms: u64,
+
+    /// Most operations sent as replay; a client further behind gets a snapshot.
+    #[arg(long, env = "COLLAB_MAX_REPLAY_OPS", default_value_t = 10_000)]
+    pub max_replay_ops: u64,
+
+    /// A room writes a snapshot to the store after this many operations.
+    #[arg(long, env = "COLLAB_SNAPSHOT_EVERY_OPS", default_value_t = 10_000)]
+    pub snapshot_every_ops: u64,
+
+    /// Milliseconds shutdown waits for connections to flush and close.
+    #[arg(long, env = "COLLAB_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
+    pub shutdown_grace_ms: u64,
+
+    /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
+    #[arg(long, env = "COLLAB_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// The defaults, as if no flag and no variable were given; the bind
+    /// address is for tests (an ephemeral port on loopback).
+    pub fn for_tests() -> Config {
+        let mut config = Config::parse_from(["collab-relay"]);
+        config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config
+    }
+
+    pub fn hello_timeout(&self) -> Duration {
+        Duration::from_millis(self.hello_timeout_ms)
+    }
+
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.ping_interval_ms)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    pub fn room_idle(&self) -> Duration {
+        Duration::from_millis(self.room_idle_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}

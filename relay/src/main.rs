@@ -1,0 +1,50 @@
+//! The `collab-relay` binary: parses settings, sets up logging, serves until
+//! SIGINT or SIGTERM.
+
+use std::sync::Arc;
+
+use clap::Parser;
+use collab_relay::{Config, MemoryStore, Relay};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let config = Config::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let addr = config.addr;
+    let relay = match Relay::start(config, Arc::new(MemoryStore::new())).await {
+        Ok(relay) => relay,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "cannot listen");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // Scripts and the load generator read the bound port from this line.
+    println!("collab-relay listening on http://{}", relay.addr());
+    relay.run_until(shutdown_signal()).await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

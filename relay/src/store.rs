@@ -1,0 +1,200 @@
+//! Where documents live between rooms: the `Store` trait the relay writes
+//! its op log and snapshots through, and the in-memory store.
+//!
+//! The trait is shaped for durable backends: a room appends each accepted
+//! batch in one call (one transaction, one sync), reads back only what a
+//! reconnecting client misses, and writes snapshots so a reload does not
+//! replay the whole log. A backend may drop log entries covered by a
+//! snapshot; [`Store::read_since`] then reports the log truncated and the
+//! client gets a snapshot instead of a replay.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use collab_crdt::Op;
+use collab_crdt::sync::ServerSeq;
+
+/// One accepted operation as logged: its place, who sent it, what it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedOp {
+    pub server_seq: ServerSeq,
+    /// The replica whose connection sent it.
+    pub origin: u64,
+    pub op: Op,
+}
+
+/// A document's latest snapshot: `Doc::encode` bytes holding every
+/// operation up to `server_seq`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSnapshot {
+    pub server_seq: ServerSeq,
+    pub data: Arc<[u8]>,
+}
+
+/// What a store holds for one document: enough to rebuild it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// Names this history of the document; see `hello.epoch` in
+    /// `docs/protocol.md`.
+    pub epoch: String,
+    pub snapshot: Option<StoredSnapshot>,
+    /// The log after the snapshot (or from the start), in order.
+    pub tail: Vec<LoggedOp>,
+}
+
+/// Why a store call failed. The relay never acknowledges what a failed
+/// call should have stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("append at server_seq {got} but the log of {doc_id:?} continues at {expected}")]
+    OutOfOrder {
+        doc_id: String,
+        expected: ServerSeq,
+        got: ServerSeq,
+    },
+    #[error("document {0:?} does not exist in the store")]
+    UnknownDocument(String),
+    #[error("storage failed: {0}")]
+    Backend(String),
+}
+
+/// What [`Store::read_since`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// Every logged operation after the requested `server_seq`, in order.
+    Ops(Vec<LoggedOp>),
+    /// Some of the requested operations are no longer in the log.
+    Truncated,
+}
+
+/// Storage for documents' op logs and snapshots.
+///
+/// Calls are synchronous and made by a room while it holds its lock: a
+/// backend that blocks for I/O delays only that one document. Appends for a
+/// document come in `server_seq` order without gaps, and each append call is
+/// atomic: all of the batch is stored or none of it.
+pub trait Store: Send + Sync + 'static {
+    /// The document, or `None` when it was never written.
+    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError>;
+
+    /// Creates an empty document with a fresh epoch, returning it.
+    fn create(&self, doc_id: &str) -> Result<StoredDoc, StoreError>;
+
+    /// Appends a batch of accepted operations, in order, atomically.
+    fn append(&self, doc_id: &str, ops: &[LoggedOp]) -> Result<(), StoreError>;
+
+    /// The logged operations after `after`, up to the log's end.
+    fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError>;
+
+    /// Replaces the document's snapshot. The backend may then drop the log
+    /// up to `snapshot.server_seq` (see the type's docs).
+    fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError>;
+}
+
+/// Keeps everything in process memory: for tests and throwaway runs. A
+/// restart forgets every document, and a new epoch tells clients so.
+#[derive(Default)]
+pub struct MemoryStore {
+    docs: Mutex<HashMap<String, MemoryDoc>>,
+}
+
+struct MemoryDoc {
+    epoch: String,
+    snapshot: Option<StoredSnapshot>,
+    /// The whole log: memory is the only copy, so nothing is dropped.
+    log: Vec<LoggedOp>,
+}
+
+impl MemoryStore {
+    pub fn new() -> MemoryStore {
+        MemoryStore::default()
+    }
+
+    fn with_doc<T>(
+        &self,
+        doc_id: &str,
+        f: impl FnOnce(&mut MemoryDoc) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // A poisoned lock means a panic mid-call elsewhere; the map itself
+        // is still consistent because every call checks before it mutates.
+        let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
+        let doc = docs
+            .get_mut(doc_id)
+            .ok_or_else(|| StoreError::UnknownDocument(doc_id.to_owned()))?;
+        f(doc)
+    }
+}
+
+impl Store for MemoryStore {
+    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
+        let docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(docs.get(doc_id).map(|doc| {
+            let after = doc.snapshot.as_ref().map_or(0, |s| s.server_seq.0) as usize;
+            StoredDoc {
+                epoch: doc.epoch.clone(),
+                snapshot: doc.snapshot.clone(),
+                tail: doc.log[after.min(doc.log.len())..].to_vec(),
+            }
+        }))
+    }
+
+    fn create(&self, doc_id: &str) -> Result<StoredDoc, StoreError> {
+        let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
+        let doc = docs.entry(doc_id.to_owned()).or_insert_with(|| MemoryDoc {
+            epoch: new_epoch(),
+            snapshot: None,
+            log: Vec::new(),
+        });
+        Ok(StoredDoc {
+            epoch: doc.epoch.clone(),
+            snapshot: doc.snapshot.clone(),
+            tail: doc.log.clone(),
+        })
+    }
+
+    fn append(&self, doc_id: &str, ops: &[LoggedOp]) -> Result<(), StoreError> {
+        self.with_doc(doc_id, |doc| {
+            let mut expected = ServerSeq(doc.log.len() as u64).next();
+            for op in ops {
+                if op.server_seq != expected {
+                    return Err(StoreError::OutOfOrder {
+                        doc_id: doc_id.to_owned(),
+                        expected,
+                        got: op.server_seq,
+                    });
+                }
+                expected = expected.next();
+            }
+            doc.log.extend_from_slice(ops);
+            Ok(())
+        })
+    }
+
+    fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError> {
+        self.with_doc(doc_id, |doc| {
+            let start = (after.0 as usize).min(doc.log.len());
+            Ok(Since::Ops(doc.log[start..].to_vec()))
+        })
+    }
+
+    fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError> {
+        self.with_doc(doc_id, |doc| {
+            doc.snapshot = Some(snapshot);
+            Ok(())
+        })
+    }
+}
+
+/// A fresh epoch: 64 random bits in hex. Only uniqueness matters, so the
+/// standard library's randomly keyed hasher over the clock is enough.
+pub fn new_epoch() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", hasher.finish())
+}

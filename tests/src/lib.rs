@@ -1,0 +1,110 @@
+//! Shared harness for the end-to-end tests: a relay on an ephemeral port and
+//! raw WebSocket helpers for speaking (and breaking) the protocol by hand.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use collab_crdt::sync::ServerMessage;
+use collab_relay::client::{Client, Socket};
+use collab_relay::{Config, MemoryStore, Relay};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+/// A relay with `tweak` applied to the test defaults.
+pub async fn relay_with(tweak: impl FnOnce(&mut Config)) -> Relay {
+    let mut config = Config::for_tests();
+    tweak(&mut config);
+    Relay::start(config, Arc::new(MemoryStore::new()))
+        .await
+        .expect("relay starts")
+}
+
+pub async fn relay() -> Relay {
+    relay_with(|_| {}).await
+}
+
+pub fn ws_url(relay: &Relay) -> String {
+    format!("ws://{}/ws", relay.addr())
+}
+
+/// A connected session client.
+pub async fn client(relay: &Relay, doc_id: &str, replica_id: u64) -> Client {
+    let mut client = Client::new(ws_url(relay), doc_id, replica_id);
+    client.connect().await.expect("client connects");
+    client
+}
+
+/// A raw WebSocket to the relay, for sending arbitrary frames.
+pub async fn raw(relay: &Relay) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(ws_url(relay))
+        .await
+        .expect("websocket connects");
+    socket
+}
+
+pub async fn send(socket: &mut Socket, text: impl Into<String>) {
+    socket
+        .send(Message::text(text.into()))
+        .await
+        .expect("frame sent");
+}
+
+/// What a raw socket received next: a server message, or the close code.
+#[derive(Debug)]
+pub enum Received {
+    Msg(ServerMessage),
+    Closed(Option<u16>),
+}
+
+pub async fn next(socket: &mut Socket) -> Received {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("server answers within 10 s");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                return Received::Msg(ServerMessage::from_json(&text).expect("valid server message"));
+            }
+            Some(Ok(Message::Close(frame))) => {
+                return Received::Closed(collab_relay::client::close_code(&frame));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Received::Closed(None),
+        }
+    }
+}
+
+/// Whether the socket stays silent for `wait`.
+pub async fn silent_for(socket: &mut Socket, wait: Duration) -> bool {
+    loop {
+        match tokio::time::timeout(wait, socket.next()).await {
+            Err(_) => return true,
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+            Ok(_) => return false,
+        }
+    }
+}
+
+/// Expects an `error` message with `code` and then, when `close` is set,
+/// the close frame with that code.
+pub async fn expect_error(socket: &mut Socket, code: &str, close: Option<u16>) {
+    match next(socket).await {
+        Received::Msg(ServerMessage::Error(e)) => {
+            assert_eq!(e.code, code, "error code (message: {})", e.message);
+            assert_eq!(e.fatal, close.is_some(), "fatal flag of {code}");
+            assert_eq!(e.close_code, close, "announced close code of {code}");
+        }
+        other => panic!("expected error {code}, got {other:?}"),
+    }
+    if let Some(close) = close {
+        match next(socket).await {
+            Received::Closed(got) => assert_eq!(got, Some(close), "close code after {code}"),
+            other => panic!("expected close {close} after {code}, got {other:?}"),
+        }
+    }
+}
+
+/// A hello message for a raw socket.
+pub fn hello(doc_id: &str, replica_id: u64) -> String {
+    format!(r#"{{"type":"hello","doc_id":"{doc_id}","replica_id":{replica_id}}}"#)
+}
