@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use collab_crdt::sync::{
-    ClientSession, ErrorMessage, Event, ServerSeq, SessionError, Status, close,
+    ClientSession, ErrorMessage, Event, Resync, ServerSeq, SessionError, Status, close,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -42,6 +42,8 @@ pub struct Client {
     socket: Option<Socket>,
     /// Non-fatal `error` messages received, oldest first.
     pub errors: Vec<ErrorMessage>,
+    /// How each connection caught up, oldest first.
+    pub resyncs: Vec<Resync>,
 }
 
 impl Client {
@@ -52,6 +54,7 @@ impl Client {
             session: ClientSession::new(doc_id, replica_id).expect("valid replica id"),
             socket: None,
             errors: Vec::new(),
+            resyncs: Vec::new(),
         }
     }
 
@@ -111,18 +114,25 @@ impl Client {
 
     pub async fn send_text(&mut self, text: String) -> Result<(), ClientError> {
         let socket = self.socket.as_mut().ok_or(ClientError::NotConnected)?;
-        socket.send(Message::text(text)).await?;
+        if let Err(e) = socket.send(Message::text(text)).await {
+            self.disconnect();
+            return Err(e.into());
+        }
         Ok(())
     }
 
     /// Inserts locally and sends when connected.
     pub async fn insert(&mut self, pos: usize, text: &str) -> Result<(), ClientError> {
-        self.session.insert(pos, text).map_err(SessionError::Rejected)?;
+        self.session
+            .insert(pos, text)
+            .map_err(SessionError::Rejected)?;
         self.flush_if_connected().await
     }
 
     pub async fn delete(&mut self, pos: usize, len: usize) -> Result<(), ClientError> {
-        self.session.delete(pos, len).map_err(SessionError::Rejected)?;
+        self.session
+            .delete(pos, len)
+            .map_err(SessionError::Rejected)?;
         self.flush_if_connected().await
     }
 
@@ -143,13 +153,25 @@ impl Client {
                 Err(_) => return Err(ClientError::Timeout),
                 Ok(frame) => frame,
             };
+            if let Some(event) = self.handle_frame(frame).await? {
+                return Ok(event);
+            }
+        }
+    }
+
+    /// Handles one frame; `None` for frames that carry no message (pings).
+    async fn handle_frame(
+        &mut self,
+        frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<Option<Event>, ClientError> {
+        {
             let text = match frame {
                 Some(Ok(Message::Text(text))) => text,
                 Some(Ok(Message::Close(frame))) => {
                     self.disconnect();
                     return Err(ClientError::Closed(frame.map(|f| u16::from(f.code))));
                 }
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => return Ok(None),
                 Some(Err(e)) => {
                     self.disconnect();
                     return Err(e.into());
@@ -174,11 +196,30 @@ impl Client {
                 }
                 self.errors.push(error.clone());
             }
+            if let Event::Connected { resync, .. } = event {
+                self.resyncs.push(resync);
+            }
             if matches!(event, Event::Connected { .. } | Event::Snapshot { .. }) {
                 // Catch-up may have acknowledged or rebased local edits.
                 self.flush().await?;
             }
-            return Ok(event);
+            Ok(Some(event))
+        }
+    }
+
+    /// Handles whatever arrives until the server has been silent for `quiet`;
+    /// returns how many messages were handled.
+    pub async fn drain(&mut self, quiet: Duration) -> Result<usize, ClientError> {
+        let mut handled = 0;
+        loop {
+            let socket = self.socket.as_mut().ok_or(ClientError::NotConnected)?;
+            match tokio::time::timeout(quiet, socket.next()).await {
+                Err(_) => return Ok(handled),
+                Ok(frame) => {
+                    self.handle_frame(frame).await?;
+                    handled += 1;
+                }
+            }
         }
     }
 

@@ -25,8 +25,27 @@ use crate::room::{CatchUp, ConnId, JoinError, Member, Room, SubmitError, snapsho
 use crate::rooms::Rooms;
 
 /// What the room queues for a connection: finished frames, serialized once
-/// and shared by every receiver.
-pub type Outgoing = Message;
+/// and shared by every receiver. A client's whole batch is one entry, so a
+/// client resending many edits cannot overflow its own queue.
+#[derive(Clone)]
+pub enum Outgoing {
+    One(Message),
+    Batch(Arc<[Message]>),
+}
+
+impl Outgoing {
+    async fn feed(self, sink: &mut SplitSink<WebSocket, Message>) -> Result<(), warp::Error> {
+        match self {
+            Outgoing::One(msg) => sink.feed(msg).await,
+            Outgoing::Batch(msgs) => {
+                for msg in msgs.iter() {
+                    sink.feed(msg.clone()).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
 
 /// How long a closing connection may take to send its last frames.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -90,11 +109,7 @@ impl Drop for ConnGuard {
 }
 
 impl Shared {
-    pub fn new(
-        config: Arc<Config>,
-        rooms: Arc<Rooms>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Shared {
+    pub fn new(config: Arc<Config>, rooms: Arc<Rooms>, shutdown: watch::Receiver<bool>) -> Shared {
         Shared {
             config,
             rooms,
@@ -148,7 +163,8 @@ pub async fn handle(socket: WebSocket, shared: Arc<Shared>, guard: ConnGuard) {
             return;
         }
     };
-    let span = tracing::info_span!("conn", conn, doc_id = %hello.doc_id, replica_id = hello.replica_id);
+    let span =
+        tracing::info_span!("conn", conn, doc_id = %hello.doc_id, replica_id = hello.replica_id);
     session(conn, sink, stream, hello, &shared, shutdown)
         .instrument(span)
         .await;
@@ -227,7 +243,17 @@ async fn session(
         first,
         config.ping_interval(),
     ));
-    read_loop(&mut stream, shared, &room, &hello, &queue, &kill, kill_rx, shutdown).await;
+    read_loop(
+        &mut stream,
+        shared,
+        &room,
+        &hello,
+        &queue,
+        &kill,
+        kill_rx,
+        shutdown,
+    )
+    .await;
     if room.leave(conn) {
         shared.rooms.schedule_unload(room);
     }
@@ -310,7 +336,10 @@ fn check_doc_id(doc_id: &str) -> Result<(), Closing> {
 }
 
 fn binary_frame() -> Closing {
-    closing(ErrorCode::BinaryFrame, "binary frames are not part of the protocol")
+    closing(
+        ErrorCode::BinaryFrame,
+        "binary frames are not part of the protocol",
+    )
 }
 
 /// The closing a read error calls for, if any (a vanished peer needs none).
@@ -353,7 +382,10 @@ async fn read_loop(
         };
         let msg = match frame {
             Err(_) => {
-                kill.fire(ErrorCode::IdleTimeout, "nothing received within the idle timeout");
+                kill.fire(
+                    ErrorCode::IdleTimeout,
+                    "nothing received within the idle timeout",
+                );
                 return;
             }
             Ok(None) => return,
@@ -379,7 +411,10 @@ async fn read_loop(
         let batch = match ClientMessage::from_json(text) {
             Ok(ClientMessage::Op(batch)) => batch,
             Ok(ClientMessage::Hello(_)) => {
-                kill.fire(ErrorCode::DuplicateHello, "hello was already sent on this connection");
+                kill.fire(
+                    ErrorCode::DuplicateHello,
+                    "hello was already sent on this connection",
+                );
                 return;
             }
             Err(e) => {
@@ -401,7 +436,10 @@ async fn read_loop(
                     fatal: false,
                     close_code: None,
                 });
-                if queue.try_send(Message::text(error.to_json())).is_err() {
+                if queue
+                    .try_send(Outgoing::One(Message::text(error.to_json())))
+                    .is_err()
+                {
                     kill.fire(ErrorCode::TooSlow, "send queue full");
                     return;
                 }
@@ -443,8 +481,8 @@ async fn write_loop(
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         if closing.code == ErrorCode::ServerShutdown {
             // Everything accepted before shutdown reaches the client first.
-            while let Ok(msg) = queue.try_recv() {
-                sink.feed(msg).await?;
+            while let Ok(out) = queue.try_recv() {
+                out.feed(&mut sink).await?;
             }
         }
         close(&mut sink, closing).await;
@@ -467,12 +505,12 @@ async fn pump(
     loop {
         tokio::select! {
             msg = queue.recv() => {
-                let Some(msg) = msg else { return Ok(()) };
-                sink.feed(msg).await?;
+                let Some(out) = msg else { return Ok(()) };
+                out.feed(sink).await?;
                 // Whatever queued up meanwhile goes out in the same flush.
                 for _ in 0..256 {
                     match queue.try_recv() {
-                        Ok(msg) => sink.feed(msg).await?,
+                        Ok(out) => out.feed(sink).await?,
                         Err(_) => break,
                     }
                 }
@@ -491,7 +529,8 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, closing: Closing) {
     let error = code.message(closing.message);
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         sink.feed(Message::text(error.to_json())).await?;
-        sink.send(Message::close_with(close_code, code.as_str())).await?;
+        sink.send(Message::close_with(close_code, code.as_str()))
+            .await?;
         sink.close().await
     })
     .await;

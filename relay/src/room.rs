@@ -104,7 +104,10 @@ impl Room {
                 Doc::decode(SERVER_REPLICA, &s.data).map_err(|e| corrupt(e.to_string()))?,
                 s.server_seq,
             ),
-            None => (Doc::new(SERVER_REPLICA).map_err(|e| corrupt(e.to_string()))?, ServerSeq::ZERO),
+            None => (
+                Doc::new(SERVER_REPLICA).map_err(|e| corrupt(e.to_string()))?,
+                ServerSeq::ZERO,
+            ),
         };
         let snapshot_at = head;
         doc.set_pending_limit(0);
@@ -115,7 +118,8 @@ impl Room {
                     logged.server_seq
                 )));
             }
-            doc.apply_ready(&logged.op).map_err(|e| corrupt(e.to_string()))?;
+            doc.apply_ready(&logged.op)
+                .map_err(|e| corrupt(e.to_string()))?;
             head = logged.server_seq;
         }
         Ok(Room {
@@ -163,7 +167,8 @@ impl Room {
             .collect();
         for id in stale {
             if let Some(old) = state.members.remove(&id) {
-                old.kill.fire(ErrorCode::Superseded, "replica connected again");
+                old.kill
+                    .fire(ErrorCode::Superseded, "replica connected again");
             }
         }
         if state.members.len() >= config.max_connections_per_doc {
@@ -297,18 +302,25 @@ impl Room {
         }
         state.head = head;
         state.cached_snapshot = None;
+        let frames: Vec<Message> = accepted
+            .into_iter()
+            .map(|logged| {
+                let echo = ServerMessage::OpEcho(OpEcho {
+                    server_seq: logged.server_seq,
+                    replica_id: origin,
+                    op: logged.op,
+                });
+                Message::text(echo.to_json())
+            })
+            .collect();
+        let out = match <[Message; 1]>::try_from(frames) {
+            Ok([frame]) => Outgoing::One(frame),
+            Err(frames) => Outgoing::Batch(frames.into()),
+        };
         let mut slow = Vec::new();
-        for logged in accepted {
-            let echo = ServerMessage::OpEcho(OpEcho {
-                server_seq: logged.server_seq,
-                replica_id: origin,
-                op: logged.op,
-            });
-            let frame = Message::text(echo.to_json());
-            for (&id, member) in &state.members {
-                if member.queue.try_send(frame.clone()).is_err() {
-                    slow.push(id);
-                }
+        for (&id, member) in &state.members {
+            if member.queue.try_send(out.clone()).is_err() {
+                slow.push(id);
             }
         }
         for id in slow {

@@ -70,7 +70,9 @@ impl Rooms {
             // `get` followed by `join`, so a client cannot slip in between.
             let mut map = rooms.lock();
             if room.unload_if_idle(idle, &*rooms.store)
-                && map.get(&*room.doc_id).is_some_and(|r| Arc::ptr_eq(r, &room))
+                && map
+                    .get(&*room.doc_id)
+                    .is_some_and(|r| Arc::ptr_eq(r, &room))
             {
                 map.remove(&*room.doc_id);
                 tracing::debug!(doc_id = &*room.doc_id, "room unloaded");

@@ -85,7 +85,10 @@ impl Relay {
         let _ = shutdown.send(true);
         let grace = shared.config.shutdown_grace();
         let rooms = shared.rooms.clone();
-        if tokio::time::timeout(grace, shared.all_closed()).await.is_err() {
+        if tokio::time::timeout(grace, shared.all_closed())
+            .await
+            .is_err()
+        {
             tracing::warn!("connections still open after the shutdown grace period");
         }
         rooms.close_all();
@@ -118,20 +121,22 @@ fn routes(
         .and(warp::path::end())
         .and(warp::ws())
         .and(with_shared)
-        .map(|ws: warp::ws::Ws, shared: Arc<Shared>| match shared.admit() {
-            Some(guard) => {
-                let limit = shared.config.max_message_bytes;
-                ws.max_message_size(limit)
-                    .max_frame_size(limit)
-                    .on_upgrade(move |socket| connection::handle(socket, shared, guard))
-                    .into_response()
-            }
-            None => warp::reply::with_status(
-                "too many connections, or shutting down",
-                StatusCode::SERVICE_UNAVAILABLE,
-            )
-            .into_response(),
-        });
+        .map(
+            |ws: warp::ws::Ws, shared: Arc<Shared>| match shared.admit() {
+                Some(guard) => {
+                    let limit = shared.config.max_message_bytes;
+                    ws.max_message_size(limit)
+                        .max_frame_size(limit)
+                        .on_upgrade(move |socket| connection::handle(socket, shared, guard))
+                        .into_response()
+                }
+                None => warp::reply::with_status(
+                    "too many connections, or shutting down",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                )
+                .into_response(),
+            },
+        );
     let pkg = warp::path("pkg")
         .and(warp::fs::dir(config.pkg_dir.clone()))
         .map(Reply::into_response);

@@ -63,7 +63,9 @@ pub async fn next(socket: &mut Socket) -> Received {
             .expect("server answers within 10 s");
         match frame {
             Some(Ok(Message::Text(text))) => {
-                return Received::Msg(ServerMessage::from_json(&text).expect("valid server message"));
+                return Received::Msg(
+                    ServerMessage::from_json(&text).expect("valid server message"),
+                );
             }
             Some(Ok(Message::Close(frame))) => {
                 return Received::Closed(collab_relay::client::close_code(&frame));

@@ -13,7 +13,9 @@ use crate::op::Op;
 /// accepted for that document has `server_seq` `n`, starting at 1; 0 means
 /// "nothing yet". A newtype so that it is never mixed up with a lamport or a
 /// per-replica `seq`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct ServerSeq(pub u64);
 
@@ -152,9 +154,8 @@ impl ServerMessage {
     }
 
     pub fn from_json(text: &str) -> Result<ServerMessage, ParseError> {
-        serde_json::from_str(text).map_err(|e| {
-            ParseError::new(text, &e, &["hello_ack", "snapshot", "op_echo", "error"])
-        })
+        serde_json::from_str(text)
+            .map_err(|e| ParseError::new(text, &e, &["hello_ack", "snapshot", "op_echo", "error"]))
     }
 }
 
@@ -188,7 +189,8 @@ impl ParseError {
             match serde_json::from_str::<Probe<'_>>(text) {
                 Ok(Probe { ty: None }) => ErrorCode::MissingType,
                 Ok(Probe { ty: Some(ty) }) if !types.contains(&ty) => ErrorCode::UnknownType,
-                _ => ErrorCode::InvalidMessage,
+                Ok(_) => ErrorCode::InvalidMessage,
+                Err(_) => ErrorCode::MissingType,
             }
         };
         ParseError {
@@ -206,7 +208,7 @@ impl ParseError {
 pub enum ErrorCode {
     /// Not JSON, truncated, or nested deeper than 128 levels.
     MalformedJson,
-    /// A JSON object without a `type`, or not an object.
+    /// Not a JSON object with a string `type`.
     MissingType,
     UnknownType,
     /// Known `type`, but a field is missing, mistyped or unknown.

@@ -50,7 +50,10 @@ pub enum Status {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     /// The server answered `hello`; `server_seq` is its head.
-    Connected { server_seq: ServerSeq, resync: Resync },
+    Connected {
+        server_seq: ServerSeq,
+        resync: Resync,
+    },
     /// The document was replaced by the server's snapshot (unacknowledged
     /// local edits re-applied on top).
     Snapshot { server_seq: ServerSeq },
@@ -72,11 +75,19 @@ pub enum Event {
 pub enum SessionError {
     Parse(ParseError),
     /// A message that has no place in the current [`Status`].
-    Unexpected { message: &'static str, status: Status },
+    Unexpected {
+        message: &'static str,
+        status: Status,
+    },
     /// A message for another document.
-    WrongDocument { doc_id: String },
+    WrongDocument {
+        doc_id: String,
+    },
     /// `server_seq` did not follow the last one seen.
-    Gap { expected: ServerSeq, got: ServerSeq },
+    Gap {
+        expected: ServerSeq,
+        got: ServerSeq,
+    },
     /// The snapshot's data is not a valid document.
     BadSnapshot(String),
     /// An operation from the server could not be integrated.
@@ -152,6 +163,11 @@ impl ClientSession {
 
     pub fn last_seen_server_seq(&self) -> ServerSeq {
         self.last_seen
+    }
+
+    /// The history `last_seen_server_seq` counts in, once a server said.
+    pub fn epoch(&self) -> Option<&str> {
+        self.epoch.as_deref()
     }
 
     /// Local operations not yet acknowledged by the server.
