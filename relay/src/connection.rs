@@ -231,7 +231,17 @@ async fn session(
             ServerMessage::Snapshot(SnapshotMessage {
                 doc_id: hello.doc_id.clone(),
                 server_seq: snapshot.server_seq,
-                data: snapshot_data(&snapshot),
+                data: Some(snapshot_data(&snapshot)),
+                ops: None,
+            })
+            .to_json(),
+        )),
+        CatchUp::SnapshotOps(server_seq, ops) => first.push(Message::text(
+            ServerMessage::Snapshot(SnapshotMessage {
+                doc_id: hello.doc_id.clone(),
+                server_seq,
+                data: None,
+                ops: Some(ops),
             })
             .to_json(),
         )),

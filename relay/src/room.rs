@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use collab_crdt::sync::{ErrorCode, Hello, HelloAck, OpEcho, Resync, ServerMessage, ServerSeq};
+use collab_crdt::sync::{
+    ErrorCode, Hello, HelloAck, OpEcho, Resync, ServerMessage, ServerSeq, SnapshotFormat,
+};
 use collab_crdt::{Applied, Doc, MAX_SAFE, Op};
 use tokio::sync::mpsc;
 use warp::ws::Message;
@@ -59,6 +61,8 @@ struct RoomState {
 pub enum CatchUp {
     Replay(Vec<LoggedOp>),
     Snapshot(StoredSnapshot),
+    /// A snapshot as the canonical history, for `snapshot_format: "ops"`.
+    SnapshotOps(ServerSeq, Vec<Op>),
 }
 
 pub struct Joined {
@@ -187,7 +191,7 @@ impl Room {
             epoch: state.epoch.clone(),
             resync: match catch_up {
                 CatchUp::Replay(_) => Resync::Replay,
-                CatchUp::Snapshot(_) => Resync::Snapshot,
+                CatchUp::Snapshot(_) | CatchUp::SnapshotOps(..) => Resync::Snapshot,
             },
         };
         Ok(Joined { ack, catch_up })
@@ -214,7 +218,10 @@ impl Room {
                 return Ok(CatchUp::Replay(ops));
             }
         }
-        Ok(CatchUp::Snapshot(Self::snapshot_of(state)))
+        Ok(match hello.snapshot_format.unwrap_or_default() {
+            SnapshotFormat::Bytes => CatchUp::Snapshot(Self::snapshot_of(state)),
+            SnapshotFormat::Ops => CatchUp::SnapshotOps(state.head, state.doc.snapshot().ops),
+        })
     }
 
     fn snapshot_of(state: &mut RoomState) -> StoredSnapshot {
@@ -262,12 +269,9 @@ impl Room {
         let mut refused = None;
         let mut head = state.head;
         for (index, op) in ops.into_iter().enumerate() {
-            match Self::check(&state.doc, origin, &op, config) {
-                Err(r) => {
-                    refused = Some(Refused { index, ..r });
-                    break;
-                }
-                Ok(()) => {}
+            if let Err(r) = Self::check(&state.doc, origin, &op, config) {
+                refused = Some(Refused { index, ..r });
+                break;
             }
             match state.doc.apply_ready(&op) {
                 Ok(Applied::Duplicate) => {}

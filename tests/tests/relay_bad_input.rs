@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use collab_crdt::sync::{ServerSeq, close};
+use collab_crdt::sync::close;
 use collab_relay::Relay;
 use collab_tests::*;
 use futures_util::SinkExt;

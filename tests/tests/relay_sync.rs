@@ -274,6 +274,35 @@ async fn a_head_the_server_never_reached_gets_a_snapshot() {
 }
 
 #[tokio::test]
+async fn a_snapshot_as_operations_loads_into_any_replica() {
+    let relay = relay().await;
+    let mut a = client(&relay, "doc", 1).await;
+    a.insert(0, "héllo 🙂 wörld").await.unwrap();
+    a.delete(0, 2).await.unwrap();
+    a.wait_acked().await.unwrap();
+    let mut socket = raw(&relay).await;
+    send(
+        &mut socket,
+        r#"{"type":"hello","doc_id":"doc","replica_id":3,"last_seen_server_seq":50,"epoch":"x","snapshot_format":"ops"}"#,
+    )
+    .await;
+    assert_eq!(expect_ack(next(&mut socket).await).resync, Resync::Snapshot);
+    let snapshot = match next(&mut socket).await {
+        Received::Msg(ServerMessage::Snapshot(s)) => s,
+        other => panic!("expected snapshot, got {other:?}"),
+    };
+    assert_eq!(snapshot.server_seq, ServerSeq(2));
+    assert!(snapshot.data.is_none());
+    let mut doc = collab_crdt::Doc::new(3).unwrap();
+    for op in snapshot.ops.unwrap() {
+        doc.apply(&op).unwrap();
+    }
+    assert_eq!(doc.text(), "llo 🙂 wörld");
+    assert_eq!(doc.text(), a.text());
+    relay.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_second_connection_of_a_replica_supersedes_the_first() {
     let relay = relay().await;
     let mut first = raw(&relay).await;

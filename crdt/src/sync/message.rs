@@ -58,9 +58,24 @@ pub struct Hello {
     /// so replay would be wrong and the server sends a snapshot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<String>,
+    /// How a `snapshot` should carry the document; `bytes` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_format: Option<SnapshotFormat>,
     /// Reserved for access control; accepted and ignored today.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+}
+
+/// The two encodings of a `snapshot` message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotFormat {
+    /// `data`: the compact byte format of [`crate::Doc::encode`], base64.
+    #[default]
+    Bytes,
+    /// `ops`: the canonical history as operations, to apply in order: any
+    /// client that can apply `op_echo` can load it.
+    Ops,
 }
 
 /// One or more operations from a client, applied in order.
@@ -102,13 +117,17 @@ pub enum Resync {
     Snapshot,
 }
 
-/// The whole document at `server_seq`, in the byte format of
-/// [`crate::Doc::encode`], base64 encoded.
+/// The whole document at `server_seq`: exactly one of `data` (the byte
+/// format of [`crate::Doc::encode`], base64) or `ops` (the canonical
+/// history), as `hello.snapshot_format` asked.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMessage {
     pub doc_id: String,
     pub server_seq: ServerSeq,
-    pub data: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<Vec<Op>>,
 }
 
 /// An accepted operation, with its place in the log and the replica whose

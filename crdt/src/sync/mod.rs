@@ -13,6 +13,6 @@ pub mod session;
 
 pub use message::{
     ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
-    ServerMessage, ServerSeq, SnapshotMessage, close,
+    ServerMessage, ServerSeq, SnapshotFormat, SnapshotMessage, close,
 };
 pub use session::{ClientSession, Event, MAX_OP_TEXT_BYTES, SessionError, Status};

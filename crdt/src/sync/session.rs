@@ -21,6 +21,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use crate::doc::Doc;
 use crate::error::Error;
 use crate::op::Op;
+use crate::snapshot::Snapshot;
 use crate::sync::message::{
     ClientMessage, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
     ServerMessage, ServerSeq, SnapshotMessage,
@@ -186,6 +187,7 @@ impl ClientSession {
             replica_id: self.doc.replica_id(),
             last_seen_server_seq: resumable.then_some(self.last_seen),
             epoch: if resumable { self.epoch.clone() } else { None },
+            snapshot_format: None,
             token: None,
         })
     }
@@ -288,11 +290,18 @@ impl ClientSession {
         if msg.doc_id != self.doc_id {
             return Err(SessionError::WrongDocument { doc_id: msg.doc_id });
         }
-        let bytes = BASE64
-            .decode(msg.data.as_bytes())
-            .map_err(|e| SessionError::BadSnapshot(e.to_string()))?;
-        let mut doc = Doc::decode(self.doc.replica_id(), &bytes)
-            .map_err(|e| SessionError::BadSnapshot(e.to_string()))?;
+        let bad = |e: &dyn fmt::Display| SessionError::BadSnapshot(e.to_string());
+        let replica_id = self.doc.replica_id();
+        let mut doc = match (&msg.data, msg.ops) {
+            (Some(data), None) => {
+                let bytes = BASE64.decode(data.as_bytes()).map_err(|e| bad(&e))?;
+                Doc::decode(replica_id, &bytes).map_err(|e| bad(&e))?
+            }
+            (None, Some(ops)) => {
+                Doc::from_snapshot(replica_id, &Snapshot { ops }).map_err(|e| bad(&e))?
+            }
+            _ => return Err(bad(&"exactly one of data and ops must be present")),
+        };
         // What this replica made that the server does not have: exactly the
         // edits to keep and send again. Operations of other replicas that
         // the server no longer has are gone with it.

@@ -1,0 +1,355 @@
+//! The sync protocol without a network: `docs/protocol.md`'s examples parse,
+//! its transcript runs through two sessions, and the session keeps the
+//! user's edits through every kind of resync.
+#![cfg(feature = "serde")]
+
+use collab_crdt::sync::{
+    ClientMessage, ClientSession, ErrorCode, Event, OpEcho, Resync, ServerMessage, ServerSeq,
+    SessionError, SnapshotMessage, Status,
+};
+use collab_crdt::{Doc, Op};
+
+const PROTOCOL: &str = include_str!("../../docs/protocol.md");
+
+fn json_blocks() -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in PROTOCOL.lines() {
+        match (&mut current, line.trim()) {
+            (None, "```json") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), _) => block.push_str(line),
+            _ => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_json_example_in_the_spec_is_a_valid_message_or_operation() {
+    let blocks = json_blocks();
+    assert!(blocks.len() >= 10, "found {} examples", blocks.len());
+    for block in blocks {
+        let value: serde_json::Value = serde_json::from_str(&block).unwrap();
+        if value.get("type").is_some() {
+            let client = ClientMessage::from_json(&block);
+            let server = ServerMessage::from_json(&block);
+            assert!(
+                client.is_ok() || server.is_ok(),
+                "{block}: {client:?} / {server:?}"
+            );
+        } else {
+            serde_json::from_str::<Op>(&block).unwrap_or_else(|e| panic!("{block}: {e}"));
+        }
+    }
+}
+
+/// Runs §9 of the spec: every `X →` line must be exactly what session X
+/// sends next, every `X ←` line is fed to session X.
+#[test]
+fn the_spec_transcript_runs_through_two_sessions() {
+    let start = PROTOCOL.find("## 9. A complete exchange").unwrap();
+    let mut a = ClientSession::new("demo", 11).unwrap();
+    let mut b = ClientSession::new("demo", 22).unwrap();
+    let mut outbox: Vec<(char, ClientMessage)> = Vec::new();
+    let mut lines = 0;
+    for line in PROTOCOL[start..].lines() {
+        let Some((who, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let (who, session) = match who {
+            "A" => ('A', &mut a),
+            "B" => ('B', &mut b),
+            _ => continue,
+        };
+        lines += 1;
+        if let Some(json) = rest.strip_prefix("→ ") {
+            let expected = ClientMessage::from_json(json).unwrap();
+            let sent = match &expected {
+                ClientMessage::Hello(_) => session.connect(),
+                ClientMessage::Op(_) => {
+                    if session.unacked() == 0 {
+                        // The transcript's edits: A types "Hi", B appends "!".
+                        let end = session.doc().len();
+                        let text = if who == 'A' { "Hi" } else { "!" };
+                        session.insert(end, text).unwrap();
+                    }
+                    session.poll_send().unwrap()
+                }
+            };
+            assert_eq!(sent, expected, "{who} sends");
+            outbox.push((who, sent));
+        } else if let Some(json) = rest.strip_prefix("← ") {
+            session.receive_text(json).unwrap();
+        }
+    }
+    assert_eq!(lines, 10);
+    assert_eq!(a.doc().text(), "Hi!");
+    assert_eq!(b.doc().text(), "Hi!");
+    assert_eq!((a.unacked(), b.unacked()), (0, 0));
+    // The reconnect described after the transcript.
+    b.disconnected();
+    let hello = b.connect().to_json();
+    assert_eq!(
+        hello,
+        r#"{"type":"hello","doc_id":"demo","replica_id":22,"last_seen_server_seq":2,"epoch":"5be1f00dcafe0001"}"#
+    );
+}
+
+fn ack(session: &mut ClientSession, head: u64, resync: Resync) -> Event {
+    session
+        .receive(ServerMessage::HelloAck(collab_crdt::sync::HelloAck {
+            doc_id: session.doc_id().to_owned(),
+            replica_id: session.doc().replica_id(),
+            server_seq: ServerSeq(head),
+            epoch: "e".into(),
+            resync,
+        }))
+        .unwrap()
+}
+
+fn echo(seq: u64, op: &Op) -> ServerMessage {
+    ServerMessage::OpEcho(OpEcho {
+        server_seq: ServerSeq(seq),
+        replica_id: op.replica_id(),
+        op: op.clone(),
+    })
+}
+
+fn sent_ops(msg: Option<ClientMessage>) -> Vec<Op> {
+    match msg {
+        Some(ClientMessage::Op(batch)) => batch.ops,
+        other => panic!("expected an op message, got {other:?}"),
+    }
+}
+
+#[test]
+fn edits_made_offline_wait_for_the_ack_and_go_in_one_batch() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.insert(0, "ab").unwrap();
+    s.delete(0, 1).unwrap();
+    assert_eq!(s.poll_send(), None, "nothing goes out offline");
+    s.connect();
+    assert_eq!(s.poll_send(), None, "nor before hello_ack");
+    ack(&mut s, 0, Resync::Replay);
+    assert_eq!(s.status(), Status::Live);
+    let ops = sent_ops(s.poll_send());
+    assert_eq!(ops.len(), 2);
+    assert_eq!(s.poll_send(), None, "each op is sent once per connection");
+    s.receive(echo(1, &ops[0])).unwrap();
+    assert_eq!(s.unacked(), 1);
+    let event = s.receive(echo(2, &ops[1])).unwrap();
+    assert_eq!(
+        event,
+        Event::Acknowledged {
+            server_seq: ServerSeq(2)
+        }
+    );
+    assert_eq!(s.unacked(), 0);
+    assert_eq!(s.doc().text(), "b");
+}
+
+#[test]
+fn a_reconnect_resends_what_was_not_echoed() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    s.insert(0, "x").unwrap();
+    let first = sent_ops(s.poll_send());
+    s.disconnected();
+    s.insert(1, "y").unwrap();
+    let hello = s.connect();
+    assert!(matches!(hello, ClientMessage::Hello(h) if h.last_seen_server_seq.is_none()));
+    ack(&mut s, 0, Resync::Replay);
+    let again = sent_ops(s.poll_send());
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[0], first[0], "the same op, same id");
+}
+
+#[test]
+fn a_gap_in_server_seq_is_an_error() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    let mut other = Doc::new(2).unwrap();
+    let op = other.insert(0, "z").unwrap().unwrap();
+    let err = s.receive(echo(2, &op)).unwrap_err();
+    assert_eq!(
+        err,
+        SessionError::Gap {
+            expected: ServerSeq(1),
+            got: ServerSeq(2)
+        }
+    );
+}
+
+#[test]
+fn messages_out_of_place_are_errors() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    let mut other = Doc::new(2).unwrap();
+    let op = other.insert(0, "z").unwrap().unwrap();
+    assert!(matches!(
+        s.receive(echo(1, &op)),
+        Err(SessionError::Unexpected { .. })
+    ));
+    s.connect();
+    let wrong = ServerMessage::HelloAck(collab_crdt::sync::HelloAck {
+        doc_id: "other".into(),
+        replica_id: 1,
+        server_seq: ServerSeq(0),
+        epoch: "e".into(),
+        resync: Resync::Replay,
+    });
+    assert!(matches!(
+        s.receive(wrong),
+        Err(SessionError::WrongDocument { .. })
+    ));
+    assert!(matches!(
+        s.receive_text("{\"type\":\"nope\"}"),
+        Err(SessionError::Parse(e)) if e.code == ErrorCode::UnknownType
+    ));
+}
+
+#[test]
+fn a_snapshot_keeps_unacknowledged_edits_and_drops_acknowledged_ones() {
+    // The server's state: replica 2 typed "server", and replica 1's first
+    // edit "A" arrived (its echo was lost).
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    s.insert(0, "A").unwrap();
+    let sent = sent_ops(s.poll_send());
+    s.disconnected();
+    s.insert(1, "B").unwrap(); // never reached the server
+
+    let mut server = Doc::new(9).unwrap();
+    let mut typist = Doc::new(2).unwrap();
+    let theirs = typist.insert(0, "server").unwrap().unwrap();
+    server.apply(&theirs).unwrap();
+    server.apply(&sent[0]).unwrap();
+
+    s.connect();
+    ack(&mut s, 2, Resync::Snapshot);
+    assert_eq!(s.poll_send(), None, "wait for the snapshot");
+    let data = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(server.encode())
+    };
+    let event = s
+        .receive(ServerMessage::Snapshot(SnapshotMessage {
+            doc_id: "d".into(),
+            server_seq: ServerSeq(2),
+            data: Some(data),
+            ops: None,
+        }))
+        .unwrap();
+    assert_eq!(
+        event,
+        Event::Snapshot {
+            server_seq: ServerSeq(2)
+        }
+    );
+    assert_eq!(s.last_seen_server_seq(), ServerSeq(2));
+    assert_eq!(s.unacked(), 1, "only B is still unacknowledged");
+    let resent = sent_ops(s.poll_send());
+    assert_eq!(resent.len(), 1);
+    assert_eq!(resent[0].seq(), 1);
+    server.apply(&resent[0]).unwrap();
+    assert_eq!(s.doc().text(), server.text());
+    assert!(s.doc().text().contains("AB"));
+}
+
+#[test]
+fn a_snapshot_may_come_as_operations() {
+    let mut server = Doc::new(9).unwrap();
+    let mut typist = Doc::new(2).unwrap();
+    server
+        .apply(&typist.insert(0, "héllo").unwrap().unwrap())
+        .unwrap();
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 1, Resync::Snapshot);
+    s.receive(ServerMessage::Snapshot(SnapshotMessage {
+        doc_id: "d".into(),
+        server_seq: ServerSeq(1),
+        data: None,
+        ops: Some(server.snapshot().ops),
+    }))
+    .unwrap();
+    assert_eq!(s.doc().text(), "héllo");
+}
+
+#[test]
+fn a_snapshot_with_bad_data_is_refused() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 1, Resync::Snapshot);
+    for (data, ops) in [
+        (Some("!!not base64".to_owned()), None),
+        (Some("AAAA".to_owned()), None),
+        (None, None),
+    ] {
+        let err = s
+            .receive(ServerMessage::Snapshot(SnapshotMessage {
+                doc_id: "d".into(),
+                server_seq: ServerSeq(1),
+                data,
+                ops,
+            }))
+            .unwrap_err();
+        assert!(matches!(err, SessionError::BadSnapshot(_)), "{err}");
+    }
+}
+
+#[test]
+fn long_pastes_are_split_into_ops_that_fit_a_message() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    let text: String = "é🙂x".repeat(40_000); // 280,000 bytes
+    s.insert(0, &text).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    let mut ops = Vec::new();
+    while let Some(msg) = s.poll_send() {
+        assert!(msg.to_json().len() < 512 * 1024);
+        ops.extend(sent_ops(Some(msg)));
+    }
+    assert!(ops.len() >= 5);
+    let mut replica = Doc::new(2).unwrap();
+    replica.apply_all(&ops).unwrap();
+    assert_eq!(replica.text(), text);
+}
+
+#[test]
+fn replace_out_of_range_changes_nothing() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.insert(0, "abc").unwrap();
+    assert_eq!(
+        s.replace(2, 5, "x").unwrap_err().code(),
+        "position_out_of_range"
+    );
+    assert_eq!(s.doc().text(), "abc");
+    assert_eq!(s.unacked(), 1);
+}
+
+#[test]
+fn error_codes_and_close_codes_agree() {
+    for code in [
+        ErrorCode::MalformedJson,
+        ErrorCode::HelloRequired,
+        ErrorCode::TooSlow,
+        ErrorCode::WrongReplica,
+    ] {
+        let ServerMessage::Error(e) = code.message("m") else {
+            unreachable!()
+        };
+        assert_eq!(e.code, code.as_str());
+        assert_eq!(e.fatal, e.close_code.is_some());
+        assert!(
+            PROTOCOL.contains(&format!("| `{}` |", code.as_str())),
+            "{code} documented"
+        );
+    }
+}
