@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The main job. Until the relay lands (issue 3) this replays every editing
-# trace through the CRDT core and prints the timings; the relay with the demo
-# editor will take its place.
+# The main job: builds and starts the relay on http://localhost:8000 (or
+# COLLAB_ADDR / --addr), serving the demo from www/ and the browser package
+# from pkg/. Extra arguments go to collab-relay (see --help). Ctrl-C stops it
+# gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-traces="${COLLAB_TRACES:-$PWD/../shared/traces}"
-echo "The relay is not built yet: replaying the editing traces in $traces through collab-crdt."
-for trace in "$traces"/*.json.gz; do
-    cargo run --quiet --release -p collab-crdt --features serde --example replay -- "$trace"
-done
+if ! command -v cargo >/dev/null; then
+    echo "cargo is missing: install Rust from https://rustup.rs first" >&2
+    exit 1
+fi
+cargo build --release -p collab-relay --bin collab-relay
+exec target/release/collab-relay "$@"

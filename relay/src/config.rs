@@ -76,7 +76,7 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
 
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
-    #[arg(long, env = "COLLAB_LOG", default_value = "info")]
+    #[arg(long, env = "COLLAB_LOG", default_value = "info,warp=warn")]
     pub log: String,
 }
 
