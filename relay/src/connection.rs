@@ -253,17 +253,14 @@ async fn session(
         first,
         config.ping_interval(),
     ));
-    read_loop(
-        &mut stream,
+    let reader = Reader {
         shared,
-        &room,
-        &hello,
-        &queue,
-        &kill,
-        kill_rx,
-        shutdown,
-    )
-    .await;
+        room: &room,
+        replica_id: hello.replica_id,
+        queue: &queue,
+        kill: &kill,
+    };
+    reader.run(&mut stream, kill_rx, shutdown).await;
     if room.leave(conn) {
         shared.rooms.schedule_unload(room);
     }
@@ -368,73 +365,74 @@ fn frame_error(e: &warp::Error) -> Option<Closing> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn read_loop(
-    stream: &mut SplitStream<WebSocket>,
-    shared: &Shared,
-    room: &Arc<Room>,
-    hello: &Hello,
-    queue: &mpsc::Sender<Outgoing>,
-    kill: &Kill,
-    mut kill_rx: watch::Receiver<Option<Closing>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let config = &shared.config;
-    loop {
-        let frame = tokio::select! {
-            biased;
-            _ = killed(&mut kill_rx) => return,
-            _ = stopping(&mut shutdown) => {
-                kill.fire(ErrorCode::ServerShutdown, "server shutting down");
-                return;
-            }
-            frame = tokio::time::timeout(config.idle_timeout(), stream.next()) => frame,
-        };
-        let msg = match frame {
-            Err(_) => {
-                kill.fire(
+/// The reading side of a joined connection.
+struct Reader<'a> {
+    shared: &'a Shared,
+    room: &'a Arc<Room>,
+    replica_id: u64,
+    queue: &'a mpsc::Sender<Outgoing>,
+    kill: &'a Kill,
+}
+
+impl Reader<'_> {
+    /// Reads until the client leaves or something kills the connection.
+    async fn run(
+        &self,
+        stream: &mut SplitStream<WebSocket>,
+        mut kill_rx: watch::Receiver<Option<Closing>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let idle = self.shared.config.idle_timeout();
+        loop {
+            let frame = tokio::select! {
+                biased;
+                _ = killed(&mut kill_rx) => return,
+                _ = stopping(&mut shutdown) => {
+                    self.kill.fire(ErrorCode::ServerShutdown, "server shutting down");
+                    return;
+                }
+                frame = tokio::time::timeout(idle, stream.next()) => frame,
+            };
+            let closing = match frame {
+                Err(_) => Some(closing(
                     ErrorCode::IdleTimeout,
                     "nothing received within the idle timeout",
-                );
+                )),
+                Ok(None) => return,
+                Ok(Some(Err(e))) => match frame_error(&e) {
+                    Some(c) => Some(c),
+                    None => return,
+                },
+                Ok(Some(Ok(msg))) if msg.is_binary() => Some(binary_frame()),
+                Ok(Some(Ok(msg))) if msg.is_close() => return,
+                Ok(Some(Ok(msg))) => match msg.to_str() {
+                    Ok(text) => self.handle_text(text),
+                    // Pings and pongs only keep the idle timer alive.
+                    Err(()) => None,
+                },
+            };
+            if let Some(c) = closing {
+                self.kill.fire(c.code, c.message);
                 return;
             }
-            Ok(None) => return,
-            Ok(Some(Err(e))) => {
-                if let Some(c) = frame_error(&e) {
-                    kill.fire(c.code, c.message);
-                }
-                return;
-            }
-            Ok(Some(Ok(msg))) => msg,
-        };
-        if msg.is_binary() {
-            let c = binary_frame();
-            kill.fire(c.code, c.message);
-            return;
         }
-        if msg.is_close() {
-            return;
-        }
-        let Ok(text) = msg.to_str() else {
-            continue; // ping or pong: they only keep the idle timer alive
-        };
+    }
+
+    /// Handles one text frame; returns why to close, if it must.
+    fn handle_text(&self, text: &str) -> Option<Closing> {
         let batch = match ClientMessage::from_json(text) {
             Ok(ClientMessage::Op(batch)) => batch,
             Ok(ClientMessage::Hello(_)) => {
-                kill.fire(
+                return Some(closing(
                     ErrorCode::DuplicateHello,
                     "hello was already sent on this connection",
-                );
-                return;
+                ));
             }
-            Err(e) => {
-                kill.fire(e.code, e.detail);
-                return;
-            }
+            Err(e) => return Some(closing(e.code, e.detail)),
         };
-        let store = shared.rooms.store();
-        match room.submit(hello.replica_id, batch.ops, config, store) {
-            Ok(None) => {}
+        let (config, store) = (&self.shared.config, self.shared.rooms.store());
+        match self.room.submit(self.replica_id, batch.ops, config, store) {
+            Ok(None) => None,
             Ok(Some(refused)) => {
                 tracing::debug!(code = refused.code, message = %refused.message, "operation refused");
                 let error = ServerMessage::Error(ErrorMessage {
@@ -446,23 +444,22 @@ async fn read_loop(
                     fatal: false,
                     close_code: None,
                 });
-                if queue
-                    .try_send(Outgoing::One(Message::text(error.to_json())))
-                    .is_err()
-                {
-                    kill.fire(ErrorCode::TooSlow, "send queue full");
-                    return;
-                }
+                let out = Outgoing::One(Message::text(error.to_json()));
+                self.queue
+                    .try_send(out)
+                    .err()
+                    .map(|_| closing(ErrorCode::TooSlow, "send queue full"))
             }
             Err(SubmitError::Closed) => {
-                kill.fire(ErrorCode::Internal, "document closed; reconnect");
-                return;
+                Some(closing(ErrorCode::Internal, "document closed; reconnect"))
             }
             Err(SubmitError::Store(e)) => {
                 tracing::error!(error = %e, "append failed; document unloaded");
-                shared.rooms.forget(room);
-                kill.fire(ErrorCode::Internal, "storage failed; reconnect to resync");
-                return;
+                self.shared.rooms.forget(self.room);
+                Some(closing(
+                    ErrorCode::Internal,
+                    "storage failed; reconnect to resync",
+                ))
             }
         }
     }
