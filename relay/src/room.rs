@@ -414,6 +414,10 @@ impl Room {
         }
     }
 
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
     pub fn head(&self) -> ServerSeq {
         self.lock().head
     }

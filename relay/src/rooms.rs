@@ -38,7 +38,12 @@ impl Rooms {
     pub fn get(&self, doc_id: &str) -> Result<Arc<Room>, StoreError> {
         let mut map = self.lock();
         if let Some(room) = map.get(doc_id) {
-            return Ok(room.clone());
+            // A room broken by a store failure stays in the map until its
+            // connection forgets it; it must not be handed out meanwhile.
+            if !room.is_closed() {
+                return Ok(room.clone());
+            }
+            map.remove(doc_id);
         }
         let stored = match self.store.load(doc_id)? {
             Some(stored) => stored,
