@@ -443,6 +443,7 @@ impl Reader<'_> {
                     ),
                     fatal: false,
                     close_code: None,
+                    index: Some(refused.index),
                 });
                 let out = Outgoing::One(Message::text(error.to_json()));
                 self.queue

@@ -448,7 +448,14 @@ async fn batch_keeps_the_ops_before_a_refused_one() {
         }
         other => panic!("{other:?}"),
     }
-    expect_error(&mut socket, "missing_dependency", None).await;
+    match next(&mut socket).await {
+        Received::Msg(collab_crdt::sync::ServerMessage::Error(e)) => {
+            assert_eq!(e.code, "missing_dependency");
+            assert_eq!(e.index, Some(1), "the refused op's place in the batch");
+            assert!(!e.fatal);
+        }
+        other => panic!("{other:?}"),
+    }
     let room = scene.relay.rooms().loaded_room("doc").unwrap();
     assert_eq!(room.head(), head.next());
     assert!(room.text().starts_with("kept") && !room.text().contains("never"));

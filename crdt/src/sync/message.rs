@@ -151,6 +151,9 @@ pub struct ErrorMessage {
     pub fatal: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_code: Option<u16>,
+    /// For a refused operation: its index in the `op` message's `ops`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
 }
 
 impl ClientMessage {
@@ -308,6 +311,7 @@ impl ErrorCode {
             message: message.into(),
             fatal: self.close_code().is_some(),
             close_code: self.close_code(),
+            index: None,
         })
     }
 }
