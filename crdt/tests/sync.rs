@@ -353,3 +353,24 @@ fn error_codes_and_close_codes_agree() {
         );
     }
 }
+
+#[test]
+fn messages_parse_whatever_the_field_order() {
+    let mut doc = Doc::new(3).unwrap();
+    let op = doc.insert(0, "a\"b\\c 🙂").unwrap().unwrap();
+    let echo = echo(7, &op);
+    assert_eq!(ServerMessage::from_json(&echo.to_json()).unwrap(), echo);
+    let op_json = serde_json::to_string(&op).unwrap();
+    let reordered = format!(r#"{{"op":{op_json},"server_seq":7,"type":"op_echo","replica_id":3}}"#);
+    assert_eq!(ServerMessage::from_json(&reordered).unwrap(), echo);
+    let batch = ClientMessage::Op(collab_crdt::sync::OpBatch { ops: vec![op] });
+    assert_eq!(ClientMessage::from_json(&batch.to_json()).unwrap(), batch);
+    let reordered = format!(r#"{{"ops":[{op_json}],"type":"op"}}"#);
+    assert_eq!(ClientMessage::from_json(&reordered).unwrap(), batch);
+    // A message that starts like an echo but is not one is still refused.
+    let broken = r#"{"type":"op_echo","server_seq":"x"}"#;
+    assert_eq!(
+        ServerMessage::from_json(broken).unwrap_err().code,
+        ErrorCode::InvalidMessage
+    );
+}

@@ -383,15 +383,34 @@ impl Reader<'_> {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let idle = self.shared.config.idle_timeout();
+        // One timer for the whole connection, pushed back lazily: resetting
+        // a timer on every frame costs more than the frame's handling.
+        let mut last_frame = tokio::time::Instant::now();
+        let deadline = tokio::time::sleep_until(last_frame + idle);
+        tokio::pin!(deadline);
+        let killed = killed(&mut kill_rx);
+        tokio::pin!(killed);
+        let stopping = stopping(&mut shutdown);
+        tokio::pin!(stopping);
         loop {
             let frame = tokio::select! {
                 biased;
-                _ = killed(&mut kill_rx) => return,
-                _ = stopping(&mut shutdown) => {
+                _ = &mut killed => return,
+                _ = &mut stopping => {
                     self.kill.fire(ErrorCode::ServerShutdown, "server shutting down");
                     return;
                 }
-                frame = tokio::time::timeout(idle, stream.next()) => frame,
+                () = &mut deadline => {
+                    if last_frame.elapsed() < idle {
+                        deadline.as_mut().reset(last_frame + idle);
+                        continue;
+                    }
+                    Err(())
+                }
+                frame = stream.next() => {
+                    last_frame = tokio::time::Instant::now();
+                    Ok(frame)
+                }
             };
             let closing = match frame {
                 Err(_) => Some(closing(

@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use warp::Filter;
@@ -30,7 +30,7 @@ pub struct Relay {
 impl Relay {
     /// Binds `config.addr` and starts serving.
     pub async fn start(config: Config, store: Arc<dyn Store>) -> io::Result<Relay> {
-        let listener = TcpListener::bind(config.addr).await?;
+        let listener = listen(config.addr)?;
         let addr = listener.local_addr()?;
         let config = Arc::new(config);
         let rooms = Arc::new(Rooms::new(store, config.clone()));
@@ -97,6 +97,21 @@ impl Relay {
         }
         tracing::info!("shut down");
     }
+}
+
+/// A listening socket whose accepted connections have Nagle's algorithm
+/// off (Linux hands `TCP_NODELAY` down from the listener): an echo is one
+/// small frame, and waiting to coalesce it with the next costs up to 40 ms.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 fn routes(

@@ -1,0 +1,254 @@
+//! `collab-load`, the relay's load generator: starts the real relay and a
+//! bare tokio-tungstenite broadcast server (the floor any relay can reach)
+//! as child processes, drives each in turn with the same editors, and
+//! prints throughput, op-to-echo latency and server cost side by side.
+//!
+//! ```text
+//! cargo run --release -p collab-relay --bin collab-load -- \
+//!     --clients 1000 --docs 100 --rate 10000 --duration 10
+//! ```
+//!
+//! # Layout
+//! - `process`: the servers as child processes, and `/proc` readings.
+//! - `bare`: the bare broadcast server (this binary run with `--serve-bare`).
+//! - `load`: one run: connect, start together, count, sum up.
+//! - `editor`: one simulated editor on a real `ClientSession`.
+//! - `stats`: latency quantiles and per-second counts.
+//! - `report`: the printed table.
+//! - `rng`: a seeded random number generator.
+
+mod bare;
+mod editor;
+mod load;
+mod process;
+mod report;
+mod rng;
+mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::editor::Arrival;
+use crate::load::Settings;
+use crate::process::ServerProcess;
+use crate::report::Row;
+
+const RELAY: &str = "collab-relay";
+const BARE: &str = "bare broadcast";
+
+/// Load generator for collab-relay: the relay against a bare broadcast server.
+#[derive(Parser, Debug)]
+#[command(name = "collab-load", version, about)]
+struct Args {
+    /// Connected clients, spread evenly over the documents.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+
+    /// Documents; client i edits document i % docs.
+    #[arg(long, default_value_t = 100)]
+    docs: usize,
+
+    /// Ops per second, all clients together (one op per message).
+    #[arg(long, default_value_t = 10_000.0)]
+    rate: f64,
+
+    /// Seconds measured.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+
+    /// Seconds of editing before the measurement starts.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+
+    /// Seconds clients wait for their last echoes after the measurement.
+    #[arg(long, default_value_t = 5.0)]
+    drain: f64,
+
+    /// Which servers to measure.
+    #[arg(long, value_enum, default_value_t = Which::Both)]
+    server: Which,
+
+    /// The relay binary to start; default: `collab-relay` beside this one.
+    #[arg(long)]
+    relay_bin: Option<PathBuf>,
+
+    /// Use the relay already listening here (host:port) instead of
+    /// starting one; its memory and CPU are then not reported.
+    #[arg(long)]
+    relay_addr: Option<String>,
+
+    /// Clients connecting at the same time.
+    #[arg(long, default_value_t = 100)]
+    connect_concurrency: usize,
+
+    /// How the gaps between one client's edits are drawn.
+    #[arg(long, value_enum, default_value_t = Arrival::Poisson)]
+    arrival: Arrival,
+
+    /// Seed of the edits and their timing.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+
+    /// The bare server's per-connection read buffer, in bytes. tungstenite
+    /// zero-fills the whole free buffer before every read, so its 128 KiB
+    /// default (which warp, hence the relay, uses) costs a large memset per
+    /// incoming op and 128 KiB of memory per connection; pass 131072 to give
+    /// the bare server the relay's setting.
+    #[arg(long, default_value_t = 4096)]
+    bare_read_buffer: usize,
+
+    /// Run as the bare broadcast server (the load generator starts itself so).
+    #[arg(long, hide = true)]
+    serve_bare: bool,
+
+    /// Where the bare server listens.
+    #[arg(long, hide = true, default_value = "127.0.0.1:0")]
+    bare_addr: SocketAddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Relay,
+    Bare,
+    Both,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.serve_bare {
+        return bare::serve(args.bare_addr, args.bare_read_buffer).await;
+    }
+    if args.clients == 0 || args.docs == 0 || args.rate <= 0.0 || args.duration < 1.0 {
+        eprintln!("collab-load: need clients > 0, docs > 0, rate > 0 and duration >= 1 s");
+        return ExitCode::FAILURE;
+    }
+    let settings = Settings {
+        clients: args.clients,
+        docs: args.docs,
+        rate: args.rate,
+        warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
+        duration: Duration::from_secs_f64(args.duration),
+        drain: Duration::from_secs_f64(args.drain.max(0.0)),
+        connect_concurrency: args.connect_concurrency,
+        arrival: args.arrival,
+        seed: args.seed,
+    };
+    let mut rows = Vec::new();
+    let mut failed = false;
+    if args.server != Which::Bare {
+        match measure_relay(&args, &settings).await {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("collab-load: {RELAY}: {e}");
+                failed = true;
+            }
+        }
+    }
+    if args.server != Which::Relay {
+        match measure_bare(&settings, args.bare_read_buffer).await {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                eprintln!("collab-load: {BARE}: {e}");
+                failed = true;
+            }
+        }
+    }
+    report::print(&settings, &mut rows);
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn measure_relay(args: &Args, settings: &Settings) -> Result<Row, String> {
+    if let Some(addr) = &args.relay_addr {
+        eprintln!("collab-load: measuring the relay at {addr}");
+        let outcome = load::run(settings, &format!("ws://{addr}/ws"), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok(Row {
+            server: RELAY,
+            outcome,
+            peak_rss: None,
+            server_cpu_total: None,
+        });
+    }
+    let relay_bin = args.relay_bin.clone();
+    let bin = tokio::task::spawn_blocking(move || process::relay_binary(relay_bin))
+        .await
+        .map_err(|e| e.to_string())??;
+    let flags = [
+        "--addr",
+        "127.0.0.1:0",
+        "--log",
+        "warn",
+        "--max-connections",
+        "1000000",
+        "--max-connections-per-doc",
+        "1000000",
+    ];
+    let server = start(bin, flags.map(str::to_owned).to_vec()).await?;
+    eprintln!(
+        "collab-load: measuring {RELAY} ({}) at {}",
+        server.pid(),
+        server.addr()
+    );
+    let url = format!("ws://{}/ws", server.addr());
+    measure(RELAY, server, &url, settings).await
+}
+
+async fn measure_bare(settings: &Settings, read_buffer: usize) -> Result<Row, String> {
+    let bin = std::env::current_exe().map_err(|e| format!("cannot locate this executable: {e}"))?;
+    let flags = vec![
+        "--serve-bare".to_owned(),
+        "--bare-read-buffer".to_owned(),
+        read_buffer.to_string(),
+    ];
+    let server = start(bin, flags).await?;
+    eprintln!(
+        "collab-load: measuring {BARE} ({}) at {}",
+        server.pid(),
+        server.addr()
+    );
+    let url = format!("ws://{}/", server.addr());
+    measure(BARE, server, &url, settings).await
+}
+
+async fn start(bin: PathBuf, flags: Vec<String>) -> Result<ServerProcess, String> {
+    tokio::task::spawn_blocking(move || {
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        ServerProcess::spawn(&bin, &flags)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// Runs the load, reads the server's memory and CPU while it is still
+/// alive, then stops it.
+async fn measure(
+    name: &'static str,
+    server: ServerProcess,
+    url: &str,
+    settings: &Settings,
+) -> Result<Row, String> {
+    let pid = server.pid();
+    let outcome = load::run(settings, url, Some(pid)).await;
+    let peak_rss = process::peak_rss(pid);
+    let server_cpu_total = process::cpu_time(Some(pid));
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Row {
+        server: name,
+        outcome: outcome.map_err(|e| e.to_string())?,
+        peak_rss,
+        server_cpu_total,
+    })
+}
