@@ -246,12 +246,13 @@ fn a_snapshot_keeps_unacknowledged_edits_and_drops_acknowledged_ones() {
             ops: None,
         }))
         .unwrap();
-    assert_eq!(
+    assert!(matches!(
         event,
         Event::Snapshot {
-            server_seq: ServerSeq(2)
+            server_seq: ServerSeq(2),
+            ..
         }
-    );
+    ));
     assert_eq!(s.last_seen_server_seq(), ServerSeq(2));
     assert_eq!(s.unacked(), 1, "only B is still unacknowledged");
     let resent = sent_ops(s.poll_send());
@@ -372,5 +373,103 @@ fn messages_parse_whatever_the_field_order() {
     assert_eq!(
         ServerMessage::from_json(broken).unwrap_err().code,
         ErrorCode::InvalidMessage
+    );
+}
+
+/// Remote operations through a session, with an editor's text kept in step
+/// only by the splices the session reports, in characters and in UTF-16.
+#[test]
+fn splices_keep_an_editor_in_step_with_remote_edits() {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rand = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let words = ["a", "bc", "🙂", "é", "漢字", "e\u{301}", "xyz"];
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    let mut peers: Vec<Doc> = (2..5).map(|r| Doc::new(r).unwrap()).collect();
+    let mut log: Vec<Op> = Vec::new();
+    let mut chars: Vec<char> = Vec::new();
+    let mut utf16: Vec<u16> = Vec::new();
+    for step in 0..3000 {
+        let p = rand(peers.len());
+        let peer = &mut peers[p];
+        // Peers lag behind the log at random, so their edits are concurrent.
+        let behind = rand(4);
+        for op in &log[..log.len().saturating_sub(behind)] {
+            peer.apply(op).unwrap();
+        }
+        let len = peer.len();
+        let ops: Vec<Op> = if len > 0 && rand(3) == 0 {
+            let pos = rand(len);
+            peer.delete(pos, 1 + rand((len - pos).min(6)))
+                .unwrap()
+                .into_vec()
+        } else {
+            peer.insert(rand(len + 1), words[rand(words.len())])
+                .unwrap()
+                .into_iter()
+                .collect()
+        };
+        for op in ops {
+            log.push(op.clone());
+            let event = s.receive(echo(log.len() as u64, &op)).unwrap();
+            let Event::Remote { splices, .. } = event else {
+                panic!("step {step}: {event:?}")
+            };
+            for sp in splices {
+                chars.splice(sp.pos..sp.pos + sp.delete, sp.insert.chars());
+                let units: Vec<u16> = sp.insert.encode_utf16().collect();
+                utf16.splice(sp.pos_utf16..sp.pos_utf16 + sp.delete_utf16, units);
+            }
+            let text = s.doc().text();
+            assert_eq!(chars.iter().collect::<String>(), text, "step {step}");
+            assert_eq!(String::from_utf16(&utf16).unwrap(), text, "step {step}");
+        }
+    }
+}
+
+#[test]
+fn a_snapshot_reports_the_change_as_one_splice() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    let mut peer = Doc::new(2).unwrap();
+    let op = peer.insert(0, "hello world").unwrap().unwrap();
+    s.receive(echo(1, &op)).unwrap();
+    let ops = peer.replace(6, 5, "🙂 there").unwrap().into_vec();
+    let mut server = peer.fork(9).unwrap();
+    server.apply_all(&ops).unwrap();
+    s.disconnected();
+    s.connect();
+    ack(&mut s, 3, Resync::Snapshot);
+    let data = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(server.encode())
+    };
+    let event = s
+        .receive(ServerMessage::Snapshot(SnapshotMessage {
+            doc_id: "d".into(),
+            server_seq: ServerSeq(3),
+            data: Some(data),
+            ops: None,
+        }))
+        .unwrap();
+    let Event::Snapshot { splices, .. } = event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        splices,
+        [collab_crdt::sync::Splice {
+            pos: 6,
+            delete: 5,
+            insert: "🙂 there".into(),
+            pos_utf16: 6,
+            delete_utf16: 5,
+        }]
     );
 }

@@ -15,4 +15,4 @@ pub use message::{
     ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
     ServerMessage, ServerSeq, SnapshotFormat, SnapshotMessage, close,
 };
-pub use session::{ClientSession, Event, MAX_OP_TEXT_BYTES, SessionError, Status};
+pub use session::{ClientSession, Event, MAX_OP_TEXT_BYTES, SessionError, Splice, Status};

@@ -56,16 +56,37 @@ pub enum Event {
         resync: Resync,
     },
     /// The document was replaced by the server's snapshot (unacknowledged
-    /// local edits re-applied on top).
-    Snapshot { server_seq: ServerSeq },
-    /// Another replica's operation was integrated.
-    Remote { server_seq: ServerSeq },
+    /// local edits re-applied on top); `splices` turn the old text into the
+    /// new one.
+    Snapshot {
+        server_seq: ServerSeq,
+        splices: Vec<Splice>,
+    },
+    /// Another replica's operation was integrated; `splices`, applied in
+    /// order, make the same change to an editor's text.
+    Remote {
+        server_seq: ServerSeq,
+        splices: Vec<Splice>,
+    },
     /// One of this replica's operations was accepted by the server: every
     /// local edit up to it is stored there.
     Acknowledged { server_seq: ServerSeq },
     /// The server reported an error. When `fatal`, it is closing the
     /// connection; reconnecting is the caller's decision.
     Error(ErrorMessage),
+}
+
+/// A change to the visible text as an editor applies it: at `pos`, remove
+/// `delete` characters, then insert `insert`. Positions and lengths are in
+/// characters (Unicode scalar values) and, for JavaScript, in UTF-16 code
+/// units; each splice's positions assume the splices before it were applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Splice {
+    pub pos: usize,
+    pub delete: usize,
+    pub insert: String,
+    pub pos_utf16: usize,
+    pub delete_utf16: usize,
 }
 
 /// The server broke the protocol. The connection should be dropped (call
@@ -315,6 +336,7 @@ impl ClientSession {
         for op in &mine {
             doc.apply(op).map_err(SessionError::Rejected)?;
         }
+        let splices = diff(&self.doc.text(), &doc.text());
         self.doc = doc;
         self.unacked = mine;
         self.sent = 0;
@@ -322,6 +344,7 @@ impl ClientSession {
         self.status = Status::Live;
         Ok(Event::Snapshot {
             server_seq: msg.server_seq,
+            splices,
         })
     }
 
@@ -334,13 +357,18 @@ impl ClientSession {
                 got: echo.server_seq,
             });
         }
-        self.doc.apply(&echo.op).map_err(SessionError::Rejected)?;
-        self.last_seen = echo.server_seq;
         if echo.op.replica_id() != self.doc.replica_id() {
+            let splices = self
+                .apply_remote(&echo.op)
+                .map_err(SessionError::Rejected)?;
+            self.last_seen = echo.server_seq;
             return Ok(Event::Remote {
                 server_seq: echo.server_seq,
+                splices,
             });
         }
+        self.doc.apply(&echo.op).map_err(SessionError::Rejected)?;
+        self.last_seen = echo.server_seq;
         // A replica's operations reach the log in `seq` order, so the echo
         // acknowledges every unacknowledged operation that ends by its end.
         let end = echo.op.seq() + echo.op.len();
@@ -356,6 +384,82 @@ impl ClientSession {
         })
     }
 
+    /// Applies another replica's operation and says what it did to the text.
+    fn apply_remote(&mut self, op: &Op) -> Result<Vec<Splice>, Error> {
+        if self.doc.pending_len() > 0 {
+            // The operation may release buffered ones: compare whole texts.
+            let before = self.doc.text();
+            self.doc.apply(op)?;
+            return Ok(diff(&before, &self.doc.text()));
+        }
+        match op {
+            Op::Insert(ins) => {
+                let seen = self.doc.version().get(ins.replica_id);
+                let known = seen.saturating_sub(ins.seq);
+                self.doc.apply(op)?;
+                let Some(first) = known.checked_add(ins.lamport) else {
+                    return Ok(Vec::new());
+                };
+                let text: String = ins.text.chars().skip(known as usize).collect();
+                match self.doc.pos_of(crate::id::Id::new(first, ins.replica_id)) {
+                    Ok((pos, false)) if !text.is_empty() => Ok(alloc::vec![Splice {
+                        pos,
+                        delete: 0,
+                        pos_utf16: self.doc.pos_to_utf16(pos)?,
+                        delete_utf16: 0,
+                        insert: text,
+                    }]),
+                    // Buffered, or nothing new.
+                    _ => Ok(Vec::new()),
+                }
+            }
+            Op::Delete(del) => {
+                // Where the characters are before they go, as runs of
+                // consecutive positions, removed from the last one back so
+                // each splice's position holds when the previous is applied.
+                let mut visible: Vec<usize> = (0..del.len)
+                    .filter_map(|i| {
+                        let id = crate::id::Id::new(
+                            del.target.lamport.checked_add(i)?,
+                            del.target.replica_id,
+                        );
+                        match self.doc.pos_of(id) {
+                            Ok((pos, false)) => Some(pos),
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                visible.sort_unstable();
+                let mut runs: Vec<(usize, usize, usize, usize)> = Vec::new();
+                let mut i = 0;
+                while i < visible.len() {
+                    let start = visible[i];
+                    let mut end = start + 1;
+                    while i + 1 < visible.len() && visible[i + 1] == end {
+                        i += 1;
+                        end += 1;
+                    }
+                    i += 1;
+                    let u16_start = self.doc.pos_to_utf16(start)?;
+                    let u16_end = self.doc.pos_to_utf16(end)?;
+                    runs.push((start, end - start, u16_start, u16_end - u16_start));
+                }
+                self.doc.apply(op)?;
+                Ok(runs
+                    .into_iter()
+                    .rev()
+                    .map(|(pos, delete, pos_utf16, delete_utf16)| Splice {
+                        pos,
+                        delete,
+                        insert: String::new(),
+                        pos_utf16,
+                        delete_utf16,
+                    })
+                    .collect())
+            }
+        }
+    }
+
     fn expect(&self, message: &'static str, status: Status) -> Result<(), SessionError> {
         if self.status == status {
             Ok(())
@@ -366,6 +470,37 @@ impl ClientSession {
             })
         }
     }
+}
+
+/// The one splice that turns `old` into `new`: everything between their
+/// common prefix and common suffix.
+fn diff(old: &str, new: &str) -> Vec<Splice> {
+    let prefix: usize = old
+        .chars()
+        .zip(new.chars())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a.len_utf8())
+        .sum();
+    let (old_rest, new_rest) = (&old[prefix..], &new[prefix..]);
+    let suffix: usize = old_rest
+        .chars()
+        .rev()
+        .zip(new_rest.chars().rev())
+        .take_while(|(a, b)| a == b)
+        .map(|(a, _)| a.len_utf8())
+        .sum();
+    let removed = &old_rest[..old_rest.len() - suffix];
+    let inserted = &new_rest[..new_rest.len() - suffix];
+    if removed.is_empty() && inserted.is_empty() {
+        return Vec::new();
+    }
+    alloc::vec![Splice {
+        pos: old[..prefix].chars().count(),
+        delete: removed.chars().count(),
+        insert: inserted.into(),
+        pos_utf16: old[..prefix].encode_utf16().count(),
+        delete_utf16: removed.encode_utf16().count(),
+    }]
 }
 
 /// Splits `text` into pieces of at most `max` bytes at character boundaries.
