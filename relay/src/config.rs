@@ -11,6 +11,20 @@ use clap::Parser;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "collab-relay", version, about)]
 pub struct Config {
+    /// Where documents are stored: `sqlite` (in `--data-dir`, durable) or
+    /// `memory` (lost on restart; for tests and throwaway runs).
+    #[arg(long, env = "COLLAB_STORE", default_value = "sqlite")]
+    pub store: String,
+
+    /// Directory of the SQLite database.
+    #[arg(long, env = "COLLAB_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Log entries kept behind the latest snapshot so that clients that
+    /// far behind can still replay; older clients get a snapshot.
+    #[arg(long, env = "COLLAB_RETAIN_OPS", default_value_t = 10_000)]
+    pub retain_ops: u64,
+
     /// Address to listen on.
     #[arg(long, env = "COLLAB_ADDR", default_value = "0.0.0.0:8000")]
     pub addr: SocketAddr,
@@ -71,6 +85,11 @@ pub struct Config {
     #[arg(long, env = "COLLAB_SNAPSHOT_EVERY_OPS", default_value_t = 10_000)]
     pub snapshot_every_ops: u64,
 
+    /// A room writes a snapshot once this many bytes of log (as echoed)
+    /// accumulated since the last one, whichever comes first.
+    #[arg(long, env = "COLLAB_SNAPSHOT_EVERY_BYTES", default_value_t = 4 << 20)]
+    pub snapshot_every_bytes: u64,
+
     /// Milliseconds shutdown waits for connections to flush and close.
     #[arg(long, env = "COLLAB_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
@@ -86,6 +105,7 @@ impl Config {
     pub fn for_tests() -> Config {
         let mut config = Config::parse_from(["collab-relay"]);
         config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.store = "memory".into();
         config
     }
 
@@ -103,6 +123,19 @@ impl Config {
 
     pub fn room_idle(&self) -> Duration {
         Duration::from_millis(self.room_idle_ms)
+    }
+
+    /// Opens the store `--store` names.
+    pub fn open_store(&self) -> Result<std::sync::Arc<dyn crate::Store>, String> {
+        match self.store.as_str() {
+            "memory" => Ok(std::sync::Arc::new(crate::MemoryStore::new())),
+            "sqlite" => crate::SqliteStore::open(&self.data_dir, self.retain_ops)
+                .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn crate::Store>)
+                .map_err(|e| e.to_string()),
+            other => Err(format!(
+                "unknown store {other:?}: use \"sqlite\" or \"memory\""
+            )),
+        }
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use collab_crdt::sync::{
-    ClientMessage, ErrorCode, ErrorMessage, Hello, OpEcho, ServerMessage, SnapshotMessage,
+    ClientMessage, ErrorCode, ErrorMessage, Hello, OpEcho, ServerMessage, ServerSeq,
+    SnapshotMessage,
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -197,8 +198,9 @@ async fn session(
             replica_id: hello.replica_id,
             queue: queue.clone(),
             kill: kill.clone(),
+            caught_up: ServerSeq::ZERO,
         };
-        match room.join(conn, &hello, member, config, shared.rooms.store()) {
+        match room.join(conn, &hello, member) {
             Ok(joined) => break (room, joined),
             Err(JoinError::Closed) => continue,
             Err(JoinError::Full { doc_id, limit }) => {
@@ -449,8 +451,7 @@ impl Reader<'_> {
             }
             Err(e) => return Some(closing(e.code, e.detail)),
         };
-        let (config, store) = (&self.shared.config, self.shared.rooms.store());
-        match self.room.submit(self.replica_id, batch.ops, config, store) {
+        match self.room.submit(self.replica_id, batch.ops) {
             Ok(None) => None,
             Ok(Some(refused)) => {
                 tracing::debug!(code = refused.code, message = %refused.message, "operation refused");
@@ -473,6 +474,10 @@ impl Reader<'_> {
             Err(SubmitError::Closed) => {
                 Some(closing(ErrorCode::Internal, "document closed; reconnect"))
             }
+            Err(SubmitError::Overloaded) => Some(closing(
+                ErrorCode::Overloaded,
+                "the store is not keeping up; reconnect later",
+            )),
             Err(SubmitError::Store(e)) => {
                 tracing::error!(error = %e, "append failed; document unloaded");
                 self.shared.rooms.forget(self.room);

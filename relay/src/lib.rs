@@ -9,11 +9,13 @@
 //! - [`rooms`]: loads documents on demand and unloads idle ones.
 //! - [`room`]: one loaded document: integration, `server_seq`, fan-out,
 //!   replay or snapshot for a joining client.
-//! - [`store`]: the storage trait and the in-memory store.
+//! - [`store`]: the storage trait, the SQLite store and the memory store.
+//! - [`commit`]: group commit of appends for durable stores.
 //! - [`client`]: a WebSocket client over the sans-IO session, for tests and
 //!   the load generator.
 
 pub mod client;
+pub mod commit;
 pub mod config;
 pub mod connection;
 pub mod room;
@@ -23,4 +25,4 @@ pub mod store;
 
 pub use config::Config;
 pub use server::Relay;
-pub use store::{MemoryStore, Store};
+pub use store::{MemoryStore, SqliteStore, Store};

@@ -1,10 +1,8 @@
 //! The `collab-relay` binary: parses settings, sets up logging, serves until
 //! SIGINT or SIGTERM.
 
-use std::sync::Arc;
-
 use clap::Parser;
-use collab_relay::{Config, MemoryStore, Relay};
+use collab_relay::{Config, Relay};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -15,7 +13,16 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let addr = config.addr;
-    let relay = match Relay::start(config, Arc::new(MemoryStore::new())).await {
+    let store = match config.open_store() {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::error!(store = %config.store, data_dir = %config.data_dir.display(), error = %e, "cannot open the store");
+            eprintln!("collab-relay: cannot open the store: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(store = %config.store, data_dir = %config.data_dir.display(), "store open");
+    let relay = match Relay::start(config, store).await {
         Ok(relay) => relay,
         Err(e) => {
             tracing::error!(%addr, error = %e, "cannot listen");

@@ -2,7 +2,7 @@
 //! integrated, numbered, logged and fanned out, and where a joining client
 //! learns how to catch up.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -11,10 +11,11 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use collab_crdt::sync::{
     ErrorCode, Hello, HelloAck, OpEcho, Resync, ServerMessage, ServerSeq, SnapshotFormat,
 };
-use collab_crdt::{Applied, Doc, MAX_SAFE, Op};
+use collab_crdt::{Applied, Doc, MAX_SAFE, Op, Snapshot, VersionVector};
 use tokio::sync::mpsc;
 use warp::ws::Message;
 
+use crate::commit::{CommitQueue, Job};
 use crate::config::Config;
 use crate::connection::{Kill, Outgoing};
 use crate::store::{LoggedOp, Since, Store, StoreError, StoredDoc, StoredSnapshot};
@@ -22,6 +23,10 @@ use crate::store::{LoggedOp, Since, Store, StoreError, StoredDoc, StoredSnapshot
 /// The server's own replica id. The relay never edits, so its replica
 /// makes no operations and cannot collide with a client's.
 const SERVER_REPLICA: u64 = MAX_SAFE;
+
+/// Batches a room may have waiting for their commit; past it the store is
+/// not keeping up and the sender is asked to come back later.
+const MAX_UNSENT: usize = 1024;
 
 /// A connection, as numbered by the relay (never sent on the wire).
 pub type ConnId = u64;
@@ -32,10 +37,17 @@ pub struct Member {
     /// Bounded: a full queue means the client reads too slowly.
     pub queue: mpsc::Sender<Outgoing>,
     pub kill: Arc<Kill>,
+    /// Where the client's catch-up ended: echoes up to here it already has.
+    pub caught_up: ServerSeq,
 }
 
 pub struct Room {
     pub doc_id: Arc<str>,
+    store: Arc<dyn Store>,
+    /// The group-commit thread, for a durable store; `None` appends inline
+    /// (the memory store, where an append is a `Vec::extend`).
+    commit: Option<CommitQueue>,
+    config: Arc<Config>,
     state: Mutex<RoomState>,
 }
 
@@ -43,12 +55,22 @@ struct RoomState {
     /// Set once the room is unloaded or broken: a client that finds its room
     /// closed looks it up again, so a document never has two live rooms.
     closed: bool,
+    /// Set when the store failed: the document holds operations the store
+    /// may not have, so nothing more is stored or sent from this room.
+    broken: bool,
     doc: Doc,
     epoch: String,
     /// The `server_seq` of the last accepted operation.
     head: ServerSeq,
-    /// Where the store's latest snapshot stands, to know when to write one.
+    /// The last `server_seq` known stored; echoes never pass it.
+    durable: ServerSeq,
+    /// Accepted batches waiting for their commit, oldest first (group
+    /// commit only).
+    unsent: VecDeque<Unsent>,
+    /// Where the latest snapshot handed to the store stands, and the log
+    /// written since: the snapshot policy's inputs.
     snapshot_at: ServerSeq,
+    log_bytes: u64,
     /// The encoded document at `head`, kept until the next change: every
     /// client that joins between two edits shares one encoding.
     cached_snapshot: Option<StoredSnapshot>,
@@ -57,7 +79,15 @@ struct RoomState {
     empty_since: Option<Instant>,
 }
 
-/// How a joining client catches up to the head.
+/// A batch accepted and numbered, not yet known stored.
+struct Unsent {
+    last: ServerSeq,
+    out: Outgoing,
+    /// Its operations' `(replica_id, seq)`, to compute the durable version.
+    ids: Vec<(u64, u64)>,
+}
+
+/// How a joining client catches up.
 pub enum CatchUp {
     Replay(Vec<LoggedOp>),
     Snapshot(StoredSnapshot),
@@ -95,14 +125,22 @@ pub struct Refused {
 pub enum SubmitError {
     #[error("room closed")]
     Closed,
+    #[error("the store is not keeping up")]
+    Overloaded,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 impl Room {
     /// Rebuilds a document from what the store holds.
-    pub fn load(doc_id: &str, stored: StoredDoc) -> Result<Room, StoreError> {
-        let corrupt = |why: String| StoreError::Backend(format!("document {doc_id:?}: {why}"));
+    pub fn load(
+        doc_id: &str,
+        stored: StoredDoc,
+        store: Arc<dyn Store>,
+        commit: Option<CommitQueue>,
+        config: Arc<Config>,
+    ) -> Result<Room, StoreError> {
+        let corrupt = |why: String| StoreError::Corrupt(format!("document {doc_id:?}: {why}"));
         let (mut doc, mut head) = match &stored.snapshot {
             Some(s) => (
                 Doc::decode(SERVER_REPLICA, &s.data).map_err(|e| corrupt(e.to_string()))?,
@@ -128,12 +166,19 @@ impl Room {
         }
         Ok(Room {
             doc_id: doc_id.into(),
+            store,
+            commit,
+            config,
             state: Mutex::new(RoomState {
                 closed: false,
+                broken: false,
                 doc,
                 epoch: stored.epoch,
                 head,
+                durable: head,
+                unsent: VecDeque::new(),
                 snapshot_at,
+                log_bytes: 0,
                 cached_snapshot: None,
                 members: HashMap::new(),
                 empty_since: Some(Instant::now()),
@@ -149,15 +194,13 @@ impl Room {
     }
 
     /// Adds a client and decides between replay and snapshot, under the
-    /// same lock that orders operations: the catch-up ends exactly at the
-    /// head, and every later operation reaches the client's queue.
+    /// same lock that orders operations: the catch-up ends exactly where
+    /// the client's echoes begin.
     pub fn join(
         &self,
         conn: ConnId,
         hello: &Hello,
-        member: Member,
-        config: &Config,
-        store: &dyn Store,
+        mut member: Member,
     ) -> Result<Joined, JoinError> {
         let mut state = self.lock();
         if state.closed {
@@ -175,19 +218,21 @@ impl Room {
                     .fire(ErrorCode::Superseded, "replica connected again");
             }
         }
-        if state.members.len() >= config.max_connections_per_doc {
+        let limit = self.config.max_connections_per_doc;
+        if state.members.len() >= limit {
             return Err(JoinError::Full {
                 doc_id: self.doc_id.to_string(),
-                limit: config.max_connections_per_doc,
+                limit,
             });
         }
-        let catch_up = self.catch_up(&mut state, hello, config, store)?;
+        let (catch_up, at) = self.catch_up(&mut state, hello)?;
+        member.caught_up = at;
         state.members.insert(conn, member);
         state.empty_since = None;
         let ack = HelloAck {
             doc_id: self.doc_id.to_string(),
             replica_id: hello.replica_id,
-            server_seq: state.head,
+            server_seq: at,
             epoch: state.epoch.clone(),
             resync: match catch_up {
                 CatchUp::Replay(_) => Resync::Replay,
@@ -197,30 +242,60 @@ impl Room {
         Ok(Joined { ack, catch_up })
     }
 
-    /// The replay-or-snapshot rule of `docs/protocol.md`.
+    /// The replay-or-snapshot rule of `docs/protocol.md`, and where the
+    /// catch-up ends. Only stored operations are replayed.
     fn catch_up(
         &self,
         state: &mut RoomState,
         hello: &Hello,
-        config: &Config,
-        store: &dyn Store,
-    ) -> Result<CatchUp, StoreError> {
+    ) -> Result<(CatchUp, ServerSeq), StoreError> {
         let from = hello.last_seen_server_seq.unwrap_or(ServerSeq::ZERO);
         let same_history = match &hello.epoch {
             Some(epoch) => *epoch == state.epoch,
             None => from == ServerSeq::ZERO,
         };
-        if same_history && from <= state.head && state.head.0 - from.0 <= config.max_replay_ops {
-            if from == state.head {
-                return Ok(CatchUp::Replay(Vec::new()));
+        let durable = state.durable;
+        if same_history && from <= durable && durable.0 - from.0 <= self.config.max_replay_ops {
+            if from == durable {
+                return Ok((CatchUp::Replay(Vec::new()), durable));
             }
-            if let Since::Ops(ops) = store.read_since(&self.doc_id, from)? {
-                return Ok(CatchUp::Replay(ops));
+            if let Since::Ops(mut ops) = self.store.read_since(&self.doc_id, from)? {
+                // The store may already hold a batch whose commit the room
+                // has not heard of yet: its echo is still to come.
+                ops.retain(|op| op.server_seq <= durable);
+                return Ok((CatchUp::Replay(ops), durable));
             }
         }
+        let snapshot = self.durable_snapshot(state)?;
+        let at = snapshot.server_seq;
         Ok(match hello.snapshot_format.unwrap_or_default() {
-            SnapshotFormat::Bytes => CatchUp::Snapshot(Self::snapshot_of(state)),
-            SnapshotFormat::Ops => CatchUp::SnapshotOps(state.head, state.doc.snapshot().ops),
+            SnapshotFormat::Bytes => (CatchUp::Snapshot(snapshot), at),
+            SnapshotFormat::Ops => {
+                let doc = Doc::decode(SERVER_REPLICA, &snapshot.data)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                (CatchUp::SnapshotOps(at, doc.snapshot().ops), at)
+            }
+        })
+    }
+
+    /// The document as stored: at `durable`, without batches still waiting
+    /// for their commit.
+    fn durable_snapshot(&self, state: &mut RoomState) -> Result<StoredSnapshot, StoreError> {
+        if state.unsent.is_empty() {
+            return Ok(Self::snapshot_of(state));
+        }
+        let mut version: VersionVector = state.doc.version();
+        for batch in &state.unsent {
+            for &(replica, seq) in &batch.ids {
+                version.set(replica, version.get(replica).min(seq));
+            }
+        }
+        let ops = state.doc.ops_between(&VersionVector::new(), &version);
+        let doc = Doc::from_snapshot(SERVER_REPLICA, &Snapshot { ops })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(StoredSnapshot {
+            server_seq: state.durable,
+            data: doc.encode().into(),
         })
     }
 
@@ -249,27 +324,28 @@ impl Room {
     }
 
     /// Integrates a client's batch: each new operation gets the next
-    /// `server_seq`, the batch is appended to the store in one call, and
-    /// only then is each echo serialized once and queued for every member.
-    /// Duplicates (resent operations) are skipped silently: their echo went
-    /// out when they were first accepted. Stops at the first refused
-    /// operation.
+    /// `server_seq`; the batch is stored (inline, or by the group-commit
+    /// thread), and only once it is stored are its echoes, serialized once,
+    /// queued for every member. Duplicates (resent operations) are skipped
+    /// silently: their echo went out when they were first accepted. Stops
+    /// at the first refused operation.
     pub fn submit(
-        &self,
+        self: &Arc<Self>,
         origin: u64,
         ops: Vec<Op>,
-        config: &Config,
-        store: &dyn Store,
     ) -> Result<Option<Refused>, SubmitError> {
         let mut state = self.lock();
         if state.closed {
             return Err(SubmitError::Closed);
         }
+        if state.unsent.len() >= MAX_UNSENT {
+            return Err(SubmitError::Overloaded);
+        }
         let mut accepted = Vec::new();
         let mut refused = None;
         let mut head = state.head;
         for (index, op) in ops.into_iter().enumerate() {
-            if let Err(r) = Self::check(&state.doc, origin, &op, config) {
+            if let Err(r) = Self::check(&state.doc, origin, &op, &self.config) {
                 refused = Some(Refused { index, ..r });
                 break;
             }
@@ -296,34 +372,96 @@ impl Room {
         if accepted.is_empty() {
             return Ok(refused);
         }
-        if let Err(e) = store.append(&self.doc_id, &accepted) {
-            // The document now holds operations the store does not: it can
-            // no longer be trusted. Nothing was echoed, so unloading it and
-            // sending everyone back through a reload loses nothing anyone
-            // was told is stored; senders still hold their edits.
-            Self::break_room(&mut state, "the document's store failed");
-            return Err(e.into());
-        }
-        state.head = head;
-        state.cached_snapshot = None;
         let frames: Vec<Message> = accepted
-            .into_iter()
+            .iter()
             .map(|logged| {
                 let echo = ServerMessage::OpEcho(OpEcho {
                     server_seq: logged.server_seq,
                     replica_id: origin,
-                    op: logged.op,
+                    op: logged.op.clone(),
                 });
                 Message::text(echo.to_json())
             })
             .collect();
+        state.log_bytes += frames
+            .iter()
+            .map(|f| f.as_bytes().len() as u64)
+            .sum::<u64>();
         let out = match <[Message; 1]>::try_from(frames) {
             Ok([frame]) => Outgoing::One(frame),
             Err(frames) => Outgoing::Batch(frames.into()),
         };
+        state.head = head;
+        state.cached_snapshot = None;
+        match &self.commit {
+            None => {
+                if let Err(e) = self.store.append(&self.doc_id, &accepted) {
+                    // The document now holds operations the store does not:
+                    // it can no longer be trusted. Nothing was echoed, so
+                    // sending everyone back through a reload loses nothing
+                    // anyone was told is stored; senders still hold their
+                    // edits.
+                    Self::break_room(&mut state, "the document's store failed");
+                    return Err(e.into());
+                }
+                state.durable = head;
+                Self::fan_out(&mut state, &out, head);
+            }
+            Some(commit) => {
+                let ids = accepted
+                    .iter()
+                    .map(|l| (l.op.replica_id(), l.op.seq()))
+                    .collect();
+                state.unsent.push_back(Unsent {
+                    last: head,
+                    out,
+                    ids,
+                });
+                let job = Job::Append {
+                    room: self.clone(),
+                    ops: accepted,
+                };
+                if !commit.send(job) {
+                    Self::break_room(&mut state, "the relay is stopping");
+                    return Err(SubmitError::Closed);
+                }
+            }
+        }
+        self.maybe_snapshot(&mut state);
+        Ok(refused)
+    }
+
+    /// The group-commit thread stored everything up to `upto`: release
+    /// those echoes, in order.
+    pub fn committed(&self, upto: ServerSeq) {
+        let mut state = self.lock();
+        if state.broken {
+            return;
+        }
+        state.durable = state.durable.max(upto);
+        while state
+            .unsent
+            .front()
+            .is_some_and(|b| b.last <= state.durable)
+        {
+            if let Some(batch) = state.unsent.pop_front() {
+                Self::fan_out(&mut state, &batch.out, batch.last);
+            }
+        }
+    }
+
+    /// The group-commit thread could not store a batch of this room.
+    pub fn fail(&self, why: &'static str) {
+        let mut state = self.lock();
+        Self::break_room(&mut state, why);
+    }
+
+    /// Queues a batch's echoes for every member that has not seen them,
+    /// closing members whose queue is full.
+    fn fan_out(state: &mut RoomState, out: &Outgoing, last: ServerSeq) {
         let mut slow = Vec::new();
         for (&id, member) in &state.members {
-            if member.queue.try_send(out.clone()).is_err() {
+            if member.caught_up < last && member.queue.try_send(out.clone()).is_err() {
                 slow.push(id);
             }
         }
@@ -332,10 +470,6 @@ impl Room {
                 member.kill.fire(ErrorCode::TooSlow, "send queue full");
             }
         }
-        if state.head.0 - state.snapshot_at.0 >= config.snapshot_every_ops {
-            Self::persist(&self.doc_id, &mut state, store);
-        }
-        Ok(refused)
     }
 
     /// What the room checks beyond the CRDT's own validation.
@@ -366,38 +500,71 @@ impl Room {
         Ok(())
     }
 
-    /// Writes a snapshot at the head to the store, if it moved since the last.
-    fn persist(doc_id: &str, state: &mut RoomState, store: &dyn Store) {
-        if state.head == state.snapshot_at {
+    /// The snapshot policy: a snapshot every `snapshot_every_ops`
+    /// operations or `snapshot_every_bytes` of log.
+    fn maybe_snapshot(self: &Arc<Self>, state: &mut RoomState) {
+        let ops = state.head.0 - state.snapshot_at.0;
+        if ops > 0
+            && (ops >= self.config.snapshot_every_ops
+                || state.log_bytes >= self.config.snapshot_every_bytes)
+        {
+            self.persist(state);
+        }
+    }
+
+    /// Hands a snapshot at the head to the store, if the head moved. With
+    /// group commit it is queued behind the batches it contains, and is
+    /// dropped if any of them fails.
+    fn persist(self: &Arc<Self>, state: &mut RoomState) {
+        if state.head == state.snapshot_at || state.broken {
             return;
         }
         let snapshot = Self::snapshot_of(state);
         let at = snapshot.server_seq;
-        match store.write_snapshot(doc_id, snapshot) {
-            Ok(()) => state.snapshot_at = at,
-            // The log still holds everything: a failed snapshot only makes
-            // the next load slower.
-            Err(e) => tracing::warn!(doc_id, error = %e, "snapshot not written"),
+        match &self.commit {
+            None => match self.store.write_snapshot(&self.doc_id, snapshot) {
+                Ok(()) => {}
+                // The log still holds everything: a failed snapshot only
+                // makes the next load slower.
+                Err(e) => {
+                    tracing::warn!(doc_id = &*self.doc_id, error = %e, "snapshot not written")
+                }
+            },
+            Some(commit) => {
+                commit.send(Job::Snapshot {
+                    room: self.clone(),
+                    snapshot,
+                });
+            }
         }
+        state.snapshot_at = at;
+        state.log_bytes = 0;
     }
 
     fn break_room(state: &mut RoomState, why: &'static str) {
         state.closed = true;
+        state.broken = true;
+        state.unsent.clear();
         for (_, member) in state.members.drain() {
             member.kill.fire(ErrorCode::Internal, why);
         }
     }
 
-    /// Unloads the room if it has been empty for `idle`: writes a snapshot
-    /// and closes it. Returns whether it did.
-    pub fn unload_if_idle(&self, idle: std::time::Duration, store: &dyn Store) -> bool {
+    /// Unloads the room if it has been empty for `idle` and everything it
+    /// accepted is stored: hands over a final snapshot and closes it.
+    /// Returns whether it did (or the room is already closed).
+    pub fn unload_if_idle(self: &Arc<Self>, idle: std::time::Duration) -> bool {
         let mut state = self.lock();
         if state.closed {
             return true;
         }
         match state.empty_since {
-            Some(since) if state.members.is_empty() && since.elapsed() >= idle => {
-                Self::persist(&self.doc_id, &mut state, store);
+            Some(since)
+                if state.members.is_empty()
+                    && state.unsent.is_empty()
+                    && since.elapsed() >= idle =>
+            {
+                self.persist(&mut state);
                 state.closed = true;
                 true
             }
@@ -405,11 +572,11 @@ impl Room {
         }
     }
 
-    /// Writes a final snapshot and closes the room (shutdown).
-    pub fn close(&self, store: &dyn Store) {
+    /// Hands over a final snapshot and closes the room (shutdown).
+    pub fn close(self: &Arc<Self>) {
         let mut state = self.lock();
         if !state.closed {
-            Self::persist(&self.doc_id, &mut state, store);
+            self.persist(&mut state);
             state.closed = true;
         }
     }
@@ -418,8 +585,13 @@ impl Room {
         self.lock().closed
     }
 
-    pub fn head(&self) -> ServerSeq {
-        self.lock().head
+    pub fn is_broken(&self) -> bool {
+        self.lock().broken
+    }
+
+    /// The last stored `server_seq`: what clients can have seen.
+    pub fn durable_head(&self) -> ServerSeq {
+        self.lock().durable
     }
 
     pub fn text(&self) -> String {

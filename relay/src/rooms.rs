@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::commit::{self, CommitQueue, Job};
 use crate::config::Config;
 use crate::room::Room;
 use crate::store::{Store, StoreError};
@@ -12,14 +13,19 @@ use crate::store::{Store, StoreError};
 pub struct Rooms {
     map: Mutex<HashMap<String, Arc<Room>>>,
     store: Arc<dyn Store>,
+    /// The group-commit thread's queue, when the store is durable.
+    commit: Option<CommitQueue>,
     config: Arc<Config>,
 }
 
 impl Rooms {
     pub fn new(store: Arc<dyn Store>, config: Arc<Config>) -> Rooms {
+        // The thread ends when the last queue handle is dropped.
+        let commit = store.durable().then(|| commit::start(store.clone()).0);
         Rooms {
             map: Mutex::new(HashMap::new()),
             store,
+            commit,
             config,
         }
     }
@@ -49,8 +55,14 @@ impl Rooms {
             Some(stored) => stored,
             None => self.store.create(doc_id)?,
         };
-        let room = Arc::new(Room::load(doc_id, stored)?);
-        tracing::debug!(doc_id, head = %room.head(), "room loaded");
+        let room = Arc::new(Room::load(
+            doc_id,
+            stored,
+            self.store.clone(),
+            self.commit.clone(),
+            self.config.clone(),
+        )?);
+        tracing::debug!(doc_id, head = %room.durable_head(), "room loaded");
         map.insert(doc_id.to_owned(), room.clone());
         Ok(room)
     }
@@ -74,7 +86,7 @@ impl Rooms {
             // The registry lock first, then the room's: the same order as
             // `get` followed by `join`, so a client cannot slip in between.
             let mut map = rooms.lock();
-            if room.unload_if_idle(idle, &*rooms.store)
+            if room.unload_if_idle(idle)
                 && map
                     .get(&*room.doc_id)
                     .is_some_and(|r| Arc::ptr_eq(r, &room))
@@ -94,11 +106,18 @@ impl Rooms {
         self.lock().get(doc_id).cloned()
     }
 
-    /// Writes a final snapshot of every room and closes them all.
-    pub fn close_all(&self) {
+    /// Writes a final snapshot of every room, closes them all, and waits
+    /// until the store has everything.
+    pub async fn close_all(&self) {
         let rooms: Vec<Arc<Room>> = self.lock().drain().map(|(_, room)| room).collect();
         for room in rooms {
-            room.close(&*self.store);
+            room.close();
+        }
+        if let Some(commit) = &self.commit {
+            let (done, flushed) = tokio::sync::oneshot::channel();
+            if commit.send(Job::Flush(done)) {
+                let _ = flushed.await;
+            }
         }
     }
 }

@@ -91,7 +91,7 @@ impl Relay {
         {
             tracing::warn!("connections still open after the shutdown grace period");
         }
-        rooms.close_all();
+        rooms.close_all().await;
         if tokio::time::timeout(grace, server).await.is_err() {
             tracing::warn!("HTTP server still busy after the shutdown grace period");
         }

@@ -44,10 +44,10 @@ impl Scene {
     async fn assert_unharmed(mut self) {
         let room = self.relay.rooms().loaded_room("doc").unwrap();
         assert!(room.text().contains("accepted"), "accepted text kept");
-        let head = room.head();
+        let head = room.durable_head();
         self.bystander.insert(0, "+").await.unwrap();
         self.bystander.wait_acked().await.unwrap();
-        assert_eq!(room.head(), head.next(), "bystander still edits");
+        assert_eq!(room.durable_head(), head.next(), "bystander still edits");
         assert_eq!(self.bystander.text(), room.text());
         let mut other = client(&self.relay, "other-doc", 99).await;
         other.insert(0, "fine").await.unwrap();
@@ -77,10 +77,10 @@ async fn fatal_after_hello(text: &str, code: &str, close_code: u16) {
 async fn refused_op(ops: &str, code: &str) {
     let scene = scene(|_| {}).await;
     let mut socket = scene.joined("doc", 2).await;
-    let head = scene.relay.rooms().loaded_room("doc").unwrap().head();
+    let head = scene.relay.rooms().loaded_room("doc").unwrap().durable_head();
     send(&mut socket, format!(r#"{{"type":"op","ops":[{ops}]}}"#)).await;
     expect_error(&mut socket, code, None).await;
-    assert_eq!(scene.relay.rooms().loaded_room("doc").unwrap().head(), head);
+    assert_eq!(scene.relay.rooms().loaded_room("doc").unwrap().durable_head(), head);
     send(
         &mut socket,
         r#"{"type":"op","ops":[{"kind":"insert","replica_id":2,"seq":0,"lamport":100,"parent_id":null,"text":"ok"}]}"#,
@@ -433,7 +433,7 @@ async fn document_size_limit() {
 async fn batch_keeps_the_ops_before_a_refused_one() {
     let scene = scene(|_| {}).await;
     let mut socket = scene.joined("doc", 2).await;
-    let head = scene.relay.rooms().loaded_room("doc").unwrap().head();
+    let head = scene.relay.rooms().loaded_room("doc").unwrap().durable_head();
     send(
         &mut socket,
         r#"{"type":"op","ops":[
@@ -457,7 +457,7 @@ async fn batch_keeps_the_ops_before_a_refused_one() {
         other => panic!("{other:?}"),
     }
     let room = scene.relay.rooms().loaded_room("doc").unwrap();
-    assert_eq!(room.head(), head.next());
+    assert_eq!(room.durable_head(), head.next());
     assert!(room.text().starts_with("kept") && !room.text().contains("never"));
     scene.assert_unharmed().await;
 }
@@ -542,7 +542,7 @@ async fn a_client_that_stops_reading_is_closed_and_comes_back_by_replay() {
     stalled.connect().await.unwrap();
     writer.insert(0, "after").await.unwrap();
     writer.wait_acked().await.unwrap();
-    let head = room.head();
+    let head = room.durable_head();
     stalled.sync_to(head).await.unwrap();
     assert_eq!(stalled.text(), room.text());
     assert_eq!(writer.text(), room.text());

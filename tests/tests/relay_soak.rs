@@ -87,7 +87,7 @@ async fn soak(seed: u64, clients: usize, docs: usize, steps: usize) {
         let expected = room.text();
         for c in all.iter_mut().filter(|c| c.session().doc_id() == doc_id) {
             c.connect().await.unwrap();
-            assert_eq!(c.session().last_seen_server_seq(), room.head());
+            assert_eq!(c.session().last_seen_server_seq(), room.durable_head());
             assert_eq!(c.text(), expected, "seed {seed}: client of {doc_id}");
             assert_eq!(c.session().unacked(), 0);
             c.disconnect();

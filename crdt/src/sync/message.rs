@@ -256,6 +256,8 @@ pub enum ErrorCode {
     /// An operation made by another replica than the connection's.
     WrongReplica,
     TooManyConnections,
+    /// The relay's store is not keeping up; reconnect after a backoff.
+    Overloaded,
     /// The client did not read fast enough; it should reconnect and replay.
     TooSlow,
     /// The same replica connected again; this connection is stale.
@@ -281,6 +283,7 @@ impl ErrorCode {
             ErrorCode::InvalidReplicaId => "invalid_replica_id",
             ErrorCode::WrongReplica => "wrong_replica",
             ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::TooSlow => "too_slow",
             ErrorCode::Superseded => "superseded",
             ErrorCode::ServerShutdown => "server_shutdown",
@@ -308,7 +311,7 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => Some(close::IDLE_TIMEOUT),
             ErrorCode::TooSlow => Some(close::TOO_SLOW),
             ErrorCode::Superseded => Some(close::SUPERSEDED),
-            ErrorCode::TooManyConnections => Some(close::TRY_AGAIN_LATER),
+            ErrorCode::TooManyConnections | ErrorCode::Overloaded => Some(close::TRY_AGAIN_LATER),
         }
     }
 

@@ -137,6 +137,21 @@ impl fmt::Display for SessionError {
 
 impl core::error::Error for SessionError {}
 
+impl SessionError {
+    /// A stable, machine-readable name for the error, like the protocol's
+    /// error codes: what a binding hands to code that must tell them apart.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SessionError::Parse(e) => e.code.as_str(),
+            SessionError::Unexpected { .. } => "unexpected_message",
+            SessionError::WrongDocument { .. } => "wrong_document",
+            SessionError::Gap { .. } => "server_seq_gap",
+            SessionError::BadSnapshot(_) => "invalid_snapshot",
+            SessionError::Rejected(e) => e.code(),
+        }
+    }
+}
+
 /// One replica of one document, synchronised through a relay.
 #[derive(Clone, Debug)]
 pub struct ClientSession {

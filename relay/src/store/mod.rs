@@ -1,5 +1,5 @@
 //! Where documents live between rooms: the `Store` trait the relay writes
-//! its op log and snapshots through, and the in-memory store.
+//! its op log and snapshots through, and its two backends.
 //!
 //! The trait is shaped for durable backends: a room appends each accepted
 //! batch in one call (one transaction, one sync), reads back only what a
@@ -8,11 +8,17 @@
 //! snapshot; [`Store::read_since`] then reports the log truncated and the
 //! client gets a snapshot instead of a replay.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use collab_crdt::Op;
 use collab_crdt::sync::ServerSeq;
+
+pub mod conformance;
+mod memory;
+mod sqlite;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
 
 /// One accepted operation as logged: its place, who sent it, what it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +63,8 @@ pub enum StoreError {
     UnknownDocument(String),
     #[error("storage failed: {0}")]
     Backend(String),
+    #[error("the stored data is corrupt: {0}")]
+    Corrupt(String),
 }
 
 /// What [`Store::read_since`] found.
@@ -84,106 +92,28 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a batch of accepted operations, in order, atomically.
     fn append(&self, doc_id: &str, ops: &[LoggedOp]) -> Result<(), StoreError>;
 
+    /// Appends the batches of several documents. A durable backend does it
+    /// in one transaction and one sync (group commit); all or nothing.
+    fn append_many(&self, batches: &[(&str, &[LoggedOp])]) -> Result<(), StoreError> {
+        for (doc_id, ops) in batches {
+            self.append(doc_id, ops)?;
+        }
+        Ok(())
+    }
+
+    /// Whether an append waits for a disk. The relay then takes appends off
+    /// the rooms' hot path and groups those arriving together on one
+    /// background thread; echoes go out once their batch is committed.
+    fn durable(&self) -> bool {
+        false
+    }
+
     /// The logged operations after `after`, up to the log's end.
     fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError>;
 
     /// Replaces the document's snapshot. The backend may then drop the log
     /// up to `snapshot.server_seq` (see the type's docs).
     fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError>;
-}
-
-/// Keeps everything in process memory: for tests and throwaway runs. A
-/// restart forgets every document, and a new epoch tells clients so.
-#[derive(Default)]
-pub struct MemoryStore {
-    docs: Mutex<HashMap<String, MemoryDoc>>,
-}
-
-struct MemoryDoc {
-    epoch: String,
-    snapshot: Option<StoredSnapshot>,
-    /// The whole log: memory is the only copy, so nothing is dropped.
-    log: Vec<LoggedOp>,
-}
-
-impl MemoryStore {
-    pub fn new() -> MemoryStore {
-        MemoryStore::default()
-    }
-
-    fn with_doc<T>(
-        &self,
-        doc_id: &str,
-        f: impl FnOnce(&mut MemoryDoc) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        // A poisoned lock means a panic mid-call elsewhere; the map itself
-        // is still consistent because every call checks before it mutates.
-        let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
-        let doc = docs
-            .get_mut(doc_id)
-            .ok_or_else(|| StoreError::UnknownDocument(doc_id.to_owned()))?;
-        f(doc)
-    }
-}
-
-impl Store for MemoryStore {
-    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
-        let docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(docs.get(doc_id).map(|doc| {
-            let after = doc.snapshot.as_ref().map_or(0, |s| s.server_seq.0) as usize;
-            StoredDoc {
-                epoch: doc.epoch.clone(),
-                snapshot: doc.snapshot.clone(),
-                tail: doc.log[after.min(doc.log.len())..].to_vec(),
-            }
-        }))
-    }
-
-    fn create(&self, doc_id: &str) -> Result<StoredDoc, StoreError> {
-        let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
-        let doc = docs.entry(doc_id.to_owned()).or_insert_with(|| MemoryDoc {
-            epoch: new_epoch(),
-            snapshot: None,
-            log: Vec::new(),
-        });
-        Ok(StoredDoc {
-            epoch: doc.epoch.clone(),
-            snapshot: doc.snapshot.clone(),
-            tail: doc.log.clone(),
-        })
-    }
-
-    fn append(&self, doc_id: &str, ops: &[LoggedOp]) -> Result<(), StoreError> {
-        self.with_doc(doc_id, |doc| {
-            let mut expected = ServerSeq(doc.log.len() as u64).next();
-            for op in ops {
-                if op.server_seq != expected {
-                    return Err(StoreError::OutOfOrder {
-                        doc_id: doc_id.to_owned(),
-                        expected,
-                        got: op.server_seq,
-                    });
-                }
-                expected = expected.next();
-            }
-            doc.log.extend_from_slice(ops);
-            Ok(())
-        })
-    }
-
-    fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError> {
-        self.with_doc(doc_id, |doc| {
-            let start = (after.0 as usize).min(doc.log.len());
-            Ok(Since::Ops(doc.log[start..].to_vec()))
-        })
-    }
-
-    fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError> {
-        self.with_doc(doc_id, |doc| {
-            doc.snapshot = Some(snapshot);
-            Ok(())
-        })
-    }
 }
 
 /// A fresh epoch: 64 random bits in hex. Only uniqueness matters, so the
