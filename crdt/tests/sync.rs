@@ -184,6 +184,9 @@ fn a_gap_in_server_seq_is_an_error() {
             got: ServerSeq(2)
         }
     );
+    assert_eq!(err.code(), "server_seq_gap");
+    let err = s.receive_text("{\"type\":").unwrap_err();
+    assert_eq!(err.code(), "malformed_json");
 }
 
 #[test]

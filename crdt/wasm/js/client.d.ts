@@ -1,0 +1,159 @@
+// client.d.ts: types of client.js, the reconnecting sync client.
+
+import type { Splice } from "./collab_crdt.js";
+
+export type { Splice };
+
+/** Where the client stands with the relay. */
+export type ClientState =
+  /** The WebSocket is opening, or `hello` is waiting for `hello_ack`. */
+  | "connecting"
+  /** `hello_ack` announced a snapshot; waiting for it. */
+  | "syncing"
+  /** Up to date; local edits are sent as they are made. */
+  | "live"
+  /** The connection dropped; waiting `retryInMs` before the next attempt. */
+  | "reconnecting"
+  /** Not trying: `goOffline()` was called, or the relay refused the client for good (see `error`). */
+  | "offline"
+  /** `close()` was called. */
+  | "closed";
+
+export interface ClientError {
+  /** Stable: a protocol error code (docs/protocol.md §6) or one of the client's own (`connect_timeout`, `server_seq_gap`, ...). */
+  code: string;
+  message: string;
+  fatal?: boolean;
+  closeCode?: number | null;
+  index?: number | null;
+}
+
+export interface ClientStatus {
+  state: ClientState;
+  docId: string;
+  replicaId: number;
+  /** The last `server_seq` integrated. */
+  serverSeq: number;
+  /** Every local edit up to the relay's `server_seq` N is stored there ("saved up to N"). */
+  savedServerSeq: number;
+  /** Local edits not yet acknowledged by the relay. 0 with `savedServerSeq` N: all saved up to N. */
+  pending: number;
+  /** Failed attempts since the last stable connection. */
+  attempt: number;
+  /** When `reconnecting`: milliseconds until the next attempt. */
+  retryInMs: number | null;
+  /** The last problem, cleared when the client is live again. */
+  error: ClientError | null;
+}
+
+export interface ChangeEvent {
+  /** `remote`: another replica's edit; `snapshot`: the document was reloaded from the relay. */
+  origin: "remote" | "snapshot";
+  serverSeq: number;
+  /** Applied in order, they make the same change to an editor's text (UTF-16 units). */
+  splices: Splice[];
+}
+
+export interface SavedEvent {
+  /** Every local edit up to this `server_seq` is stored by the relay. */
+  serverSeq: number;
+  /** Local edits still waiting for their acknowledgement. */
+  pending: number;
+}
+
+export interface ClientEvents {
+  status: ClientStatus;
+  change: ChangeEvent;
+  saved: SavedEvent;
+  error: ClientError;
+  /** Fires just before a frame from the relay is integrated: bindings push pending local edits here. */
+  beforeRemote: undefined;
+}
+
+export interface ReconnectPolicy {
+  /** First wait after a drop (default 250 ms). */
+  initialDelayMs: number;
+  /** Cap on the wait (default 10 s). */
+  maxDelayMs: number;
+  /** Growth per failed attempt (default 2). */
+  factor: number;
+  /** Up to this fraction of each wait is taken off at random (default 0.5). */
+  jitter: number;
+  /** An attempt that is not live within this is abandoned (default 10 s). */
+  connectTimeoutMs: number;
+  /** A connection live this long resets the backoff when it drops (default 5 s). */
+  stableAfterMs: number;
+  /** After a `missing_dependency` refusal, reconnect to resend after about this long (default 500 ms). */
+  resendDelayMs: number;
+}
+
+export const RECONNECT_DEFAULTS: Readonly<ReconnectPolicy>;
+
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((event: unknown) => void) | null;
+  onmessage: ((event: { data: unknown }) => void) | null;
+  onclose: ((event: { code: number; reason: string }) => void) | null;
+  onerror: ((event: unknown) => void) | null;
+}
+
+export interface CollabClientOptions {
+  /** The relay: `http://host:port`, `https://host`, or the WebSocket URL itself (`ws://host:port/ws`). */
+  url: string | URL;
+  /** The document: 1 to 128 bytes of ASCII letters, digits and `- _ . : ~ /`. */
+  docId: string;
+  /** 1 to 2^53 - 1, unique among the document's editors; random by default. */
+  replicaId?: number;
+  /** Defaults to `globalThis.WebSocket`. */
+  WebSocket?: new (url: string) => WebSocketLike;
+  reconnect?: Partial<ReconnectPolicy>;
+  /** The jitter's random source, in [0, 1) (default `Math.random`). */
+  random?: () => number;
+  /** Connect at once (default true). */
+  connect?: boolean;
+}
+
+/** One document kept in sync with a relay. Call `init()` first. */
+export class CollabClient {
+  constructor(options: CollabClientOptions);
+  readonly docId: string;
+  readonly replicaId: number;
+  /** The WebSocket URL in use. */
+  readonly url: string;
+  readonly state: ClientState;
+  readonly status: ClientStatus;
+  /** Length of the text in UTF-16 code units. */
+  readonly length: number;
+  text(): string;
+  /** The local replica's snapshot bytes (what `Doc.decode` reads). */
+  encode(): Uint8Array;
+  /** Inserts `text` at UTF-16 offset `index`. Throws a `CollabError` (`code`) when out of range or inside a surrogate pair. */
+  insert(index: number, text: string): void;
+  /** Deletes `length` UTF-16 code units at `index`. */
+  delete(index: number, length: number): void;
+  /** Replaces `length` UTF-16 code units at `index` with `text`. */
+  replace(index: number, length: number, text: string): void;
+  on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): () => void;
+  off<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): void;
+  /** Queues frames from the relay instead of integrating them, until the matching `releaseRemote()`. */
+  holdRemote(): void;
+  releaseRemote(): void;
+  /** Closes the socket and stays offline (editing locally) until `goOnline()`. */
+  goOffline(): void;
+  goOnline(): void;
+  /** Skips a running backoff wait. */
+  reconnectNow(): void;
+  /** Ends the client for good and frees its wasm memory. */
+  close(): void;
+}
+
+/** A random replica id from 1 to 2^53 - 1. */
+export function randomReplicaId(): number;
+
+/** The wait before reconnect attempt `attempt` (0-based): capped exponential backoff minus random jitter. */
+export function reconnectDelay(attempt: number, policy?: ReconnectPolicy, random?: () => number): number;
+
+/** The relay's WebSocket URL for a relay URL (`http://host` becomes `ws://host/ws`). */
+export function relayWebSocketUrl(url: string | URL): string;

@@ -1,0 +1,469 @@
+// client.js: CollabClient keeps one document in sync with a collab relay
+// over a WebSocket. The protocol itself runs in the wasm ClientSession (the
+// same Rust code the native clients and tests run); this file owns only the
+// socket, the timers and the events: connect, say hello, feed frames to the
+// session, send what it has to send, and reconnect with backoff and jitter
+// when the connection drops. Local edits are kept until the relay echoes
+// them, across any number of reconnects.
+
+import { ClientSession } from './collab_crdt.js';
+
+/** The reconnect policy's defaults; see docs/browser.md, "Reconnecting". */
+export const RECONNECT_DEFAULTS = Object.freeze({
+  initialDelayMs: 250,
+  maxDelayMs: 10_000,
+  factor: 2,
+  jitter: 0.5,
+  connectTimeoutMs: 10_000,
+  stableAfterMs: 5_000,
+  resendDelayMs: 500,
+});
+
+/** Close codes after which reconnecting cannot help (docs/protocol.md §7). */
+const NO_RETRY = new Map([
+  [1003, 'binary_frame'],
+  [4000, 'protocol_error'],
+  [4001, 'handshake'],
+  [4009, 'superseded'],
+]);
+
+/** The relay evicted a slow reader: reconnect at once, replay catches up. */
+const TOO_SLOW = 4008;
+
+/** A normal close, the only code below 3000 a browser may send. */
+const NORMAL = 1000;
+
+const OPEN = 1;
+
+/** A random replica id from 1 to 2^53 - 1, from the platform's CSPRNG. */
+export function randomReplicaId() {
+  const words = new Uint32Array(2);
+  globalThis.crypto.getRandomValues(words);
+  const id = (words[0] & 0x1fffff) * 0x1_0000_0000 + words[1];
+  return id === 0 ? 1 : id;
+}
+
+/**
+ * The wait before reconnect attempt `attempt` (0 for the first): an
+ * exponential backoff, capped, of which a random part (`jitter`, 0 to 1) is
+ * taken off so that clients dropped together do not come back together.
+ */
+export function reconnectDelay(attempt, policy = RECONNECT_DEFAULTS, random = Math.random) {
+  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** attempt);
+  return Math.round(base * (1 - policy.jitter * random()));
+}
+
+/** `ws://host/ws` from `http://host`, `https://host/`, `ws://host/ws`, ... */
+export function relayWebSocketUrl(url) {
+  const u = new URL(url, globalThis.location?.href);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
+  return u.toString();
+}
+
+export class CollabClient {
+  #session;
+  #url;
+  #WebSocket;
+  #policy;
+  #random;
+  /** @type {Map<string, Set<Function>>} */
+  #listeners = new Map();
+  /** The current socket; every handler checks it so a stale socket is ignored. */
+  #ws = null;
+  #state = 'offline';
+  /** Failed attempts since the last stable connection: the backoff's exponent. */
+  #attempt = 0;
+  #retryTimer = null;
+  #retryAt = null;
+  #connectTimer = null;
+  #resendTimer = null;
+  /** When the current connection went live, to tell a stable one from a flapping one. */
+  #liveSince = null;
+  /** Set by goOffline(): do not connect until goOnline(). */
+  #paused = false;
+  #closed = false;
+  /** holdRemote() depth, and the frames that arrived meanwhile with their socket. */
+  #holds = 0;
+  #held = [];
+  #flushQueued = false;
+  #savedServerSeq = 0;
+  #lastError = null;
+  #onOnline = () => this.reconnectNow();
+
+  /**
+   * @param {import('./client.d.ts').CollabClientOptions} options
+   */
+  constructor(options) {
+    const {
+      url,
+      docId,
+      replicaId = randomReplicaId(),
+      WebSocket = globalThis.WebSocket,
+      reconnect = {},
+      random = Math.random,
+      connect = true,
+    } = options ?? {};
+    if (!url) throw new TypeError('CollabClient: options.url is required');
+    if (!docId) throw new TypeError('CollabClient: options.docId is required');
+    if (typeof WebSocket !== 'function') throw new TypeError('CollabClient: no WebSocket implementation');
+    this.#session = new ClientSession(docId, replicaId);
+    this.#url = relayWebSocketUrl(url);
+    this.#WebSocket = WebSocket;
+    this.#policy = Object.freeze({ ...RECONNECT_DEFAULTS, ...reconnect });
+    this.#random = random;
+    globalThis.addEventListener?.('online', this.#onOnline);
+    if (connect) this.#open();
+  }
+
+  get docId() {
+    return this.#session.docId;
+  }
+
+  get replicaId() {
+    return this.#session.replicaId;
+  }
+
+  get url() {
+    return this.#url;
+  }
+
+  /** `connecting`, `syncing`, `live`, `reconnecting`, `offline` or `closed`. */
+  get state() {
+    return this.#state;
+  }
+
+  /** Everything a status line shows; also the payload of `status` events. */
+  get status() {
+    return {
+      state: this.#state,
+      docId: this.docId,
+      replicaId: this.replicaId,
+      serverSeq: this.#closed ? this.#savedServerSeq : this.#session.lastSeenServerSeq,
+      savedServerSeq: this.#savedServerSeq,
+      pending: this.#closed ? 0 : this.#session.unacked,
+      attempt: this.#attempt,
+      retryInMs: this.#retryAt === null ? null : Math.max(0, this.#retryAt - Date.now()),
+      error: this.#lastError,
+    };
+  }
+
+  /** The text, with every local edit and every remote one received. */
+  text() {
+    this.#checkOpen();
+    return this.#session.text();
+  }
+
+  /** Length of the text in UTF-16 code units. */
+  get length() {
+    this.#checkOpen();
+    return this.#session.length;
+  }
+
+  /** The local replica's snapshot bytes (what `Doc.decode` reads). */
+  encode() {
+    this.#checkOpen();
+    return this.#session.encode();
+  }
+
+  /** Inserts `text` at UTF-16 offset `index`. */
+  insert(index, text) {
+    this.#edit(() => this.#session.insert(index, text));
+  }
+
+  /** Deletes `length` UTF-16 code units at `index`. */
+  delete(index, length) {
+    this.#edit(() => this.#session.delete(index, length));
+  }
+
+  /** Replaces `length` UTF-16 code units at `index` with `text`. */
+  replace(index, length, text) {
+    this.#edit(() => this.#session.replace(index, length, text));
+  }
+
+  /**
+   * Subscribes to `status`, `change`, `saved`, `error` or `beforeRemote`;
+   * returns the function that unsubscribes.
+   */
+  on(type, listener) {
+    let set = this.#listeners.get(type);
+    if (!set) this.#listeners.set(type, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  off(type, listener) {
+    this.#listeners.get(type)?.delete(listener);
+  }
+
+  /**
+   * Stops integrating frames from the relay until the matching
+   * `releaseRemote()`; they wait in order. A textarea binding holds during
+   * an IME composition, whose text must not change under it.
+   */
+  holdRemote() {
+    this.#holds++;
+  }
+
+  releaseRemote() {
+    if (this.#holds === 0) return;
+    this.#holds--;
+    while (this.#holds === 0 && this.#held.length > 0) {
+      const [ws, frame] = this.#held.shift();
+      if (ws === this.#ws) this.#receive(frame);
+    }
+  }
+
+  /** Simulates losing the network: closes the socket and stays offline, editing locally, until goOnline(). */
+  goOffline() {
+    if (this.#closed) return;
+    this.#paused = true;
+    this.#clearRetry();
+    this.#disconnect(null);
+    this.#setState('offline');
+  }
+
+  /** Ends goOffline() (or a stop after a fatal close) and connects at once. */
+  goOnline() {
+    if (this.#closed) return;
+    this.#paused = false;
+    this.#attempt = 0;
+    this.#lastError = null;
+    if (!this.#ws) {
+      this.#clearRetry();
+      this.#open();
+    }
+  }
+
+  /** Skips the backoff wait, if one is running. */
+  reconnectNow() {
+    if (this.#closed || this.#paused || this.#ws) return;
+    this.#clearRetry();
+    this.#open();
+  }
+
+  /** Closes the connection for good and frees the wasm session. Local edits not yet saved are lost. */
+  close() {
+    if (this.#closed) return;
+    this.#clearRetry();
+    this.#disconnect(null);
+    globalThis.removeEventListener?.('online', this.#onOnline);
+    this.#closed = true;
+    this.#setState('closed');
+    this.#listeners.clear();
+    this.#session.free();
+  }
+
+  #checkOpen() {
+    if (this.#closed) throw new Error('CollabClient: closed');
+  }
+
+  #edit(apply) {
+    this.#checkOpen();
+    apply();
+    if (!this.#flushQueued) {
+      this.#flushQueued = true;
+      queueMicrotask(() => {
+        this.#flushQueued = false;
+        this.#flush();
+      });
+    }
+    this.#emitStatus();
+  }
+
+  #emit(type, detail) {
+    const set = this.#listeners.get(type);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        listener(detail);
+      } catch (err) {
+        // A failing listener must not break the client: report it apart.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+  }
+
+  #emitStatus() {
+    this.#emit('status', this.status);
+  }
+
+  #setState(state) {
+    this.#state = state;
+    this.#emitStatus();
+  }
+
+  #open() {
+    if (this.#closed || this.#paused || this.#ws) return;
+    let ws;
+    try {
+      ws = new this.#WebSocket(this.#url);
+    } catch (err) {
+      this.#lastError = { code: 'connect_failed', message: String(err?.message ?? err) };
+      this.#scheduleRetry();
+      return;
+    }
+    this.#ws = ws;
+    this.#setState('connecting');
+    ws.onopen = () => {
+      if (ws === this.#ws) ws.send(this.#session.connect());
+    };
+    ws.onmessage = (event) => {
+      if (ws !== this.#ws || typeof event.data !== 'string') return;
+      if (this.#holds > 0) this.#held.push([ws, event.data]);
+      else this.#receive(event.data);
+    };
+    ws.onclose = (event) => {
+      if (ws === this.#ws) this.#lost(event.code, event.reason);
+    };
+    ws.onerror = () => {};
+    this.#connectTimer = setTimeout(() => {
+      if (ws === this.#ws && this.#state !== 'live') {
+        this.#drop({ code: 'connect_timeout', message: `no answer within ${this.#policy.connectTimeoutMs} ms` });
+      }
+    }, this.#policy.connectTimeoutMs);
+  }
+
+  #receive(frame) {
+    this.#emit('beforeRemote');
+    let event;
+    try {
+      event = this.#session.receive(frame);
+    } catch (err) {
+      // The relay broke the protocol (a gap in server_seq, a bad frame):
+      // drop the connection; the next hello repairs it by replay or snapshot.
+      const error = { code: err.code ?? 'internal_error', message: err.message };
+      this.#emit('error', error);
+      this.#drop(error);
+      return;
+    }
+    switch (event.type) {
+      case 'connected':
+        if (event.resync === 'replay') this.#becomeLive();
+        else this.#setState('syncing');
+        break;
+      case 'snapshot':
+        this.#emit('change', { origin: 'snapshot', serverSeq: event.serverSeq, splices: event.splices });
+        this.#becomeLive();
+        break;
+      case 'remote':
+        this.#emit('change', { origin: 'remote', serverSeq: event.serverSeq, splices: event.splices });
+        this.#emitStatus();
+        break;
+      case 'acknowledged':
+        this.#savedServerSeq = event.serverSeq;
+        this.#emit('saved', { serverSeq: event.serverSeq, pending: this.#session.unacked });
+        this.#emitStatus();
+        break;
+      case 'error': {
+        const { type: _, ...error } = event;
+        this.#lastError = error;
+        this.#emit('error', error);
+        // After the relay lost data, an edit may depend on another
+        // client's edit that has not been sent again yet. A new connection
+        // resends the outbox (docs/protocol.md §5.7).
+        if (!event.fatal && event.code === 'missing_dependency') this.#scheduleResend();
+        this.#emitStatus();
+        break;
+      }
+    }
+  }
+
+  #becomeLive() {
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = null;
+    this.#liveSince = Date.now();
+    this.#lastError = null;
+    this.#setState('live');
+    this.#flush();
+  }
+
+  #flush() {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== OPEN) return;
+    for (let frame = this.#session.pollSend(); frame !== undefined; frame = this.#session.pollSend()) {
+      ws.send(frame);
+    }
+  }
+
+  /** Detaches and closes the current socket, if any. */
+  #disconnect(reason) {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = null;
+    this.#held = [];
+    clearTimeout(this.#connectTimer);
+    clearTimeout(this.#resendTimer);
+    this.#connectTimer = null;
+    this.#resendTimer = null;
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try {
+      ws.close(NORMAL, reason ?? undefined);
+    } catch {
+      // Already closed or closing.
+    }
+    this.#session.disconnected();
+    if (this.#liveSince !== null && Date.now() - this.#liveSince >= this.#policy.stableAfterMs) {
+      this.#attempt = 0;
+    }
+    this.#liveSince = null;
+  }
+
+  /** Our side ends the connection (timeout, protocol error) and retries. */
+  #drop(error) {
+    this.#lastError = error;
+    this.#disconnect(error?.code ?? null);
+    this.#scheduleRetry();
+  }
+
+  /** The socket closed under us. */
+  #lost(code, reason) {
+    this.#disconnect(null);
+    if (NO_RETRY.has(code)) {
+      this.#lastError = {
+        code: reason || NO_RETRY.get(code),
+        message: `the relay closed the connection (${code}); not reconnecting`,
+        closeCode: code,
+      };
+      this.#setState('offline');
+      return;
+    }
+    if (code === TOO_SLOW) this.#attempt = 0;
+    this.#scheduleRetry(code === TOO_SLOW ? 0 : undefined);
+  }
+
+  #scheduleRetry(delay = reconnectDelay(this.#attempt, this.#policy, this.#random)) {
+    if (this.#closed || this.#paused) return;
+    this.#clearRetry();
+    this.#attempt++;
+    this.#retryAt = Date.now() + delay;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      this.#retryAt = null;
+      this.#open();
+    }, delay);
+    this.#setState('reconnecting');
+  }
+
+  #scheduleResend() {
+    if (this.#resendTimer !== null) return;
+    const ws = this.#ws;
+    const delay = Math.round(this.#policy.resendDelayMs * (1 - this.#policy.jitter * this.#random()));
+    this.#resendTimer = setTimeout(() => {
+      this.#resendTimer = null;
+      if (ws !== this.#ws || this.#session.unacked === 0) return;
+      this.#disconnect('resend');
+      this.#open();
+    }, delay);
+  }
+
+  #clearRetry() {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#retryAt = null;
+  }
+}
+

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# build-pkg.sh: builds the npm package `collab-crdt` into pkg/ at the
+# repository root (or the folder given): wasm-pack compiles crdt/wasm with
+# its size-tuned release profile, custom sections are stripped, and the JS
+# client, textarea binding, types, README and licence are added.
+# Installs the tools it needs when they are missing (see tools.sh).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+# shellcheck source=tools.sh
+source "$here/tools.sh"
+root="$(cd "$wasm_crate_dir/../.." && pwd)"
+out="$(realpath -m "${1:-$root/pkg}")"
+
+ensure_wasm_tools
+
+cargo_version="$(awk -F'"' '/^version = / { print $2; exit }' "$wasm_crate_dir/Cargo.toml")"
+npm_version="$(node -p 'require(process.argv[1]).version' "$wasm_crate_dir/js/package.json")"
+if [ "$cargo_version" != "$npm_version" ]; then
+    echo "error: crdt/wasm/Cargo.toml says $cargo_version, js/package.json says $npm_version" >&2
+    exit 1
+fi
+
+# --mode no-install: use the tools above, never download any.
+wasm-pack --quiet build "$wasm_crate_dir" --release --target web --mode no-install --no-pack \
+    --out-dir "$out" --out-name collab_crdt
+
+# Drop the custom sections (function names, producers): a third of the
+# file. Debian's wasm-opt (binaryen 108) is not used: it breaks the
+# externref table current wasm-bindgen emits, and gains nothing gzipped.
+wasm="$out/collab_crdt_bg.wasm"
+wasm-strip "$wasm"
+
+cp "$wasm_crate_dir"/js/*.js "$wasm_crate_dir"/js/*.d.ts "$wasm_crate_dir/js/package.json" "$out/"
+cp "$wasm_crate_dir/README.md" "$out/README.md"
+cp "$root/LICENSE" "$out/LICENSE"
+rm -f "$out/.gitignore"
+printf 'built %s: %s bytes of wasm, %s gzipped\n' "$out" "$(wc -c <"$wasm")" "$(gzip -9c "$wasm" | wc -c)"

@@ -1,0 +1,63 @@
+# tools.sh: sourced by the build, test and run scripts. Each function
+# installs one tool the browser package needs when it is missing, from the
+# ordinary registries only (rustup, crates.io, Debian, npm): no tool is
+# allowed to download its own browser or binaries.
+
+wasm_crate_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# apt-get, as root or through sudo; empty when neither is possible.
+apt_install() {
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    else
+        echo "error: $* missing and cannot be installed (not root, no sudo): apt-get install $*" >&2
+        return 1
+    fi
+}
+
+# The wasm32 target, wasm-bindgen-cli at exactly the version Cargo.lock
+# pins (wasm-pack then uses it instead of fetching one), and wasm-pack.
+ensure_wasm_tools() {
+    rustup target list --installed | grep -q '^wasm32-unknown-unknown$' ||
+        rustup target add wasm32-unknown-unknown
+    local want
+    want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' \
+        "$wasm_crate_dir/Cargo.lock")"
+    if [ "$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }')" != "$want" ]; then
+        echo "installing wasm-bindgen-cli $want (a few minutes)" >&2
+        cargo install --quiet wasm-bindgen-cli --version "=$want"
+    fi
+    if ! command -v wasm-pack >/dev/null; then
+        echo "installing wasm-pack (a few minutes)" >&2
+        cargo install --quiet wasm-pack --version "=0.15.1"
+    fi
+    command -v wasm-strip >/dev/null || apt_install wabt
+}
+
+# Debian's Chromium and its ChromeDriver.
+ensure_chromium() {
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        apt_install chromium chromium-driver
+    fi
+}
+
+# Node.js with npm.
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    apt_install nodejs npm
+}
+
+# The npm dependencies of one folder, exactly as its package-lock.json
+# says; `npm ci` only when the lock changed since the last install.
+ensure_npm_deps() {
+    local dir="$1"
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+        ! cmp -s <(node -e 'const l=require(process.argv[1]);delete l.name;delete l.version;console.log(JSON.stringify(l.packages))' "$dir/package-lock.json" | sha256sum) \
+            <(cat "$dir/node_modules/.lock-hash" 2>/dev/null); then
+        (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+        node -e 'const l=require(process.argv[1]);delete l.name;delete l.version;console.log(JSON.stringify(l.packages))' "$dir/package-lock.json" |
+            sha256sum >"$dir/node_modules/.lock-hash"
+    fi
+}

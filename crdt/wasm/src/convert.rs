@@ -1,0 +1,87 @@
+//! What crosses the boundary: UTF-16 ranges into character ranges (by the
+//! core's own conversion), and serde values to and from JavaScript.
+
+use collab_crdt::Doc;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsValue;
+
+use crate::error;
+
+/// Values go out as JavaScript expects them: `None` as `null` (as in the
+/// protocol's JSON, `parent_id: null`), integers as numbers (every id is at
+/// most 2^53 - 1), version vectors as `Map<number, number>`.
+const SERIALIZER: serde_wasm_bindgen::Serializer =
+    serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true);
+
+pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    value.serialize(&SERIALIZER).map_err(error::output)
+}
+
+pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(value).map_err(|e| error::argument(what, e))
+}
+
+/// The character range of the UTF-16 range `index .. index + length`;
+/// errors when either end is past the text or inside a surrogate pair.
+pub(crate) fn char_range(
+    doc: &Doc,
+    index: usize,
+    length: usize,
+) -> Result<(usize, usize), JsValue> {
+    let end = index.checked_add(length).ok_or_else(|| {
+        error::crdt(collab_crdt::Error::PositionOutOfRange {
+            pos: usize::MAX,
+            len: doc.len_utf16(),
+        })
+    })?;
+    let start = doc.utf16_to_pos(index).map_err(error::crdt)?;
+    let end = if length == 0 {
+        start
+    } else {
+        doc.utf16_to_pos(end).map_err(error::crdt)?
+    };
+    Ok((start, end - start))
+}
+
+/// A replica id from a JavaScript number: an integer from 1 to 2^53 - 1.
+/// The core checks the range; this only refuses what is not an integer.
+pub(crate) fn replica_id(value: f64) -> Result<u64, JsValue> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value < 2f64.powi(64) {
+        Ok(value as u64)
+    } else {
+        // Not formatted: printing an f64 would pull float formatting into
+        // the module.
+        Err(error::argument(
+            "replicaId",
+            "not an integer from 1 to 2^53 - 1",
+        ))
+    }
+}
+
+/// The shapes of the values `to_js` and `from_js` carry, for the generated
+/// `.d.ts`.
+#[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+const TYPES: &str = r#"
+/** An operation, exactly as in the protocol's JSON (docs/protocol.md §2). */
+export type Op =
+  | { kind: "insert"; replica_id: number; seq: number; lamport: number;
+      parent_id: { lamport: number; replica_id: number } | null; text: string }
+  | { kind: "delete"; replica_id: number; seq: number; lamport: number;
+      target: { lamport: number; replica_id: number }; len: number; reversed?: boolean };
+
+/** For each replica id, the number of its units (characters inserted or deleted) integrated. */
+export type VersionVector = Map<number, number>;
+
+/** A change in UTF-16 units: at `index`, remove `deleteCount` units, then insert `insert`. */
+export interface Splice { index: number; deleteCount: number; insert: string }
+
+/** What `ClientSession.receive` did with a frame. */
+export type SessionEvent =
+  | { type: "connected"; serverSeq: number; resync: "replay" | "snapshot" }
+  | { type: "snapshot"; serverSeq: number; splices: Splice[] }
+  | { type: "remote"; serverSeq: number; splices: Splice[] }
+  | { type: "acknowledged"; serverSeq: number }
+  | { type: "error"; code: string; message: string; fatal: boolean;
+      closeCode: number | null; index: number | null };
+"#;

@@ -1,0 +1,225 @@
+//! `ClientSession`: the client side of the sync protocol, without I/O,
+//! wrapping `collab_crdt::sync::ClientSession`.
+//!
+//! Messages cross as the JSON text of WebSocket frames: `connect()` and
+//! `pollSend()` return frames to send, `receive(frame)` takes a frame and
+//! returns what it did as an event object whose splices count UTF-16 units.
+
+use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::convert::{char_range, replica_id, to_js};
+use crate::error;
+
+#[wasm_bindgen(js_name = ClientSession)]
+pub struct WasmSession {
+    session: ClientSession,
+}
+
+/// `receive()`'s result, as JavaScript sees it.
+#[derive(Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+enum EventView<'a> {
+    Connected {
+        server_seq: u64,
+        resync: Resync,
+    },
+    Snapshot {
+        server_seq: u64,
+        splices: Vec<SpliceView<'a>>,
+    },
+    Remote {
+        server_seq: u64,
+        splices: Vec<SpliceView<'a>>,
+    },
+    Acknowledged {
+        server_seq: u64,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        fatal: bool,
+        close_code: Option<u16>,
+        index: Option<usize>,
+    },
+}
+
+/// A splice in UTF-16 units: `text.slice(0, index) + insert +
+/// text.slice(index + deleteCount)`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SpliceView<'a> {
+    index: usize,
+    delete_count: usize,
+    insert: &'a str,
+}
+
+fn splices(splices: &[Splice]) -> Vec<SpliceView<'_>> {
+    splices
+        .iter()
+        .map(|s| SpliceView {
+            index: s.pos_utf16,
+            delete_count: s.delete_utf16,
+            insert: &s.insert,
+        })
+        .collect()
+}
+
+#[wasm_bindgen(js_class = ClientSession)]
+impl WasmSession {
+    /// A session for `docId`, editing as `replicaId` (1 to 2^53 - 1, unique
+    /// among the document's editors: pick it at random).
+    #[wasm_bindgen(constructor)]
+    pub fn new(doc_id: String, replica: f64) -> Result<WasmSession, JsValue> {
+        let session = ClientSession::new(doc_id, replica_id(replica)?).map_err(error::crdt)?;
+        Ok(WasmSession { session })
+    }
+
+    #[wasm_bindgen(getter, js_name = docId)]
+    pub fn doc_id(&self) -> String {
+        self.session.doc_id().into()
+    }
+
+    #[wasm_bindgen(getter, js_name = replicaId)]
+    pub fn replica_id(&self) -> f64 {
+        self.session.doc().replica_id() as f64
+    }
+
+    /// `"offline"`, `"connecting"`, `"syncing"` or `"live"`.
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "\"offline\" | \"connecting\" | \"syncing\" | \"live\""
+    )]
+    pub fn status(&self) -> String {
+        match self.session.status() {
+            Status::Offline => "offline",
+            Status::Connecting => "connecting",
+            Status::Syncing => "syncing",
+            Status::Live => "live",
+        }
+        .into()
+    }
+
+    /// The last `server_seq` integrated (0: none).
+    #[wasm_bindgen(getter, js_name = lastSeenServerSeq)]
+    pub fn last_seen_server_seq(&self) -> f64 {
+        self.session.last_seen_server_seq().0 as f64
+    }
+
+    /// The history `lastSeenServerSeq` counts in, once a server said.
+    #[wasm_bindgen(getter)]
+    pub fn epoch(&self) -> Option<String> {
+        self.session.epoch().map(Into::into)
+    }
+
+    /// Local operations the server has not acknowledged yet.
+    #[wasm_bindgen(getter)]
+    pub fn unacked(&self) -> usize {
+        self.session.unacked()
+    }
+
+    /// The text, with every local edit and every integrated remote one.
+    pub fn text(&self) -> String {
+        self.session.doc().text()
+    }
+
+    /// Length in UTF-16 code units.
+    #[wasm_bindgen(getter)]
+    pub fn length(&self) -> usize {
+        self.session.doc().len_utf16()
+    }
+
+    /// The replica's snapshot bytes (see `Doc.encode`).
+    pub fn encode(&self) -> Vec<u8> {
+        self.session.doc().encode()
+    }
+
+    /// What the replica has integrated: `Map<replicaId, units>`.
+    #[wasm_bindgen(unchecked_return_type = "VersionVector")]
+    pub fn version(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.session.doc().version())
+    }
+
+    /// Starts a connection: the `hello` frame to send first.
+    pub fn connect(&mut self) -> String {
+        self.session.connect().to_json()
+    }
+
+    /// The connection is gone; edits go on and are sent after `connect()`.
+    pub fn disconnected(&mut self) {
+        self.session.disconnected();
+    }
+
+    /// Inserts `text` at UTF-16 offset `index`.
+    pub fn insert(&mut self, index: usize, text: &str) -> Result<(), JsValue> {
+        let pos = self
+            .session
+            .doc()
+            .utf16_to_pos(index)
+            .map_err(error::crdt)?;
+        self.session.insert(pos, text).map_err(error::crdt)
+    }
+
+    /// Deletes `length` UTF-16 code units from `index`.
+    pub fn delete(&mut self, index: usize, length: usize) -> Result<(), JsValue> {
+        let (pos, len) = char_range(self.session.doc(), index, length)?;
+        self.session.delete(pos, len).map_err(error::crdt)
+    }
+
+    /// Replaces `length` UTF-16 code units at `index` with `text`.
+    pub fn replace(&mut self, index: usize, length: usize, text: &str) -> Result<(), JsValue> {
+        let (pos, len) = char_range(self.session.doc(), index, length)?;
+        self.session.replace(pos, len, text).map_err(error::crdt)
+    }
+
+    /// The next frame to send (unsent local edits, once live), or
+    /// `undefined`.
+    #[wasm_bindgen(js_name = pollSend)]
+    pub fn poll_send(&mut self) -> Option<String> {
+        self.session.poll_send().map(|msg| msg.to_json())
+    }
+
+    /// Handles one text frame from the server and says what it did. Throws
+    /// when the server broke the protocol (`code` says how, for example
+    /// `server_seq_gap`): drop the connection and reconnect.
+    #[wasm_bindgen(unchecked_return_type = "SessionEvent")]
+    pub fn receive(&mut self, frame: &str) -> Result<JsValue, JsValue> {
+        let event = self.session.receive_text(frame).map_err(error::session)?;
+        let view = match &event {
+            Event::Connected { server_seq, resync } => EventView::Connected {
+                server_seq: server_seq.0,
+                resync: *resync,
+            },
+            Event::Snapshot {
+                server_seq,
+                splices: s,
+            } => EventView::Snapshot {
+                server_seq: server_seq.0,
+                splices: splices(s),
+            },
+            Event::Remote {
+                server_seq,
+                splices: s,
+            } => EventView::Remote {
+                server_seq: server_seq.0,
+                splices: splices(s),
+            },
+            Event::Acknowledged { server_seq } => EventView::Acknowledged {
+                server_seq: server_seq.0,
+            },
+            Event::Error(e) => EventView::Error {
+                code: &e.code,
+                message: &e.message,
+                fatal: e.fatal,
+                close_code: e.close_code,
+                index: e.index,
+            },
+        };
+        to_js(&view)
+    }
+}
