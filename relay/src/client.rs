@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use collab_crdt::Op;
 use collab_crdt::sync::{
-    ClientSession, ErrorMessage, Event, Resync, ServerSeq, SessionError, Status, close,
+    ClientSession, ErrorMessage, Event, Resync, ServerMessage, ServerSeq, SessionError, Status,
+    close,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -44,6 +46,9 @@ pub struct Client {
     pub errors: Vec<ErrorMessage>,
     /// How each connection caught up, oldest first.
     pub resyncs: Vec<Resync>,
+    /// When set, every `op_echo` integrated is kept in `echoes`.
+    pub record_echoes: bool,
+    pub echoes: Vec<(ServerSeq, Op)>,
 }
 
 impl Client {
@@ -55,6 +60,8 @@ impl Client {
             socket: None,
             errors: Vec::new(),
             resyncs: Vec::new(),
+            record_echoes: false,
+            echoes: Vec::new(),
         }
     }
 
@@ -181,13 +188,25 @@ impl Client {
                     return Err(ClientError::Closed(None));
                 }
             };
-            let event = match self.session.receive_text(&text) {
+            let msg = match ServerMessage::from_json(&text) {
+                Ok(msg) => msg,
+                Err(e) => {
+                    self.disconnect();
+                    return Err(SessionError::Parse(e).into());
+                }
+            };
+            let echo = match (&msg, self.record_echoes) {
+                (ServerMessage::OpEcho(echo), true) => Some((echo.server_seq, echo.op.clone())),
+                _ => None,
+            };
+            let event = match self.session.receive(msg) {
                 Ok(event) => event,
                 Err(e) => {
                     self.disconnect();
                     return Err(e.into());
                 }
             };
+            self.echoes.extend(echo);
             if let Event::Error(error) = &event {
                 if error.fatal {
                     let error = error.clone();

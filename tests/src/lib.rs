@@ -19,6 +19,36 @@ pub async fn relay_with(tweak: impl FnOnce(&mut Config)) -> Relay {
         .expect("relay starts")
 }
 
+/// A relay on the SQLite store in `data_dir`, with `tweak` applied.
+pub async fn durable_relay(data_dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> Relay {
+    let mut config = Config::for_tests();
+    config.store = "sqlite".into();
+    config.data_dir = data_dir.to_owned();
+    tweak(&mut config);
+    let store = config.open_store().expect("store opens");
+    Relay::start(config, store).await.expect("relay starts")
+}
+
+/// A fresh temporary directory, removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("collab-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub async fn relay() -> Relay {
     relay_with(|_| {}).await
 }

@@ -77,10 +77,23 @@ async fn fatal_after_hello(text: &str, code: &str, close_code: u16) {
 async fn refused_op(ops: &str, code: &str) {
     let scene = scene(|_| {}).await;
     let mut socket = scene.joined("doc", 2).await;
-    let head = scene.relay.rooms().loaded_room("doc").unwrap().durable_head();
+    let head = scene
+        .relay
+        .rooms()
+        .loaded_room("doc")
+        .unwrap()
+        .durable_head();
     send(&mut socket, format!(r#"{{"type":"op","ops":[{ops}]}}"#)).await;
     expect_error(&mut socket, code, None).await;
-    assert_eq!(scene.relay.rooms().loaded_room("doc").unwrap().durable_head(), head);
+    assert_eq!(
+        scene
+            .relay
+            .rooms()
+            .loaded_room("doc")
+            .unwrap()
+            .durable_head(),
+        head
+    );
     send(
         &mut socket,
         r#"{"type":"op","ops":[{"kind":"insert","replica_id":2,"seq":0,"lamport":100,"parent_id":null,"text":"ok"}]}"#,
@@ -433,7 +446,12 @@ async fn document_size_limit() {
 async fn batch_keeps_the_ops_before_a_refused_one() {
     let scene = scene(|_| {}).await;
     let mut socket = scene.joined("doc", 2).await;
-    let head = scene.relay.rooms().loaded_room("doc").unwrap().durable_head();
+    let head = scene
+        .relay
+        .rooms()
+        .loaded_room("doc")
+        .unwrap()
+        .durable_head();
     send(
         &mut socket,
         r#"{"type":"op","ops":[

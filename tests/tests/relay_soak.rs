@@ -27,14 +27,21 @@ impl Rng {
 
 const WORDS: &[&str] = &["a", "bc", "déf", "🙂", "e\u{301}", "漢字", "\n", "xyz "];
 
-async fn soak(seed: u64, clients: usize, docs: usize, steps: usize) {
+async fn soak(seed: u64, clients: usize, docs: usize, steps: usize, durable: bool) {
     // Small limits so that evictions of slow readers and snapshot resyncs
     // happen too, not only replays.
-    let relay = relay_with(|c| {
+    let tweak = |c: &mut collab_relay::Config| {
         c.send_queue = 32;
         c.max_replay_ops = 40;
-    })
-    .await;
+        c.snapshot_every_ops = 50;
+        c.retain_ops = 20;
+    };
+    let dir = TempDir::new("soak");
+    let relay = if durable {
+        durable_relay(&dir.0, tweak).await
+    } else {
+        relay_with(tweak).await
+    };
     let mut rng = Rng(seed);
     let doc_ids: Vec<String> = (0..docs).map(|d| format!("soak-{d}")).collect();
     let mut all: Vec<Client> = Vec::new();
@@ -107,8 +114,13 @@ async fn soak(seed: u64, clients: usize, docs: usize, steps: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_clients_three_documents_random_disconnects() {
     for seed in [1, 2, 3] {
-        soak(seed, 20, 3, 1500).await;
+        soak(seed, 20, 3, 1500, false).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_soak_on_the_sqlite_store() {
+    soak(4, 20, 3, 1500, true).await;
 }
 
 /// For long runs: `COLLAB_SOAK_SEEDS=200 cargo test -p collab-tests --test
@@ -121,6 +133,6 @@ async fn soak_forever() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
     for seed in 0..seeds {
-        soak(1000 + seed, 20, 3, 3000).await;
+        soak(1000 + seed, 20, 3, 3000, seed % 2 == 0).await;
     }
 }

@@ -18,7 +18,7 @@ mod memory;
 mod sqlite;
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{DB_FILE, SqliteStore};
 
 /// One accepted operation as logged: its place, who sent it, what it is.
 #[derive(Clone, Debug, PartialEq, Eq)]

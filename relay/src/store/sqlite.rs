@@ -43,12 +43,15 @@ CREATE TABLE snapshots (
 
 pub struct SqliteStore {
     path: PathBuf,
+    /// Loads and replay reads, so that a join never waits behind a sync (WAL
+    /// lets a reader see the last commit while a write is in progress).
+    /// Declared before `writer` so that it closes first: the last
+    /// connection to close checkpoints the WAL into the database file, and
+    /// a read-only one cannot.
+    reader: Mutex<Connection>,
     /// The one connection that writes. Appends from the group-commit
     /// thread and snapshot writes take turns on it.
     writer: Mutex<Connection>,
-    /// Loads and replay reads, so that a join never waits behind a sync (WAL
-    /// lets a reader see the last commit while a write is in progress).
-    reader: Mutex<Connection>,
     /// Log entries kept behind the latest snapshot, for replay.
     retain_ops: u64,
 }
@@ -146,8 +149,8 @@ impl SqliteStore {
             .map_err(at)?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            writer: Mutex::new(writer),
             retain_ops,
         })
     }

@@ -1,0 +1,153 @@
+//! End-to-end on the SQLite store: documents survive restarts, `server_seq`
+//! continues without gap or reuse, and clients replay or resync as the
+//! protocol says; a full disk never costs an acknowledged edit.
+
+use collab_crdt::sync::{Resync, ServerSeq, close};
+use collab_relay::SqliteStore;
+use collab_relay::client::ClientError;
+use collab_tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_relay_continues_every_document() {
+    let dir = TempDir::new("restart");
+    let relay = durable_relay(&dir.0, |_| {}).await;
+    let mut a = client(&relay, "doc", 1).await;
+    let mut b = client(&relay, "doc", 2).await;
+    a.insert(0, "héllo 🙂").await.unwrap();
+    b.insert(0, ">> ").await.unwrap();
+    a.wait_acked().await.unwrap();
+    b.wait_acked().await.unwrap();
+    let head = relay.rooms().loaded_room("doc").unwrap().durable_head();
+    a.sync_to(head).await.unwrap();
+    b.sync_to(head).await.unwrap();
+    let epoch = a.session().epoch().unwrap().to_owned();
+    let addr = relay.addr();
+    relay.shutdown().await;
+    a.disconnect();
+    b.disconnect();
+    // Both edit while the relay is down.
+    a.insert(0, "[a]").await.unwrap();
+    b.insert(b.text().chars().count(), "[b]").await.unwrap();
+
+    let relay = durable_relay(&dir.0, |c| c.addr = addr).await;
+    a.connect().await.unwrap();
+    b.connect().await.unwrap();
+    assert_eq!(
+        a.resyncs.last(),
+        Some(&Resync::Replay),
+        "same epoch: replay"
+    );
+    assert_eq!(a.session().epoch(), Some(epoch.as_str()));
+    a.wait_acked().await.unwrap();
+    b.wait_acked().await.unwrap();
+    let room = relay.rooms().loaded_room("doc").unwrap();
+    let head = room.durable_head();
+    assert_eq!(head, ServerSeq(4), "numbering continued after the restart");
+    a.sync_to(head).await.unwrap();
+    b.sync_to(head).await.unwrap();
+    assert_eq!(a.text(), room.text());
+    assert_eq!(b.text(), room.text());
+    assert!(room.text().contains("héllo 🙂") && room.text().contains("[a]"));
+
+    // A fresh client replays the whole log from 1: no gap, no reuse.
+    let mut c = client(&relay, "doc", 3).await;
+    c.sync_to(head).await.unwrap();
+    assert_eq!(c.text(), room.text());
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_older_than_the_retained_log_gets_a_snapshot_after_restart() {
+    let dir = TempDir::new("retention");
+    let tweak = |c: &mut collab_relay::Config| {
+        c.retain_ops = 5;
+        c.snapshot_every_ops = 10;
+    };
+    let relay = durable_relay(&dir.0, tweak).await;
+    let addr = relay.addr();
+    let mut a = client(&relay, "doc", 1).await;
+    let mut b = client(&relay, "doc", 2).await;
+    a.insert(0, "ab").await.unwrap();
+    a.wait_acked().await.unwrap();
+    b.sync_to(ServerSeq(1)).await.unwrap();
+    b.disconnect();
+    b.insert(2, "B").await.unwrap(); // offline edit
+    for i in 0..30 {
+        a.insert(i, "x").await.unwrap();
+        a.wait_acked().await.unwrap();
+    }
+    relay.shutdown().await;
+    a.disconnect();
+
+    let relay = durable_relay(&dir.0, |c| {
+        tweak(c);
+        c.addr = addr;
+    })
+    .await;
+    b.connect().await.unwrap();
+    assert_eq!(b.resyncs, [Resync::Replay, Resync::Snapshot]);
+    b.wait_acked().await.unwrap();
+    a.connect().await.unwrap();
+    let room = relay.rooms().loaded_room("doc").unwrap();
+    let head = room.durable_head();
+    assert_eq!(head, ServerSeq(32));
+    a.sync_to(head).await.unwrap();
+    b.sync_to(head).await.unwrap();
+    assert_eq!(b.text(), room.text());
+    assert_eq!(a.text(), room.text());
+    assert!(room.text().ends_with("abB"), "{}", room.text());
+    relay.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_closes_with_1011_and_loses_nothing_acknowledged() {
+    let dir = TempDir::new("full");
+    let relay = durable_relay(&dir.0, |_| {}).await;
+    let mut a = client(&relay, "doc", 1).await;
+    a.insert(0, "kept").await.unwrap();
+    a.wait_acked().await.unwrap();
+    let addr = relay.addr();
+    relay.shutdown().await;
+
+    // The same database, capped a few pages above its current size.
+    let store = SqliteStore::open(&dir.0, 10_000).unwrap();
+    store.set_max_pages(12).unwrap();
+    let mut config = collab_relay::Config::for_tests();
+    config.addr = addr;
+    let relay = collab_relay::Relay::start(config, std::sync::Arc::new(store))
+        .await
+        .unwrap();
+    a.disconnect();
+    a.connect().await.unwrap();
+    let mut acked = a.session().last_seen_server_seq();
+    let chunk = "z".repeat(2000);
+    let error = loop {
+        a.insert(0, &chunk).await.unwrap();
+        match a.wait_acked().await {
+            Ok(()) => acked = a.session().last_seen_server_seq(),
+            Err(ClientError::Server(e)) => break e,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(acked < ServerSeq(1000), "the cap never filled the disk");
+    };
+    assert_eq!(error.code, "internal_error");
+    assert_eq!(error.close_code, Some(close::INTERNAL_ERROR));
+    assert!(
+        a.session().unacked() >= 1,
+        "the refused edit stays with the client"
+    );
+    relay.shutdown().await;
+
+    // Without the cap, everything acknowledged is there, and the client's
+    // pending edit goes through.
+    let relay = durable_relay(&dir.0, |c| c.addr = addr).await;
+    let mut reader = client(&relay, "doc", 2).await;
+    assert_eq!(reader.session().last_seen_server_seq(), acked);
+    a.connect().await.unwrap();
+    a.wait_acked().await.unwrap();
+    let head = relay.rooms().loaded_room("doc").unwrap().durable_head();
+    reader.sync_to(head).await.unwrap();
+    assert_eq!(reader.text(), a.text());
+    assert!(reader.text().ends_with("kept"));
+    relay.shutdown().await;
+}
