@@ -72,8 +72,7 @@ fn a_truncated_database_is_refused() {
         Ok(store) => {
             let err = store
                 .load("doc")
-                .err()
-                .expect("a damaged document fails to load");
+                .expect_err("a damaged document fails to load");
             assert!(!err.to_string().is_empty());
         }
     }
