@@ -72,6 +72,11 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Which::Both)]
     server: Which,
 
+    /// The relay's stores to measure, each in its own run (`sqlite` keeps
+    /// its database in a temporary directory, removed afterwards).
+    #[arg(long, value_delimiter = ',', default_value = "memory,sqlite")]
+    relay_stores: Vec<String>,
+
     /// The relay binary to start; default: `collab-relay` beside this one.
     #[arg(long)]
     relay_bin: Option<PathBuf>,
@@ -141,11 +146,18 @@ async fn main() -> ExitCode {
     let mut rows = Vec::new();
     let mut failed = false;
     if args.server != Which::Bare {
-        match measure_relay(&args, &settings).await {
-            Ok(row) => rows.push(row),
-            Err(e) => {
-                eprintln!("collab-load: {RELAY}: {e}");
-                failed = true;
+        let stores = if args.relay_addr.is_some() {
+            vec![String::new()]
+        } else {
+            args.relay_stores.clone()
+        };
+        for store in &stores {
+            match measure_relay(&args, &settings, store).await {
+                Ok(row) => rows.push(row),
+                Err(e) => {
+                    eprintln!("collab-load: {RELAY} ({store}): {e}");
+                    failed = true;
+                }
             }
         }
     }
@@ -166,14 +178,14 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn measure_relay(args: &Args, settings: &Settings) -> Result<Row, String> {
+async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<Row, String> {
     if let Some(addr) = &args.relay_addr {
         eprintln!("collab-load: measuring the relay at {addr}");
         let outcome = load::run(settings, &format!("ws://{addr}/ws"), None)
             .await
             .map_err(|e| e.to_string())?;
         return Ok(Row {
-            server: RELAY,
+            server: RELAY.to_owned(),
             outcome,
             peak_rss: None,
             server_cpu_total: None,
@@ -183,7 +195,8 @@ async fn measure_relay(args: &Args, settings: &Settings) -> Result<Row, String> 
     let bin = tokio::task::spawn_blocking(move || process::relay_binary(relay_bin))
         .await
         .map_err(|e| e.to_string())??;
-    let flags = [
+    let data_dir = std::env::temp_dir().join(format!("collab-load-{}", std::process::id()));
+    let mut flags: Vec<String> = [
         "--addr",
         "127.0.0.1:0",
         "--log",
@@ -192,15 +205,23 @@ async fn measure_relay(args: &Args, settings: &Settings) -> Result<Row, String> 
         "1000000",
         "--max-connections-per-doc",
         "1000000",
-    ];
-    let server = start(bin, flags.map(str::to_owned).to_vec()).await?;
+        "--store",
+        store,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    flags.extend(["--data-dir".to_owned(), data_dir.display().to_string()]);
+    let server = start(bin, flags).await?;
+    let name = format!("{RELAY} ({store})");
     eprintln!(
-        "collab-load: measuring {RELAY} ({}) at {}",
+        "collab-load: measuring {name} ({}) at {}",
         server.pid(),
         server.addr()
     );
     let url = format!("ws://{}/ws", server.addr());
-    measure(RELAY, server, &url, settings).await
+    let row = measure(name, server, &url, settings).await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    row
 }
 
 async fn measure_bare(settings: &Settings, read_buffer: usize) -> Result<Row, String> {
@@ -217,7 +238,7 @@ async fn measure_bare(settings: &Settings, read_buffer: usize) -> Result<Row, St
         server.addr()
     );
     let url = format!("ws://{}/", server.addr());
-    measure(BARE, server, &url, settings).await
+    measure(BARE.to_owned(), server, &url, settings).await
 }
 
 async fn start(bin: PathBuf, flags: Vec<String>) -> Result<ServerProcess, String> {
@@ -233,7 +254,7 @@ async fn start(bin: PathBuf, flags: Vec<String>) -> Result<ServerProcess, String
 /// Runs the load, reads the server's memory and CPU while it is still
 /// alive, then stops it.
 async fn measure(
-    name: &'static str,
+    name: String,
     server: ServerProcess,
     url: &str,
     settings: &Settings,

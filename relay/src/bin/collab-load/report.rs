@@ -7,7 +7,7 @@ use crate::load::{Outcome, Settings};
 
 /// One server's results.
 pub struct Row {
-    pub server: &'static str,
+    pub server: String,
     pub outcome: Outcome,
     /// Peak resident memory, unknown for a relay this run did not start.
     pub peak_rss: Option<u64>,
@@ -18,6 +18,10 @@ pub struct Row {
 impl Row {
     pub fn echoes_per_second(&self) -> f64 {
         self.outcome.echoes as f64 / self.outcome.window.as_secs_f64()
+    }
+
+    pub fn acked_per_second(&self) -> f64 {
+        self.outcome.acked as f64 / self.outcome.window.as_secs_f64()
     }
 }
 
@@ -93,7 +97,7 @@ pub fn print(settings: &Settings, rows: &mut [Row]) {
             })
         };
         table.push(vec![
-            row.server.to_owned(),
+            row.server.clone(),
             settings.clients.to_string(),
             settings.docs.to_string(),
             format!("{:.0}", settings.rate),
@@ -161,12 +165,23 @@ pub fn print(settings: &Settings, rows: &mut [Row]) {
             );
         }
     }
-    let relay = rows.iter().find(|r| r.server == crate::RELAY);
     let bare = rows.iter().find(|r| r.server == crate::BARE);
-    if let (Some(relay), Some(bare)) = (relay, bare) {
+    let relays = rows.iter().filter(|r| r.server.starts_with(crate::RELAY));
+    for relay in relays {
+        if let Some(bare) = bare {
+            println!(
+                "{} / bare deliveries per second: {:.2}",
+                relay.server,
+                relay.echoes_per_second() / bare.echoes_per_second()
+            );
+        }
+    }
+    let memory = rows.iter().find(|r| r.server.ends_with("(memory)"));
+    let sqlite = rows.iter().find(|r| r.server.ends_with("(sqlite)"));
+    if let (Some(memory), Some(sqlite)) = (memory, sqlite) {
         println!(
-            "relay/bare deliveries per second: {:.2}",
-            relay.echoes_per_second() / bare.echoes_per_second()
+            "sqlite / memory acknowledged ops per second: {:.2}",
+            sqlite.acked_per_second() / memory.acked_per_second()
         );
     }
 }
