@@ -134,7 +134,7 @@ fn measure(
             replica.apply(op).map_err(|e| e.to_string())?;
         }
         let at = (chunk_index * 1000 + chunk.len()) as u64;
-        if snapshots && at % config.snapshot_every_ops == 0 {
+        if snapshots && at.is_multiple_of(config.snapshot_every_ops) {
             let snapshot = StoredSnapshot {
                 server_seq: ServerSeq(at),
                 data: Arc::from(replica.encode()),
