@@ -87,6 +87,18 @@ struct Unsent {
     ids: Vec<(u64, u64)>,
 }
 
+/// What [`Room::unload_if_idle`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unload {
+    /// Closed: take it out of the registry.
+    Done,
+    /// Clients are back; the next one to leave starts a new timer.
+    InUse,
+    /// Empty, but not for long enough, or batches still wait for their
+    /// commit: look again later.
+    NotYet,
+}
+
 /// How a joining client catches up.
 pub enum CatchUp {
     Replay(Vec<LoggedOp>),
@@ -552,23 +564,19 @@ impl Room {
 
     /// Unloads the room if it has been empty for `idle` and everything it
     /// accepted is stored: hands over a final snapshot and closes it.
-    /// Returns whether it did (or the room is already closed).
-    pub fn unload_if_idle(self: &Arc<Self>, idle: std::time::Duration) -> bool {
+    pub fn unload_if_idle(self: &Arc<Self>, idle: std::time::Duration) -> Unload {
         let mut state = self.lock();
         if state.closed {
-            return true;
+            return Unload::Done;
         }
         match state.empty_since {
-            Some(since)
-                if state.members.is_empty()
-                    && state.unsent.is_empty()
-                    && since.elapsed() >= idle =>
-            {
+            _ if !state.members.is_empty() => Unload::InUse,
+            Some(since) if state.unsent.is_empty() && since.elapsed() >= idle => {
                 self.persist(&mut state);
                 state.closed = true;
-                true
+                Unload::Done
             }
-            _ => false,
+            _ => Unload::NotYet,
         }
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::commit::{self, CommitQueue, Job};
 use crate::config::Config;
-use crate::room::Room;
+use crate::room::{Room, Unload};
 use crate::store::{Store, StoreError};
 
 pub struct Rooms {
@@ -82,17 +82,26 @@ impl Rooms {
         let rooms = self.clone();
         let idle = self.config.room_idle();
         tokio::spawn(async move {
-            tokio::time::sleep(idle).await;
-            // The registry lock first, then the room's: the same order as
-            // `get` followed by `join`, so a client cannot slip in between.
-            let mut map = rooms.lock();
-            if room.unload_if_idle(idle)
-                && map
-                    .get(&*room.doc_id)
-                    .is_some_and(|r| Arc::ptr_eq(r, &room))
-            {
-                map.remove(&*room.doc_id);
-                tracing::debug!(doc_id = &*room.doc_id, "room unloaded");
+            loop {
+                tokio::time::sleep(idle).await;
+                // The registry lock first, then the room's: the same order
+                // as `get` followed by `join`, so a client cannot slip in
+                // between.
+                let mut map = rooms.lock();
+                match room.unload_if_idle(idle) {
+                    Unload::Done => {
+                        if map
+                            .get(&*room.doc_id)
+                            .is_some_and(|r| Arc::ptr_eq(r, &room))
+                        {
+                            map.remove(&*room.doc_id);
+                            tracing::debug!(doc_id = &*room.doc_id, "room unloaded");
+                        }
+                        return;
+                    }
+                    Unload::InUse => return,
+                    Unload::NotYet => {}
+                }
             }
         });
     }

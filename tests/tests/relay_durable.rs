@@ -151,3 +151,28 @@ async fn a_full_disk_closes_with_1011_and_loses_nothing_acknowledged() {
     assert!(reader.text().ends_with("kept"));
     relay.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_durable_rooms_unload_and_reload() {
+    let dir = TempDir::new("unload");
+    let relay = durable_relay(&dir.0, |c| c.room_idle_ms = 50).await;
+    let mut a = client(&relay, "kept", 1).await;
+    for i in 0..20 {
+        a.insert(i, "k").await.unwrap();
+    }
+    a.wait_acked().await.unwrap();
+    a.close().await;
+    let mut unloaded = false;
+    for _ in 0..200 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if relay.rooms().loaded() == 0 {
+            unloaded = true;
+            break;
+        }
+    }
+    assert!(unloaded, "room unloaded after its idle time");
+    let b = client(&relay, "kept", 2).await;
+    assert_eq!(b.text(), "k".repeat(20));
+    assert_eq!(b.session().last_seen_server_seq(), ServerSeq(20));
+    relay.shutdown().await;
+}
