@@ -16,10 +16,20 @@ use collab_crdt::sync::{
 };
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use tokio::sync::{Notify, mpsc, watch};
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tracing::Instrument;
-use warp::ws::{Message, WebSocket};
+
+/// An upgraded connection (see `server::upgrade`).
+pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
+
+type WsError = tungstenite::Error;
 
 use crate::config::Config;
 use crate::room::{CatchUp, ConnId, JoinError, Member, Room, SubmitError, snapshot_data};
@@ -35,7 +45,7 @@ pub enum Outgoing {
 }
 
 impl Outgoing {
-    async fn feed(self, sink: &mut SplitSink<WebSocket, Message>) -> Result<(), warp::Error> {
+    async fn feed(self, sink: &mut SplitSink<WebSocket, Message>) -> Result<(), WsError> {
         match self {
             Outgoing::One(msg) => sink.feed(msg).await,
             Outgoing::Batch(msgs) => {
@@ -300,14 +310,11 @@ async fn read_hello(
             Some(Err(e)) => return frame_error(&e).map_or(Ok(None), Err),
             Some(Ok(msg)) => msg,
         };
-        if msg.is_binary() {
-            return Err(binary_frame());
-        }
-        if msg.is_close() {
-            return Ok(None);
-        }
-        let Ok(text) = msg.to_str() else {
-            continue; // ping or pong
+        let text = match &msg {
+            Message::Text(text) => text.as_str(),
+            Message::Binary(_) => return Err(binary_frame()),
+            Message::Close(_) => return Ok(None),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
         };
         return match ClientMessage::from_json(text) {
             Ok(ClientMessage::Hello(hello)) => {
@@ -352,9 +359,8 @@ fn binary_frame() -> Closing {
 }
 
 /// The closing a read error calls for, if any (a vanished peer needs none).
-fn frame_error(e: &warp::Error) -> Option<Closing> {
-    use std::error::Error as _;
-    match e.source()?.downcast_ref::<tungstenite::Error>()? {
+fn frame_error(e: &WsError) -> Option<Closing> {
+    match e {
         tungstenite::Error::Capacity(cap) => {
             Some(closing(ErrorCode::MessageTooLarge, cap.to_string()))
         }
@@ -424,13 +430,11 @@ impl Reader<'_> {
                     Some(c) => Some(c),
                     None => return,
                 },
-                Ok(Some(Ok(msg))) if msg.is_binary() => Some(binary_frame()),
-                Ok(Some(Ok(msg))) if msg.is_close() => return,
-                Ok(Some(Ok(msg))) => match msg.to_str() {
-                    Ok(text) => self.handle_text(text),
-                    // Pings and pongs only keep the idle timer alive.
-                    Err(()) => None,
-                },
+                Ok(Some(Ok(Message::Text(text)))) => self.handle_text(text.as_str()),
+                Ok(Some(Ok(Message::Binary(_)))) => Some(binary_frame()),
+                Ok(Some(Ok(Message::Close(_)))) => return,
+                // Pings and pongs only keep the idle timer alive.
+                Ok(Some(Ok(_))) => None,
             };
             if let Some(c) = closing {
                 self.kill.fire(c.code, c.message);
@@ -518,7 +522,7 @@ async fn write_loop(
             }
         }
         close(&mut sink, closing).await;
-        Ok::<(), warp::Error>(())
+        Ok::<(), WsError>(())
     })
     .await;
 }
@@ -528,7 +532,7 @@ async fn pump(
     queue: &mut mpsc::Receiver<Outgoing>,
     first: Vec<Message>,
     ping_every: Duration,
-) -> Result<(), warp::Error> {
+) -> Result<(), WsError> {
     for msg in first {
         sink.feed(msg).await?;
     }
@@ -548,7 +552,7 @@ async fn pump(
                 }
                 sink.flush().await?;
             }
-            _ = ping.tick() => sink.send(Message::ping(Vec::new())).await?,
+            _ = ping.tick() => sink.send(Message::Ping(Default::default())).await?,
         }
     }
 }
@@ -561,8 +565,11 @@ async fn close(sink: &mut SplitSink<WebSocket, Message>, closing: Closing) {
     let error = code.message(closing.message);
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
         sink.feed(Message::text(error.to_json())).await?;
-        sink.send(Message::close_with(close_code, code.as_str()))
-            .await?;
+        sink.send(Message::Close(Some(CloseFrame {
+            code: CloseCode::from(close_code),
+            reason: code.as_str().into(),
+        })))
+        .await?;
         sink.close().await
     })
     .await;

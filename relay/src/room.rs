@@ -13,7 +13,7 @@ use collab_crdt::sync::{
 };
 use collab_crdt::{Applied, Doc, MAX_SAFE, Op, Snapshot, VersionVector};
 use tokio::sync::mpsc;
-use warp::ws::Message;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::commit::{CommitQueue, Job};
 use crate::config::Config;
@@ -395,10 +395,7 @@ impl Room {
                 Message::text(echo.to_json())
             })
             .collect();
-        state.log_bytes += frames
-            .iter()
-            .map(|f| f.as_bytes().len() as u64)
-            .sum::<u64>();
+        state.log_bytes += frames.iter().map(|f| f.len() as u64).sum::<u64>();
         let out = match <[Message; 1]>::try_from(frames) {
             Ok([frame]) => Outgoing::One(frame),
             Err(frames) => Outgoing::Batch(frames.into()),

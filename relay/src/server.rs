@@ -1,17 +1,31 @@
-//! The HTTP side: routes (`/health`, `/ws`, the demo's static files), the
-//! accept loop, and the shutdown sequence.
+//! The HTTP side: the accept loop, the WebSocket upgrade at `/ws`, warp's
+//! routes for everything else (`/health`, the demo's static files), and the
+//! shutdown sequence.
+//!
+//! The upgrade is done here rather than by `warp::ws()` for one setting:
+//! warp gives every socket tungstenite's default 128 KiB read buffer, which
+//! tungstenite zero-fills before each read; at 1,000 connections that was
+//! 176 MiB and a tenth of the relay's CPU (`docs/relay.md`).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use warp::Filter;
-use warp::http::StatusCode;
-use warp::reply::Reply;
+use warp::http::{HeaderValue, Method, Request, StatusCode, header};
+use warp::reply::{Reply, Response};
 
 use crate::config::Config;
 use crate::connection::{self, Shared};
@@ -37,14 +51,8 @@ impl Relay {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(config, rooms, shutdown_rx));
         let (stop_accepting, stop_rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(
-            warp::serve(routes(shared.clone()))
-                .incoming(listener)
-                .graceful(async {
-                    let _ = stop_rx.await;
-                })
-                .run(),
-        );
+        let http = TowerToHyperService::new(warp::service(routes(shared.clone())));
+        let server = tokio::spawn(accept_loop(listener, http, shared.clone(), stop_rx));
         tracing::info!(%addr, "relay listening");
         Ok(Relay {
             addr,
@@ -114,6 +122,141 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)
 }
 
+/// Accepts connections until `stop`, serving each with HTTP/1 and upgrades.
+async fn accept_loop<H>(
+    listener: TcpListener,
+    http: H,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) where
+    H: Clone + Send + Sync + 'static,
+    H: hyper::service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
+    H::Future: Send + 'static,
+{
+    loop {
+        let stream = tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, usually: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let service = Http {
+            warp: http.clone(),
+            shared: shared.clone(),
+        };
+        tokio::spawn(async move {
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %e, "http connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Routes `/ws` to the upgrade and everything else to warp.
+#[derive(Clone)]
+struct Http<H> {
+    warp: H,
+    shared: Arc<Shared>,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl<H> hyper::service::Service<Request<Incoming>> for Http<H>
+where
+    H: hyper::service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
+    H::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture;
+
+    fn call(&self, req: Request<Incoming>) -> BoxFuture {
+        if req.uri().path() == "/ws" {
+            let response = upgrade(req, &self.shared);
+            return Box::pin(async move { Ok(response) });
+        }
+        Box::pin(self.warp.call(req))
+    }
+}
+
+fn has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
+    req.headers().get_all(name).iter().any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
+
+fn status(code: StatusCode, body: &'static str) -> Response {
+    warp::reply::with_status(body, code).into_response()
+}
+
+/// Answers a WebSocket handshake (RFC 6455 §4.2) and hands the upgraded
+/// connection to `connection::handle`.
+fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Response {
+    let handshake = req.method() == Method::GET
+        && has_token(&req, header::CONNECTION, "upgrade")
+        && has_token(&req, header::UPGRADE, "websocket")
+        && req
+            .headers()
+            .get(header::SEC_WEBSOCKET_VERSION)
+            .is_some_and(|v| v == "13");
+    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let (true, Some(key)) = (handshake, key) else {
+        return status(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade");
+    };
+    let Some(guard) = shared.admit() else {
+        return status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many connections, or shutting down",
+        );
+    };
+    let limit = shared.config.max_message_bytes;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .max_message_size(Some(limit))
+        .max_frame_size(Some(limit));
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                connection::handle(socket, shared, guard).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
+        }
+    });
+    let mut response = status(StatusCode::SWITCHING_PROTOCOLS, "");
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// Bytes read from a socket at a time. tungstenite grows a message's
+/// buffer past it as needed; a small one keeps idle connections cheap.
+const READ_BUFFER: usize = 4096;
+
 fn routes(
     shared: Arc<Shared>,
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
@@ -122,7 +265,7 @@ fn routes(
     let health = warp::path("health")
         .and(warp::path::end())
         .and(warp::get())
-        .and(with_shared.clone())
+        .and(with_shared)
         .map(|shared: Arc<Shared>| {
             warp::reply::json(&serde_json::json!({
                 "status": "ok",
@@ -132,33 +275,11 @@ fn routes(
             }))
             .into_response()
         });
-    let ws = warp::path("ws")
-        .and(warp::path::end())
-        .and(warp::ws())
-        .and(with_shared)
-        .map(
-            |ws: warp::ws::Ws, shared: Arc<Shared>| match shared.admit() {
-                Some(guard) => {
-                    let limit = shared.config.max_message_bytes;
-                    ws.max_message_size(limit)
-                        .max_frame_size(limit)
-                        .on_upgrade(move |socket| connection::handle(socket, shared, guard))
-                        .into_response()
-                }
-                None => warp::reply::with_status(
-                    "too many connections, or shutting down",
-                    StatusCode::SERVICE_UNAVAILABLE,
-                )
-                .into_response(),
-            },
-        );
     let pkg = warp::path("pkg")
         .and(warp::fs::dir(config.pkg_dir.clone()))
         .map(Reply::into_response);
     let www = warp::fs::dir(config.www_dir.clone()).map(Reply::into_response);
     health
-        .or(ws)
-        .unify()
         .or(pkg)
         .unify()
         .or(www)

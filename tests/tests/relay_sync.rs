@@ -380,6 +380,11 @@ async fn health_reports_rooms_and_connections() {
     assert_eq!(json["status"], "ok");
     assert_eq!(json["rooms"], 1);
     assert_eq!(json["connections"], 1);
+    let plain = http_get(relay.addr(), "/ws").await;
+    assert!(
+        plain.starts_with("HTTP/1.1 400"),
+        "a plain GET of /ws: {plain}"
+    );
     relay.shutdown().await;
 }
 
