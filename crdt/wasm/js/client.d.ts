@@ -8,9 +8,9 @@ export type { Splice };
 export type ClientState =
   /** The WebSocket is opening, or `hello` is waiting for `hello_ack`. */
   | "connecting"
-  /** `hello_ack` announced a snapshot; waiting for it. */
+  /** `hello_ack` received; catching up to the relay's head (replay or snapshot). Local edits are already sent during a replay. */
   | "syncing"
-  /** Up to date; local edits are sent as they are made. */
+  /** Caught up with the relay's head at join; every later edit arrives live, local edits are sent as made. */
   | "live"
   /** The connection dropped; waiting `retryInMs` before the next attempt. */
   | "reconnecting"

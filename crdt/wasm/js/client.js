@@ -89,6 +89,8 @@ export class CollabClient {
   #held = [];
   #flushQueued = false;
   #savedServerSeq = 0;
+  /** The relay's head when this connection joined: caught up once integrated. */
+  #joinHead = 0;
   #lastError = null;
   #onOnline = () => this.reconnectNow();
 
@@ -342,8 +344,14 @@ export class CollabClient {
     }
     switch (event.type) {
       case 'connected':
-        if (event.resync === 'replay') this.#becomeLive();
-        else this.#setState('syncing');
+        // With a replay the session sends local edits at once; the client
+        // is `syncing` until the replay reaches the relay's head.
+        this.#joinHead = event.serverSeq;
+        this.#setState('syncing');
+        if (event.resync === 'replay') {
+          this.#flush();
+          this.#checkCaughtUp();
+        }
         break;
       case 'snapshot':
         this.#emit('change', { origin: 'snapshot', serverSeq: event.serverSeq, splices: event.splices });
@@ -351,12 +359,12 @@ export class CollabClient {
         break;
       case 'remote':
         this.#emit('change', { origin: 'remote', serverSeq: event.serverSeq, splices: event.splices });
-        this.#emitStatus();
+        if (!this.#checkCaughtUp()) this.#emitStatus();
         break;
       case 'acknowledged':
         this.#savedServerSeq = event.serverSeq;
         this.#emit('saved', { serverSeq: event.serverSeq, pending: this.#session.unacked });
-        this.#emitStatus();
+        if (!this.#checkCaughtUp()) this.#emitStatus();
         break;
       case 'error': {
         const { type: _, ...error } = event;
@@ -370,6 +378,14 @@ export class CollabClient {
         break;
       }
     }
+  }
+
+  /** While syncing by replay: goes live once the head is reached. */
+  #checkCaughtUp() {
+    if (this.#state !== 'syncing' || this.#session.status !== 'live') return false;
+    if (this.#session.lastSeenServerSeq < this.#joinHead) return false;
+    this.#becomeLive();
+    return true;
   }
 
   #becomeLive() {

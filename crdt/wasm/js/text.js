@@ -12,26 +12,33 @@ function isLow(code) {
 }
 
 /**
- * Common prefix then common suffix (prefixFirst), or common suffix then
- * prefix bounded by the caret: the changed part of `after` must end at
- * `caret` when it can, which is where a browser leaves the caret after
+ * The splice between the longest common prefix and suffix, measured in one
+ * of two orders. `caret` (optional) bounds the search so that the changed
+ * part of `after` ends at it: the prefix may not pass it, the suffix may
+ * not reach before it. That is where a browser leaves the caret after
  * typing, pasting or deleting.
  */
 function diffWith(before, after, prefixFirst, caret) {
   const a = before.length;
   const b = after.length;
+  const prefixBound = caret ?? b;
+  const suffixBound = caret === undefined ? b : b - caret;
   let prefix = 0;
   let suffix = 0;
+  const growPrefix = () => {
+    const max = Math.min(a - suffix, b - suffix, prefixBound);
+    while (prefix < max && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
+  };
+  const growSuffix = () => {
+    const max = Math.min(a - prefix, b - prefix, suffixBound);
+    while (suffix < max && before.charCodeAt(a - 1 - suffix) === after.charCodeAt(b - 1 - suffix)) suffix++;
+  };
   if (prefixFirst) {
-    const maxPrefix = Math.min(a, b);
-    while (prefix < maxPrefix && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
-    const maxSuffix = Math.min(a, b) - prefix;
-    while (suffix < maxSuffix && before.charCodeAt(a - 1 - suffix) === after.charCodeAt(b - 1 - suffix)) suffix++;
+    growPrefix();
+    growSuffix();
   } else {
-    const maxSuffix = Math.min(a, b, b - caret);
-    while (suffix < maxSuffix && before.charCodeAt(a - 1 - suffix) === after.charCodeAt(b - 1 - suffix)) suffix++;
-    const maxPrefix = Math.min(a - suffix, b - suffix, caret);
-    while (prefix < maxPrefix && before.charCodeAt(prefix) === after.charCodeAt(prefix)) prefix++;
+    growSuffix();
+    growPrefix();
   }
   // Never cut a surrogate pair: a shared high half whose low halves differ
   // belongs to the change, and so does a shared low half after a change.
@@ -42,21 +49,23 @@ function diffWith(before, after, prefixFirst, caret) {
 
 /**
  * The one splice that turns `before` into `after`: at `index`, remove
- * `deleteCount` code units and insert `insert`. It is as small as possible;
- * among the smallest, the one whose inserted text ends at `caret` (the
- * caret after the user's input) is chosen, so that typing "a" into "aa"
- * between the two letters is an insert at 1, not at 2.
+ * `deleteCount` code units and insert `insert`. It is the smallest found
+ * from either end; among equally small ones, the one whose inserted text
+ * ends at `caret` (the caret after the user's input) wins, so that typing
+ * "a" into "aa" between the two letters is an insert at 1, not at 2.
  * @param {string} before
  * @param {string} after
  * @param {number} [caret]
  * @returns {{index: number, deleteCount: number, insert: string}}
  */
 export function diffText(before, after, caret) {
-  const minimal = diffWith(before, after, true, 0);
-  if (caret === undefined || caret === null) return minimal;
-  const clamped = Math.max(0, Math.min(after.length, caret | 0));
-  const hinted = diffWith(before, after, false, clamped);
-  return hinted.deleteCount === minimal.deleteCount ? hinted : minimal;
+  const candidates = [];
+  if (caret !== undefined && caret !== null) {
+    candidates.push(diffWith(before, after, false, Math.max(0, Math.min(after.length, caret | 0))));
+  }
+  candidates.push(diffWith(before, after, true), diffWith(before, after, false));
+  // The same change in length: the fewest deleted units is also the fewest inserted.
+  return candidates.reduce((best, c) => (c.deleteCount < best.deleteCount ? c : best));
 }
 
 /**

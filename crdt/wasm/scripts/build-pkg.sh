@@ -14,7 +14,7 @@ out="$(realpath -m "${1:-$root/pkg}")"
 ensure_wasm_tools
 
 cargo_version="$(awk -F'"' '/^version = / { print $2; exit }' "$wasm_crate_dir/Cargo.toml")"
-npm_version="$(node -p 'require(process.argv[1]).version' "$wasm_crate_dir/js/package.json")"
+npm_version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$wasm_crate_dir/js/package.json")"
 if [ "$cargo_version" != "$npm_version" ]; then
     echo "error: crdt/wasm/Cargo.toml says $cargo_version, js/package.json says $npm_version" >&2
     exit 1
@@ -28,7 +28,11 @@ wasm-pack --quiet build "$wasm_crate_dir" --release --target web --mode no-insta
 # file. Debian's wasm-opt (binaryen 108) is not used: it breaks the
 # externref table current wasm-bindgen emits, and gains nothing gzipped.
 wasm="$out/collab_crdt_bg.wasm"
-wasm-strip "$wasm"
+if command -v wasm-strip >/dev/null; then
+    wasm-strip "$wasm"
+else
+    echo "warning: wasm-strip (Debian package wabt) missing: the .wasm keeps its names" >&2
+fi
 
 cp "$wasm_crate_dir"/js/*.js "$wasm_crate_dir"/js/*.d.ts "$wasm_crate_dir/js/package.json" "$out/"
 cp "$wasm_crate_dir/README.md" "$out/README.md"

@@ -33,7 +33,7 @@ ensure_wasm_tools() {
         echo "installing wasm-pack (a few minutes)" >&2
         cargo install --quiet wasm-pack --version "=0.15.1"
     fi
-    command -v wasm-strip >/dev/null || apt_install wabt
+    command -v wasm-strip >/dev/null || apt_install wabt || true
 }
 
 # Debian's Chromium and its ChromeDriver.
@@ -41,6 +41,8 @@ ensure_chromium() {
     if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
         apt_install chromium chromium-driver
     fi
+    # Colour emoji in the screenshots; the tests pass without it.
+    [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || apt_install fonts-noto-color-emoji || true
 }
 
 # Node.js with npm.
@@ -50,14 +52,13 @@ ensure_node() {
 }
 
 # The npm dependencies of one folder, exactly as its package-lock.json
-# says; `npm ci` only when the lock changed since the last install.
+# says (`npm ci`), again only when the lock changed since the last install.
+# PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: playwright-core must not fetch a browser.
 ensure_npm_deps() {
-    local dir="$1"
-    if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
-        ! cmp -s <(node -e 'const l=require(process.argv[1]);delete l.name;delete l.version;console.log(JSON.stringify(l.packages))' "$dir/package-lock.json" | sha256sum) \
-            <(cat "$dir/node_modules/.lock-hash" 2>/dev/null); then
+    local dir="$1" want
+    want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+    if [ "$(cat "$dir/node_modules/.collab-lock-sha256" 2>/dev/null)" != "$want" ]; then
         (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
-        node -e 'const l=require(process.argv[1]);delete l.name;delete l.version;console.log(JSON.stringify(l.packages))' "$dir/package-lock.json" |
-            sha256sum >"$dir/node_modules/.lock-hash"
+        echo "$want" >"$dir/node_modules/.collab-lock-sha256"
     fi
 }
