@@ -1,0 +1,89 @@
+// demo.js: the demo page. Loads the collab-crdt package from /pkg/, opens
+// two CollabClients (two replicas, two WebSockets) on the document named by
+// ?doc= (default "demo"), binds each to a textarea and shows its status.
+// ?editors=N changes the number of editors. window.demo exposes the clients
+// for the browser tests.
+
+const params = new URLSearchParams(location.search);
+const docId = params.get('doc') || 'demo';
+const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
+
+function describe(status) {
+  switch (status.state) {
+    case 'live':
+      return status.pending === 0 ? 'live · all edits saved' : `live · sending ${status.pending}`;
+    case 'reconnecting':
+      return `reconnecting in ${(status.retryInMs / 1000).toFixed(1)} s (attempt ${status.attempt})`;
+    case 'offline':
+      return status.error ? `offline: ${status.error.code}` : 'offline · edits kept locally';
+    default:
+      return status.state;
+  }
+}
+
+function mountEditor(pkg, index, root) {
+  const { CollabClient, bindTextarea } = pkg;
+  const template = document.getElementById('editor-template');
+  const section = template.content.firstElementChild.cloneNode(true);
+  const name = `Editor ${String.fromCharCode(65 + index)}`;
+  section.querySelector('h2').textContent = name;
+  section.dataset.editor = String(index);
+  root.append(section);
+  const textarea = section.querySelector('textarea');
+  textarea.setAttribute('aria-label', name);
+  const button = section.querySelector('button.toggle');
+  const el = (cls) => section.querySelector(`.${cls}`);
+
+  const client = new CollabClient({ url: location.origin, docId });
+  const binding = bindTextarea(client, textarea);
+  el('replica').textContent = String(client.replicaId);
+
+  const render = (status) => {
+    section.dataset.state = status.state;
+    el('state').textContent = status.state;
+    el('seq').textContent = String(status.serverSeq);
+    el('saved').textContent = String(status.savedServerSeq);
+    el('pending').textContent = String(status.pending);
+    el('detail').textContent = describe(status);
+    const offline = status.state === 'offline';
+    button.textContent = offline ? 'Go online' : 'Go offline';
+  };
+  client.on('status', render);
+  render(client.status);
+  // The countdown in "reconnecting in ..." moves on its own.
+  setInterval(() => {
+    if (client.state === 'reconnecting') render(client.status);
+  }, 200);
+
+  button.addEventListener('click', () => {
+    if (client.state === 'offline') client.goOnline();
+    else client.goOffline();
+  });
+  return { client, binding, textarea, section };
+}
+
+async function main() {
+  document.getElementById('doc-id').textContent = docId;
+  const link = document.getElementById('doc-link');
+  link.href = `${location.origin}/?doc=${encodeURIComponent(docId)}`;
+  link.textContent = link.href;
+  let pkg;
+  try {
+    pkg = await import('/pkg/index.js');
+    await pkg.default();
+  } catch (err) {
+    const fatal = document.getElementById('fatal');
+    fatal.hidden = false;
+    fatal.textContent =
+      `The browser package did not load (${err.message}). Build it with ` +
+      '`bash scripts/run.sh`, which writes pkg/ before starting the relay.';
+    throw err;
+  }
+  const root = document.getElementById('editors');
+  const editors = [];
+  for (let i = 0; i < count; i++) editors.push(mountEditor(pkg, i, root));
+  window.demo = { docId, editors, pkg };
+  document.body.dataset.ready = 'true';
+}
+
+main();
