@@ -1,0 +1,58 @@
+// usage.ts: compiled with tsc --strict against the installed package in a
+// fresh project: the package's types cover the whole public API.
+
+import init, {
+  applySplices,
+  bindTextarea,
+  ClientSession,
+  CollabClient,
+  diffText,
+  Doc,
+  type ClientStatus,
+  type CollabError,
+  type Op,
+  type SessionEvent,
+  type Splice,
+  type VersionVector,
+} from "collab-crdt";
+
+export async function main(textarea: HTMLTextAreaElement): Promise<string> {
+  await init();
+  const doc = new Doc(1);
+  doc.insert(0, "hello 👋");
+  const version: VersionVector = doc.version();
+  doc.replace(0, 5, "howdy");
+  const ops: Op[] = doc.opsSince(version);
+  const copy = Doc.decode(2, doc.encode());
+  const applied: "integrated" | "duplicate" | "buffered" = copy.apply(ops[0]);
+  copy.applyAll(ops);
+
+  const session = new ClientSession("notes", 3);
+  const hello: string = session.connect();
+  const event: SessionEvent = session.receive(hello);
+  if (event.type === "remote") {
+    const splices: Splice[] = event.splices;
+    applySplices("", splices);
+  }
+
+  const client = new CollabClient({ url: "http://localhost:8000", docId: "notes", reconnect: { maxDelayMs: 5000 } });
+  const off = client.on("status", (s: ClientStatus) => console.log(s.state, s.savedServerSeq, s.pending));
+  client.on("change", ({ origin, splices }) => console.log(origin, splices.length));
+  client.on("saved", ({ serverSeq }) => console.log(serverSeq));
+  const binding = bindTextarea(client, textarea);
+  client.insert(0, "x");
+  client.delete(0, 1);
+  client.replace(0, 0, "y");
+  const splice: Splice = diffText("a", "ab", 2);
+  try {
+    client.insert(999, "z");
+  } catch (e) {
+    console.log((e as CollabError).code);
+  }
+  binding.destroy();
+  off();
+  client.goOffline();
+  client.goOnline();
+  client.close();
+  return `${applied} ${splice.insert} ${copy.text()} ${client.state}`;
+}
