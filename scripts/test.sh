@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with warnings denied, all
-# tests, the no_std build for a target without std, and the trace replays.
-# Installs what it needs and is missing (rust components and targets).
+# tests, the no_std build for a target without std, the trace replays, and
+# the browser package: its wasm tests in headless Chromium, the npm package
+# installed in a fresh project, the JS client's tests and the demo's
+# end-to-end tests against the real relay. Installs what it needs and is
+# missing (rust components and targets, wasm-pack and wasm-bindgen-cli from
+# crates.io, Debian's chromium and chromium-driver, npm packages by `npm ci`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=../crdt/wasm/scripts/tools.sh
+source crdt/wasm/scripts/tools.sh
+# No tool may download a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -11,6 +19,9 @@ step "toolchain"
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup target list --installed | grep -q '^thumbv7em-none-eabihf$' || rustup target add thumbv7em-none-eabihf
+ensure_wasm_tools
+ensure_chromium
+ensure_node
 
 traces="${COLLAB_TRACES:-$PWD/../shared/traces}"
 if [ ! -d "$traces" ]; then
@@ -24,12 +35,14 @@ export COLLAB_TRACES="$traces"
 
 step "cargo fmt"
 cargo fmt --all --check
-for manifest in crdt/fuzz/Cargo.toml crdt/compare/Cargo.toml; do
+for manifest in crdt/fuzz/Cargo.toml crdt/compare/Cargo.toml crdt/wasm/Cargo.toml; do
     cargo fmt --manifest-path "$manifest" --check
 done
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy --manifest-path crdt/wasm/Cargo.toml --target wasm32-unknown-unknown \
+    --all-targets --all-features -- -D warnings
 
 step "cargo test"
 cargo test --workspace --all-features
@@ -44,5 +57,26 @@ if [ -d "$traces" ]; then
         cargo run --quiet --release -p collab-crdt --features serde --example replay -- "$trace" --iters 1
     done
 fi
+
+step "wasm tests in headless Chromium (wasm-pack test)"
+(cd crdt/wasm && wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install .)
+
+step "npm package (pkg/), installed in a fresh project"
+bash crdt/wasm/scripts/build-pkg.sh
+# A size budget, not a timing: the .wasm must stay under 150 KiB gzipped.
+gz="$(gzip -9c pkg/collab_crdt_bg.wasm | wc -c)"
+if [ "$gz" -ge $((150 * 1024)) ]; then
+    echo "error: pkg/collab_crdt_bg.wasm is $gz bytes gzipped, over the 150 KiB budget" >&2
+    exit 1
+fi
+ensure_npm_deps crdt/wasm/e2e
+bash crdt/wasm/scripts/check-pkg.sh
+
+step "JS client and textarea helpers (node --test)"
+node --test crdt/wasm/js/test/
+
+step "browser end-to-end tests (the demo, the real relay, Chromium)"
+(cd crdt/wasm/e2e && node --test --test-concurrency=1 --test-reporter=spec)
+echo "screenshots: target/browser-artifacts/"
 
 step "all checks passed"
