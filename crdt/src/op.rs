@@ -17,7 +17,7 @@ use crate::id::{Id, check_replica, check_run, check_safe};
 /// `seq` counts a replica's units without gaps, which is what makes version
 /// vectors exact; `lamport` orders concurrent inserts.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
 pub enum Op {
     Insert(InsertOp),
@@ -59,6 +59,65 @@ pub struct DeleteOp {
 #[cfg(feature = "serde")]
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// Reading an operation through one flat struct instead of serde's
+/// internally tagged enums, which buffer every field before choosing the
+/// variant: operations are most of what a relay and its clients parse.
+#[cfg(feature = "serde")]
+mod wire {
+    use serde::de::{Deserialize, Deserializer, Error as _};
+
+    use super::{DeleteOp, InsertOp, Op};
+    use crate::id::Id;
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Insert,
+        Delete,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Flat {
+        kind: Kind,
+        replica_id: u64,
+        seq: u64,
+        lamport: u64,
+        #[serde(default)]
+        parent_id: Option<Id>,
+        #[serde(default)]
+        text: Option<smol_str::SmolStr>,
+        #[serde(default)]
+        target: Option<Id>,
+        #[serde(default)]
+        len: Option<u64>,
+        #[serde(default)]
+        reversed: bool,
+    }
+
+    impl<'de> Deserialize<'de> for Op {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Op, D::Error> {
+            let f = Flat::deserialize(deserializer)?;
+            Ok(match f.kind {
+                Kind::Insert => Op::Insert(InsertOp {
+                    replica_id: f.replica_id,
+                    seq: f.seq,
+                    lamport: f.lamport,
+                    parent_id: f.parent_id,
+                    text: f.text.ok_or_else(|| D::Error::missing_field("text"))?,
+                }),
+                Kind::Delete => Op::Delete(DeleteOp {
+                    replica_id: f.replica_id,
+                    seq: f.seq,
+                    lamport: f.lamport,
+                    target: f.target.ok_or_else(|| D::Error::missing_field("target"))?,
+                    len: f.len.ok_or_else(|| D::Error::missing_field("len"))?,
+                    reversed: f.reversed,
+                }),
+            })
+        }
+    }
 }
 
 impl Op {

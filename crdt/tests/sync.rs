@@ -476,3 +476,52 @@ fn a_snapshot_reports_the_change_as_one_splice() {
         }]
     );
 }
+
+#[test]
+fn operations_decode_strictly_but_ignore_unknown_fields() {
+    let parse = |json: &str| serde_json::from_str::<Op>(json);
+    let insert =
+        parse(r#"{"kind":"insert","replica_id":2,"seq":0,"lamport":1,"text":"a","extra":[1]}"#)
+            .unwrap();
+    assert!(matches!(&insert, Op::Insert(i) if i.parent_id.is_none() && i.text == "a"));
+    let delete = parse(
+        r#"{"len":2,"kind":"delete","target":{"lamport":1,"replica_id":2},"replica_id":3,"seq":4,"lamport":5,"reversed":true}"#,
+    )
+    .unwrap();
+    assert!(
+        matches!(&delete, Op::Delete(d) if d.len == 2 && d.reversed && d.target.replica_id == 2)
+    );
+    for (json, why) in [
+        (
+            r#"{"kind":"move","replica_id":2,"seq":0,"lamport":1}"#,
+            "unknown variant",
+        ),
+        (
+            r#"{"kind":"insert","replica_id":2,"seq":0,"lamport":1}"#,
+            "missing field `text`",
+        ),
+        (
+            r#"{"kind":"delete","replica_id":2,"seq":0,"lamport":1,"len":1}"#,
+            "missing field `target`",
+        ),
+        (
+            r#"{"kind":"delete","replica_id":2,"seq":0,"lamport":1,"target":{"lamport":1,"replica_id":2}}"#,
+            "missing field `len`",
+        ),
+        (
+            r#"{"replica_id":2,"seq":0,"lamport":1,"text":"a"}"#,
+            "missing field `kind`",
+        ),
+        (
+            r#"{"kind":"insert","replica_id":-2,"seq":0,"lamport":1,"text":"a"}"#,
+            "invalid value",
+        ),
+    ] {
+        let err = parse(json).unwrap_err().to_string();
+        assert!(err.contains(why), "{json}: {err}");
+    }
+    // What is written reads back the same.
+    for op in [insert, delete] {
+        assert_eq!(parse(&serde_json::to_string(&op).unwrap()).unwrap(), op);
+    }
+}
