@@ -73,7 +73,7 @@ ensure_npm_deps crdt/wasm/e2e
 bash crdt/wasm/scripts/check-pkg.sh
 
 step "JS client and textarea helpers (node --test)"
-node --test crdt/wasm/js/test/
+node --test --test-reporter=spec crdt/wasm/js/test/
 
 step "browser end-to-end tests (the demo, the real relay, Chromium)"
 (cd crdt/wasm/e2e && node --test --test-concurrency=1 --test-reporter=spec)

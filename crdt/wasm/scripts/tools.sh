@@ -5,12 +5,23 @@
 
 wasm_crate_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# apt-get, as root or through sudo; empty when neither is possible.
+# apt-get install, as root or through sudo; fails saying so when neither works.
 apt_install() {
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
-    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+    local sudo=()
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        sudo=(sudo)
+    fi
+    if [ "$(id -u)" = 0 ] || [ ${#sudo[@]} -gt 0 ]; then
+        echo "installing $* (apt-get)" >&2
+        local log
+        log="$(mktemp)"
+        if ! { "${sudo[@]}" apt-get update -qq &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; } >"$log" 2>&1; then
+            cat "$log" >&2
+            rm -f "$log"
+            return 1
+        fi
+        rm -f "$log"
     else
         echo "error: $* missing and cannot be installed (not root, no sudo): apt-get install $*" >&2
         return 1
