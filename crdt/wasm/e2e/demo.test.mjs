@@ -267,11 +267,9 @@ for (const store of ['memory', 'sqlite']) {
         await select(one, 0, before.length);
         await one.keyboard.type('typed while down. ');
 
-        // The same port and store: the pages reconnect to the URL they know.
+        // The same port and store: the pages reconnect on their own (backoff
+        // with jitter) to the URL they know.
         again = await startRelay(binary, own.port, env);
-        for (const page of [one, two]) {
-          await page.evaluate(() => window.demo.editors.forEach((e) => e.client.reconnectNow()));
-        }
         let text = await converged([one, two], 'convergence after the restart', 60_000);
         // Every edit came from these two pages, which keep their own until
         // the relay has them: whether it kept the document or lost it, all

@@ -35,13 +35,14 @@ export function startRelay(binary, port = 0, env = {}) {
   if (!existsSync(join(root, 'pkg/collab_crdt_bg.wasm'))) {
     throw new Error('pkg/ is not built: run bash crdt/wasm/scripts/build-pkg.sh');
   }
+  const ownDataDir = env.COLLAB_DATA_DIR ? null : mkdtempSync(join(tmpdir(), 'collab-relay-'));
   const child = spawn(
     binary,
     ['--addr', `127.0.0.1:${port}`, '--www-dir', 'www', '--pkg-dir', 'pkg', '--log', 'warn'],
     {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, COLLAB_DATA_DIR: mkdtempSync(join(tmpdir(), 'collab-relay-')), ...env },
+      env: { ...process.env, ...(ownDataDir ? { COLLAB_DATA_DIR: ownDataDir } : {}), ...env },
     },
   );
   let stderr = '';
@@ -75,6 +76,7 @@ export function startRelay(binary, port = 0, env = {}) {
           const timeout = setTimeout(() => child.kill('SIGKILL'), 15_000);
           await exited;
           clearTimeout(timeout);
+          if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
         },
       });
     });
