@@ -7,7 +7,7 @@
 use collab_crdt_wasm::{WasmDoc, WasmSession};
 use js_sys::{JSON, JsString, Reflect};
 use serde_json::Value;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -213,8 +213,6 @@ fn errors_are_js_errors_with_the_cores_code_and_message() {
         "invalid_snapshot"
     );
 }
-
-use wasm_bindgen::JsCast;
 
 /// Applies a `receive()` event's splices to a JS string, as an editor would.
 fn apply_splices(text: &JsString, event: &JsValue) -> JsString {
