@@ -128,5 +128,8 @@ impl Rooms {
                 let _ = flushed.await;
             }
         }
+        if let Err(e) = self.store.close() {
+            tracing::warn!(error = %e, "store not closed cleanly");
+        }
     }
 }

@@ -54,6 +54,9 @@ async fn a_restarted_relay_continues_every_document() {
     c.sync_to(head).await.unwrap();
     assert_eq!(c.text(), room.text());
     relay.shutdown().await;
+    // A clean stop folds the write-ahead log into the database file.
+    let wal = dir.0.join("collab.sqlite3-wal");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

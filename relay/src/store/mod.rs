@@ -111,6 +111,13 @@ pub trait Store: Send + Sync + 'static {
     /// The logged operations after `after`, up to the log's end.
     fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError>;
 
+    /// Called once at shutdown, after everything is written: a chance to
+    /// leave the storage tidy (the SQLite store folds its write-ahead log
+    /// into the database file).
+    fn close(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Replaces the document's snapshot. The backend may then drop the log
     /// up to `snapshot.server_seq` (see the type's docs).
     fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError>;

@@ -337,6 +337,13 @@ impl Store for SqliteStore {
         true
     }
 
+    fn close(&self) -> Result<(), StoreError> {
+        // After a clean stop the database file alone holds everything.
+        lock(&self.writer)
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(backend)
+    }
+
     fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError> {
         let conn = lock(&self.reader);
         let log_start: Option<u64> = conn
