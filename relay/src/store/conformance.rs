@@ -162,6 +162,11 @@ pub fn snapshot_and_tail_rebuild_the_document(store: &impl Store) {
     let loaded = store.load("d").unwrap().unwrap();
     assert_eq!(loaded.snapshot, Some(snapshot), "the latest snapshot");
     assert_eq!(loaded.tail, after, "the log after the snapshot");
+    assert_eq!(
+        store.create("d").unwrap(),
+        loaded,
+        "create of an existing document returns it as load does"
+    );
     let mut rebuilt = Doc::decode(9, &loaded.snapshot.unwrap().data).unwrap();
     for logged in &loaded.tail {
         rebuilt.apply(&logged.op).unwrap();

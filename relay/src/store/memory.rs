@@ -55,17 +55,19 @@ impl Store for MemoryStore {
     }
 
     fn create(&self, doc_id: &str) -> Result<StoredDoc, StoreError> {
-        let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
-        let doc = docs.entry(doc_id.to_owned()).or_insert_with(|| MemoryDoc {
-            epoch: new_epoch(),
-            snapshot: None,
-            log: Vec::new(),
-        });
-        Ok(StoredDoc {
-            epoch: doc.epoch.clone(),
-            snapshot: doc.snapshot.clone(),
-            tail: doc.log.clone(),
-        })
+        self.docs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(doc_id.to_owned())
+            .or_insert_with(|| MemoryDoc {
+                epoch: new_epoch(),
+                snapshot: None,
+                log: Vec::new(),
+            });
+        // `load` splits the log at the snapshot; an existing document must
+        // come back exactly as `load` gives it.
+        self.load(doc_id)?
+            .ok_or_else(|| StoreError::UnknownDocument(doc_id.to_owned()))
     }
 
     fn append(&self, doc_id: &str, ops: &[LoggedOp]) -> Result<(), StoreError> {
