@@ -171,59 +171,57 @@ impl Client {
         &mut self,
         frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
     ) -> Result<Option<Event>, ClientError> {
-        {
-            let text = match frame {
-                Some(Ok(Message::Text(text))) => text,
-                Some(Ok(Message::Close(frame))) => {
-                    self.disconnect();
-                    return Err(ClientError::Closed(frame.map(|f| u16::from(f.code))));
-                }
-                Some(Ok(_)) => return Ok(None),
-                Some(Err(e)) => {
-                    self.disconnect();
-                    return Err(e.into());
-                }
-                None => {
-                    self.disconnect();
-                    return Err(ClientError::Closed(None));
-                }
-            };
-            let msg = match ServerMessage::from_json(&text) {
-                Ok(msg) => msg,
-                Err(e) => {
-                    self.disconnect();
-                    return Err(SessionError::Parse(e).into());
-                }
-            };
-            let echo = match (&msg, self.record_echoes) {
-                (ServerMessage::OpEcho(echo), true) => Some((echo.server_seq, echo.op.clone())),
-                _ => None,
-            };
-            let event = match self.session.receive(msg) {
-                Ok(event) => event,
-                Err(e) => {
-                    self.disconnect();
-                    return Err(e.into());
-                }
-            };
-            self.echoes.extend(echo);
-            if let Event::Error(error) = &event {
-                if error.fatal {
-                    let error = error.clone();
-                    self.disconnect();
-                    return Err(ClientError::Server(error));
-                }
-                self.errors.push(error.clone());
+        let text = match frame {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(frame))) => {
+                self.disconnect();
+                return Err(ClientError::Closed(frame.map(|f| u16::from(f.code))));
             }
-            if let Event::Connected { resync, .. } = event {
-                self.resyncs.push(resync);
+            Some(Ok(_)) => return Ok(None),
+            Some(Err(e)) => {
+                self.disconnect();
+                return Err(e.into());
             }
-            if matches!(event, Event::Connected { .. } | Event::Snapshot { .. }) {
-                // Catch-up may have acknowledged or rebased local edits.
-                self.flush().await?;
+            None => {
+                self.disconnect();
+                return Err(ClientError::Closed(None));
             }
-            Ok(Some(event))
+        };
+        let msg = match ServerMessage::from_json(&text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.disconnect();
+                return Err(SessionError::Parse(e).into());
+            }
+        };
+        let echo = match (&msg, self.record_echoes) {
+            (ServerMessage::OpEcho(echo), true) => Some((echo.server_seq, echo.op.clone())),
+            _ => None,
+        };
+        let event = match self.session.receive(msg) {
+            Ok(event) => event,
+            Err(e) => {
+                self.disconnect();
+                return Err(e.into());
+            }
+        };
+        self.echoes.extend(echo);
+        if let Event::Error(error) = &event {
+            if error.fatal {
+                let error = error.clone();
+                self.disconnect();
+                return Err(ClientError::Server(error));
+            }
+            self.errors.push(error.clone());
         }
+        if let Event::Connected { resync, .. } = event {
+            self.resyncs.push(resync);
+        }
+        if matches!(event, Event::Connected { .. } | Event::Snapshot { .. }) {
+            // Catch-up may have acknowledged or rebased local edits.
+            self.flush().await?;
+        }
+        Ok(Some(event))
     }
 
     /// Handles whatever arrives until the server has been silent for `quiet`;

@@ -278,33 +278,49 @@ impl Room {
                 return Ok((CatchUp::Replay(ops), durable));
             }
         }
-        let snapshot = self.durable_snapshot(state)?;
-        let at = snapshot.server_seq;
+        let at = state.durable;
         Ok(match hello.snapshot_format.unwrap_or_default() {
-            SnapshotFormat::Bytes => (CatchUp::Snapshot(snapshot), at),
-            SnapshotFormat::Ops => {
-                let doc = Doc::decode(SERVER_REPLICA, &snapshot.data)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                (CatchUp::SnapshotOps(at, doc.snapshot().ops), at)
-            }
+            SnapshotFormat::Bytes => (CatchUp::Snapshot(Self::durable_snapshot(state)?), at),
+            SnapshotFormat::Ops => (CatchUp::SnapshotOps(at, Self::durable_ops(state)), at),
         })
     }
 
-    /// The document as stored: at `durable`, without batches still waiting
-    /// for their commit.
-    fn durable_snapshot(&self, state: &mut RoomState) -> Result<StoredSnapshot, StoreError> {
+    /// The version the store holds: the document's, less the batches still
+    /// waiting for their commit; `None` when none wait.
+    fn durable_version(state: &RoomState) -> Option<VersionVector> {
         if state.unsent.is_empty() {
-            return Ok(Self::snapshot_of(state));
+            return None;
         }
-        let mut version: VersionVector = state.doc.version();
+        let mut version = state.doc.version();
         for batch in &state.unsent {
             for &(replica, seq) in &batch.ids {
                 version.set(replica, version.get(replica).min(seq));
             }
         }
-        let ops = state.doc.ops_between(&VersionVector::new(), &version);
-        let doc = Doc::from_snapshot(SERVER_REPLICA, &Snapshot { ops })
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Some(version)
+    }
+
+    /// The stored history in canonical form.
+    fn durable_ops(state: &RoomState) -> Vec<Op> {
+        match Self::durable_version(state) {
+            None => state.doc.snapshot().ops,
+            Some(version) => state.doc.ops_between(&VersionVector::new(), &version),
+        }
+    }
+
+    /// The document as stored, encoded: at `durable`, without batches still
+    /// waiting for their commit.
+    fn durable_snapshot(state: &mut RoomState) -> Result<StoredSnapshot, StoreError> {
+        if state.unsent.is_empty() {
+            return Ok(Self::snapshot_of(state));
+        }
+        let doc = Doc::from_snapshot(
+            SERVER_REPLICA,
+            &Snapshot {
+                ops: Self::durable_ops(state),
+            },
+        )
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(StoredSnapshot {
             server_seq: state.durable,
             data: doc.encode().into(),
