@@ -1,6 +1,8 @@
 //! The document: one replica's state, its local edits and the integration of
 //! remote operations.
 
+mod load;
+
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -409,6 +411,20 @@ impl Doc {
             ));
         }
         Ok(())
+    }
+
+    /// Every character ever integrated, in document order, with whether it
+    /// is deleted: the whole state, tombstones included, for tests that
+    /// compare two ways of building a document.
+    #[cfg(feature = "std")]
+    pub fn layout(&self) -> Vec<(Id, bool)> {
+        self.tree
+            .spans()
+            .flat_map(|s| {
+                let replica_id = self.replica_ids[s.replica as usize];
+                (0..u64::from(s.len)).map(move |i| (Id::new(s.lamport + i, replica_id), s.deleted))
+            })
+            .collect()
     }
 
     /// Sizes of the internal structures, for benchmarks and diagnostics.

@@ -202,6 +202,14 @@ fn mutate(op: &Op, b: &mut Bytes<'_>) -> Option<Op> {
 fn round_trip(doc: &Doc) -> Option<()> {
     let bytes = doc.encode();
     let loaded = Doc::decode(99, &bytes).expect("own snapshot decodes");
+    loaded
+        .check()
+        .expect("invariants hold for a loaded snapshot");
+    assert_eq!(
+        loaded.layout(),
+        doc.layout(),
+        "a loaded snapshot places every character, deleted ones too, where the replica has it"
+    );
     assert_eq!(loaded.text(), doc.text(), "a loaded snapshot has the text");
     assert_eq!(
         loaded.encode(),

@@ -20,6 +20,26 @@ pub(crate) struct Index {
 }
 
 impl Index {
+    /// The index of a tree built in one piece, from `(replica, lamport,
+    /// leaf)` of every piece of every span in `(replica, lamport)` order.
+    pub(crate) fn from_sorted(entries: impl Iterator<Item = (u32, u64, u32)>) -> Index {
+        let mut map = BTreeMap::new();
+        let mut tail: Vec<(u64, u32)> = Vec::new();
+        for (replica, lamport, leaf) in entries {
+            let r = replica as usize;
+            if tail.len() <= r {
+                tail.resize(r + 1, (0, u32::MAX));
+            }
+            // A key covers everything up to the next one: a span in the same
+            // leaf as the key before it needs none.
+            if tail[r].1 != leaf {
+                map.insert((replica, lamport), leaf);
+                tail[r] = (lamport, leaf);
+            }
+        }
+        Index { map, tail }
+    }
+
     /// The leaf that holds `(replica, lamport)` if that character exists. For
     /// an id that does not exist it may name any leaf; callers confirm by
     /// scanning the leaf.

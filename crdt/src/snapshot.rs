@@ -20,6 +20,7 @@
 //! replica when bit 3 is set) and `text` (the UTF-8 of every insert in op
 //! order). Integers are LEB128 varints.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::doc::Doc;
@@ -134,6 +135,108 @@ impl Snapshot {
     /// Parses the byte form. Checks the format, not the history: a snapshot
     /// whose operations contradict each other fails in [`Doc::from_snapshot`].
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
+        let mut cols = Columns::open(bytes)?;
+        let mut ops = Vec::with_capacity(cols.left);
+        while cols.left > 0 {
+            ops.push(cols.next_op()?);
+        }
+        cols.finish()?;
+        Ok(Snapshot { ops })
+    }
+
+    /// The version this snapshot brings an empty replica to.
+    pub fn version(&self) -> VersionVector {
+        let mut v = VersionVector::new();
+        for op in &self.ops {
+            let end = op.seq().saturating_add(op.len());
+            if v.get(op.replica_id()) < end {
+                v.set(op.replica_id(), end);
+            }
+        }
+        v
+    }
+}
+
+impl Doc {
+    /// The canonical snapshot of everything integrated (not the buffer).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            ops: self.ops_since(&VersionVector::new()),
+        }
+    }
+
+    /// A replica `replica_id` holding exactly the history in `snapshot`.
+    /// Errors if an operation is invalid or a dependency is missing.
+    pub fn from_snapshot(replica_id: u64, snapshot: &Snapshot) -> Result<Doc, Error> {
+        let text: usize = snapshot
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Insert(ins) => ins.text.len(),
+                Op::Delete(_) => 0,
+            })
+            .sum();
+        let sizes = (snapshot.ops.len(), text);
+        if let Some(doc) = Doc::load_sorted(replica_id, &mut snapshot.ops.iter().cloned(), sizes) {
+            return Ok(doc);
+        }
+        let mut doc = Doc::new(replica_id)?;
+        doc.apply_all(&snapshot.ops)?;
+        if doc.pending_len() > 0 {
+            return Err(DecodeError::Inconsistent("an operation's dependency is missing").into());
+        }
+        Ok(doc)
+    }
+
+    /// The snapshot as compact bytes.
+    pub fn encode(&self) -> Vec<u8> {
+        self.snapshot().encode()
+    }
+
+    /// A replica `replica_id` loaded from [`Doc::encode`]'s bytes.
+    pub fn decode(replica_id: u64, bytes: &[u8]) -> Result<Doc, Error> {
+        // Straight from the columns into the document, without the list of
+        // operations in between; anything unexpected takes the long way,
+        // which reports it precisely.
+        let mut cols = Columns::open(bytes)?;
+        let mut failed = false;
+        let sizes = (cols.left, cols.text.len());
+        let mut ops = core::iter::from_fn(|| {
+            if cols.left == 0 {
+                return None;
+            }
+            cols.next_op().map_err(|_| failed = true).ok()
+        });
+        let loaded = Doc::load_sorted(replica_id, &mut ops, sizes);
+        if let Some(doc) = loaded
+            && !failed
+            && cols.finish().is_ok()
+        {
+            return Ok(doc);
+        }
+        Doc::from_snapshot(replica_id, &Snapshot::decode(bytes)?)
+    }
+}
+
+/// The byte form opened: the replica table and the inflated columns, read
+/// one operation at a time.
+struct Columns {
+    ids: Vec<u64>,
+    /// Operations not read yet.
+    left: usize,
+    /// The integer columns, then the text.
+    cols: [Vec<u8>; 6],
+    text: String,
+    /// Whether `text` is all ASCII, so that characters are bytes.
+    ascii: bool,
+    /// Read positions in `cols`, then the byte offset in `text`.
+    at: [usize; 7],
+    next_seq: Vec<u64>,
+    prev_lamport: u64,
+}
+
+impl Columns {
+    fn open(bytes: &[u8]) -> Result<Columns, DecodeError> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(3, "magic")? != MAGIC {
             return Err(DecodeError::BadMagic);
@@ -166,146 +269,160 @@ impl Snapshot {
                 return Err(DecodeError::TooLarge(MAX_SECTION_BYTES));
             }
             let data = r.take(packed, "column")?;
-            *col = miniz_oxide::inflate::decompress_to_vec_with_limit(data, raw)
-                .map_err(|_| DecodeError::Compression)?;
-            if col.len() != raw {
+            // The length is known: inflating into a buffer of exactly that
+            // size saves the regrowing and copying of an open-ended inflate.
+            *col = alloc::vec![0; raw];
+            let n = miniz_oxide::inflate::decompress_slice_iter_to_slice(
+                col,
+                core::iter::once(data),
+                false,
+                false,
+            )
+            .map_err(|_| DecodeError::Compression)?;
+            if n != raw {
                 return Err(DecodeError::Compression);
             }
         }
         if r.at != bytes.len() {
             return Err(DecodeError::TrailingBytes(bytes.len() - r.at));
         }
-        let [tags, replicas, seqs, lamports, lens, refs, text] = &cols;
-        let text = core::str::from_utf8(text).map_err(|_| DecodeError::Utf8)?;
-        let (mut tags, mut replicas, mut seqs, mut lamports, mut lens, mut refs) = (
-            Reader::new(tags),
-            Reader::new(replicas),
-            Reader::new(seqs),
-            Reader::new(lamports),
-            Reader::new(lens),
-            Reader::new(refs),
-        );
-        let mut chars = text.char_indices();
-        let replica_at = |i: u64| -> Result<u64, DecodeError> {
-            ids.get(i as usize)
-                .copied()
-                .ok_or(DecodeError::OutOfRange("replica index"))
-        };
-        let mut next_seq = alloc::vec![0u64; ids.len()];
-        let mut prev_lamport: u64 = 0;
-        let mut ops = Vec::with_capacity(n_ops.min(bytes.len()));
-        for _ in 0..n_ops {
-            let tag = tags.take(1, "tag")?[0];
-            // One byte string per snapshot: undefined bits, and flags that
-            // mean nothing for the kind of op, are refused.
-            let delete = tag & TAG_DELETE != 0;
-            let meaningless = if delete { TAG_ROOT } else { TAG_REVERSED };
-            if tag & !(TAG_DELETE | TAG_REVERSED | TAG_ROOT | TAG_OTHER_REPLICA) != 0
-                || tag & meaningless != 0
-            {
-                return Err(DecodeError::OutOfRange("tag"));
+        let [tags, replicas, seqs, lamports, lens, refs, text] = cols;
+        let text = String::from_utf8(text).map_err(|_| DecodeError::Utf8)?;
+        Ok(Columns {
+            ascii: text.is_ascii(),
+            text,
+            next_seq: alloc::vec![0; ids.len()],
+            ids,
+            left: n_ops,
+            cols: [tags, replicas, seqs, lamports, lens, refs],
+            at: [0; 7],
+            prev_lamport: 0,
+        })
+    }
+
+    fn byte(&mut self, col: usize, what: &'static str) -> Result<u8, DecodeError> {
+        let b = *self.cols[col]
+            .get(self.at[col])
+            .ok_or(DecodeError::Truncated(what))?;
+        self.at[col] += 1;
+        Ok(b)
+    }
+
+    fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte(col, what)?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
             }
-            let r = replicas.varint("replica")?;
-            let replica_id = replica_at(r)?;
-            let seq = offset(next_seq[r as usize], seqs.varint("seq")?, "seq")?;
-            let lamport = offset(prev_lamport, lamports.varint("lamport")?, "lamport")?;
-            prev_lamport = lamport;
-            let len = lens.varint("len")?;
-            next_seq[r as usize] = seq.checked_add(len).ok_or(DecodeError::OutOfRange("seq"))?;
-            let mut reference = || -> Result<Id, DecodeError> {
-                let back = unzigzag(refs.varint("reference")?);
-                let target = (lamport as i64)
-                    .checked_sub(back)
-                    .filter(|&l| l >= 0)
-                    .ok_or(DecodeError::OutOfRange("reference"))?;
-                let other = if tag & TAG_OTHER_REPLICA != 0 {
-                    let other = refs.varint("reference replica")?;
-                    if other == r {
-                        return Err(DecodeError::OutOfRange("reference replica"));
-                    }
-                    replica_at(other)?
-                } else {
-                    replica_id
-                };
-                Ok(Id::new(target as u64, other))
-            };
-            let op = if tag & TAG_DELETE != 0 {
-                Op::Delete(DeleteOp {
-                    replica_id,
-                    seq,
-                    lamport,
-                    target: reference()?,
-                    len,
-                    reversed: tag & TAG_REVERSED != 0,
-                })
-            } else {
-                let parent_id = if tag & TAG_ROOT != 0 {
-                    None
-                } else {
-                    Some(reference()?)
-                };
-                let start = chars.offset();
-                for _ in 0..len {
-                    chars.next().ok_or(DecodeError::Truncated("text"))?;
-                }
-                Op::Insert(InsertOp {
-                    replica_id,
-                    seq,
-                    lamport,
-                    parent_id,
-                    text: text[start..chars.offset()].into(),
-                })
-            };
-            ops.push(op);
         }
-        let unread = tags.rest() + replicas.rest() + seqs.rest() + lamports.rest();
-        let unread = unread + lens.rest() + refs.rest() + chars.as_str().len();
+        Err(DecodeError::OutOfRange(what))
+    }
+
+    fn replica_at(&self, i: u64) -> Result<u64, DecodeError> {
+        self.ids
+            .get(i as usize)
+            .copied()
+            .ok_or(DecodeError::OutOfRange("replica index"))
+    }
+
+    /// The next operation; call only while `left > 0`.
+    fn next_op(&mut self) -> Result<Op, DecodeError> {
+        let [tags, replicas, seqs, lamports, lens, refs, text] = [0, 1, 2, 3, 4, 5, 6];
+        self.left -= 1;
+        let tag = self.byte(tags, "tag")?;
+        // One byte string per snapshot: undefined bits, and flags that
+        // mean nothing for the kind of op, are refused.
+        let delete = tag & TAG_DELETE != 0;
+        let meaningless = if delete { TAG_ROOT } else { TAG_REVERSED };
+        if tag & !(TAG_DELETE | TAG_REVERSED | TAG_ROOT | TAG_OTHER_REPLICA) != 0
+            || tag & meaningless != 0
+        {
+            return Err(DecodeError::OutOfRange("tag"));
+        }
+        let r = self.varint(replicas, "replica")?;
+        let replica_id = self.replica_at(r)?;
+        let seq = offset(self.next_seq[r as usize], self.varint(seqs, "seq")?, "seq")?;
+        let lamport = offset(
+            self.prev_lamport,
+            self.varint(lamports, "lamport")?,
+            "lamport",
+        )?;
+        self.prev_lamport = lamport;
+        let len = self.varint(lens, "len")?;
+        self.next_seq[r as usize] = seq.checked_add(len).ok_or(DecodeError::OutOfRange("seq"))?;
+        let mut reference = || -> Result<Id, DecodeError> {
+            let back = unzigzag(self.varint(refs, "reference")?);
+            let target = (lamport as i64)
+                .checked_sub(back)
+                .filter(|&l| l >= 0)
+                .ok_or(DecodeError::OutOfRange("reference"))?;
+            let other = if tag & TAG_OTHER_REPLICA != 0 {
+                let other = self.varint(refs, "reference replica")?;
+                if other == r {
+                    return Err(DecodeError::OutOfRange("reference replica"));
+                }
+                self.replica_at(other)?
+            } else {
+                replica_id
+            };
+            Ok(Id::new(target as u64, other))
+        };
+        if delete {
+            return Ok(Op::Delete(DeleteOp {
+                replica_id,
+                seq,
+                lamport,
+                target: reference()?,
+                len,
+                reversed: tag & TAG_REVERSED != 0,
+            }));
+        }
+        let parent_id = if tag & TAG_ROOT != 0 {
+            None
+        } else {
+            Some(reference()?)
+        };
+        let start = self.at[text];
+        let end = if self.ascii {
+            usize::try_from(len)
+                .ok()
+                .and_then(|n| start.checked_add(n))
+                .filter(|&end| end <= self.text.len())
+                .ok_or(DecodeError::Truncated("text"))?
+        } else {
+            let mut chars = self.text[start..].char_indices();
+            for _ in 0..len {
+                chars.next().ok_or(DecodeError::Truncated("text"))?;
+            }
+            start + chars.offset()
+        };
+        self.at[text] = end;
+        Ok(Op::Insert(InsertOp {
+            replica_id,
+            seq,
+            lamport,
+            parent_id,
+            text: self.text[start..end].into(),
+        }))
+    }
+
+    /// Errors unless every operation and every byte of every column was read.
+    fn finish(&self) -> Result<(), DecodeError> {
+        if self.left > 0 {
+            return Err(DecodeError::Truncated("op"));
+        }
+        let unread: usize = self
+            .cols
+            .iter()
+            .zip(self.at)
+            .map(|(c, at)| c.len() - at)
+            .sum();
         if unread != 0 {
             return Err(DecodeError::TrailingBytes(unread));
         }
-        Ok(Snapshot { ops })
-    }
-
-    /// The version this snapshot brings an empty replica to.
-    pub fn version(&self) -> VersionVector {
-        let mut v = VersionVector::new();
-        for op in &self.ops {
-            let end = op.seq().saturating_add(op.len());
-            if v.get(op.replica_id()) < end {
-                v.set(op.replica_id(), end);
-            }
-        }
-        v
-    }
-}
-
-impl Doc {
-    /// The canonical snapshot of everything integrated (not the buffer).
-    pub fn snapshot(&self) -> Snapshot {
-        Snapshot {
-            ops: self.ops_since(&VersionVector::new()),
-        }
-    }
-
-    /// A replica `replica_id` holding exactly the history in `snapshot`.
-    /// Errors if an operation is invalid or a dependency is missing.
-    pub fn from_snapshot(replica_id: u64, snapshot: &Snapshot) -> Result<Doc, Error> {
-        let mut doc = Doc::new(replica_id)?;
-        doc.apply_all(&snapshot.ops)?;
-        if doc.pending_len() > 0 {
-            return Err(DecodeError::Inconsistent("an operation's dependency is missing").into());
-        }
-        Ok(doc)
-    }
-
-    /// The snapshot as compact bytes.
-    pub fn encode(&self) -> Vec<u8> {
-        self.snapshot().encode()
-    }
-
-    /// A replica `replica_id` loaded from [`Doc::encode`]'s bytes.
-    pub fn decode(replica_id: u64, bytes: &[u8]) -> Result<Doc, Error> {
-        Doc::from_snapshot(replica_id, &Snapshot::decode(bytes)?)
+        Ok(())
     }
 }
 
@@ -339,10 +456,6 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Reader { bytes, at: 0 }
-    }
-
     fn rest(&self) -> usize {
         self.bytes.len() - self.at
     }

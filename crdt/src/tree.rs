@@ -94,6 +94,15 @@ impl Span {
         self.utf16 += next.utf16;
     }
 
+    /// Adds this span at the end of `spans`, joined to the last one when it
+    /// continues it.
+    pub(crate) fn push_onto(self, spans: &mut Vec<Span>) {
+        match spans.last_mut() {
+            Some(last) if last.joins(&self) => last.absorb(&self),
+            _ => spans.push(self),
+        }
+    }
+
     /// Whether `next`, placed right after this span, can join it.
     fn joins(&self, next: &Span) -> bool {
         self.replica == next.replica
@@ -186,7 +195,100 @@ impl Default for Tree {
     }
 }
 
+/// Spans per leaf and children per node in a tree built in one piece.
+const LEAF_FILL: usize = LEAF_CAP * 3 / 4;
+const NODE_FILL: usize = NODE_CAP * 3 / 4;
+
 impl Tree {
+    /// A tree holding `spans` in this order, built bottom-up. Leaves and
+    /// nodes are filled to three quarters, so the first edits after a load
+    /// do not split them all. `index` lists, in `(replica, lamport)` order,
+    /// the first lamport of every piece of every span and the span it is in.
+    pub(crate) fn from_spans(
+        spans: &[Span],
+        index: impl Iterator<Item = (u32, u64, usize)>,
+    ) -> Tree {
+        if spans.is_empty() {
+            return Tree::default();
+        }
+        let n_leaves = spans.len().div_ceil(LEAF_FILL);
+        let mut leaves = Vec::with_capacity(n_leaves);
+        let mut nodes = Vec::with_capacity(n_leaves / NODE_FILL + 2);
+        // (id, visible chars, UTF-16 units) of each member of the level being built.
+        let mut level = Vec::with_capacity(n_leaves);
+        let mut total = 0u64;
+        for (i, chunk) in spans.chunks(LEAF_FILL).enumerate() {
+            let id = i as u32;
+            let mut leaf = Box::new(Leaf {
+                spans: [Span::default(); LEAF_CAP],
+                len: chunk.len() as u8,
+                slot: 0,
+                parent: NONE,
+                next: if i + 1 < n_leaves { id + 1 } else { NONE },
+                chars: 0,
+            });
+            leaf.spans[..chunk.len()].copy_from_slice(chunk);
+            let (mut chars, mut utf16) = (0, 0);
+            for s in chunk {
+                let (c, u) = s.visible();
+                chars += c;
+                utf16 += u;
+                total += u64::from(s.len);
+            }
+            leaf.chars = chars;
+            leaves.push(leaf);
+            level.push((id, chars, utf16));
+        }
+        let mut leaf_children = true;
+        let root = loop {
+            let mut above = Vec::with_capacity(level.len() / NODE_FILL + 1);
+            for group in level.chunks(NODE_FILL) {
+                let id = nodes.len() as u32;
+                let mut node = Node {
+                    children: [0; NODE_CAP],
+                    chars: [0; NODE_CAP],
+                    utf16: [0; NODE_CAP],
+                    len: group.len() as u8,
+                    slot: 0,
+                    parent: NONE,
+                    leaf_children,
+                };
+                let (mut chars, mut utf16) = (0, 0);
+                for (slot, &(child, c, u)) in group.iter().enumerate() {
+                    node.children[slot] = child;
+                    node.chars[slot] = c;
+                    node.utf16[slot] = u;
+                    chars += c;
+                    utf16 += u;
+                    if leaf_children {
+                        let l = &mut leaves[child as usize];
+                        (l.parent, l.slot) = (id, slot as u8);
+                    } else {
+                        let n: &mut Node = &mut nodes[child as usize];
+                        (n.parent, n.slot) = (id, slot as u8);
+                    }
+                }
+                nodes.push(node);
+                above.push((id, chars, utf16));
+            }
+            if above.len() == 1 {
+                break above[0].0;
+            }
+            level = above;
+            leaf_children = false;
+        };
+        Tree {
+            leaves,
+            nodes,
+            root,
+            index: Index::from_sorted(
+                index.map(|(replica, lamport, span)| (replica, lamport, (span / LEAF_FILL) as u32)),
+            ),
+            total,
+            cache: Cell::new((NONE, 0)),
+        }
+    }
+
     pub(crate) fn len_chars(&self) -> usize {
         self.root_sum(|n| &n.chars)
     }

@@ -122,6 +122,11 @@ proptest! {
         prop_assert_eq!(replayed.text(), text);
         prop_assert_eq!(loaded.encode(), bytes.clone());
         prop_assert_eq!(replayed.encode(), bytes);
+        // Loading lays the history out in one pass; the tombstones must land
+        // where integrating op by op puts them, or later edits would diverge.
+        loaded.check().unwrap();
+        prop_assert_eq!(loaded.layout(), replayed.layout());
+        prop_assert_eq!(loaded.layout(), docs[0].layout());
     }
 
     #[test]

@@ -1,0 +1,402 @@
+//! Loading a complete history in one pass instead of integrating its
+//! operations one by one.
+//!
+//! Integrated in causal order, RGA puts every character right after its
+//! parent, before the parent's older children. The document is therefore the
+//! depth-first walk of the insertion tree with each node's children taken in
+//! descending id order: a canonical snapshot (sorted by `(lamport,
+//! replica_id)`, so every parent and target comes first) can be laid out
+//! without a single search in the sequence tree, and the tree built bottom-up.
+//!
+//! Anything this path does not expect (an unsorted or incomplete history, an
+//! invalid operation) makes it give up; the caller then integrates the
+//! operations one by one, which names the exact error.
+
+use alloc::vec::Vec;
+
+use super::{Doc, MAX_DOC_CHARS};
+use crate::op::Op;
+use crate::oplog::Run;
+use crate::tree::{MAX_SPAN, Span, Tree};
+
+const ROOT: u32 = u32::MAX;
+
+/// One insert operation: a chain of characters, each the parent of the next.
+struct Chain {
+    replica: u32,
+    lamport: u64,
+    len: u32,
+    /// Where its text starts in the content arena.
+    content: u32,
+    ascii: bool,
+}
+
+/// An insert whose first character is a child of a character:
+/// `(parent chain, offset in it, u64::MAX - chain)`, the parent being
+/// [`ROOT`] for the document start. Chains are numbered in snapshot order,
+/// which is id order, so the last field puts larger ids first, as RGA does.
+/// A plain tuple so that sorting shares the code the tree already has.
+type Child = (u32, u64, u64);
+
+/// Deleted characters `(chain, first offset, end offset)`.
+type Deleted = (u32, u64, u64);
+
+fn chain_of(kid: &Child) -> u32 {
+    (u64::MAX - kid.2) as u32
+}
+
+enum Frame {
+    /// Lay out `chain` from character `from` (at byte `byte` of its text);
+    /// `kid` is its first child at or after `from`.
+    Chain {
+        chain: u32,
+        from: u32,
+        byte: u32,
+        kid: usize,
+    },
+    /// Lay out the children `next..end`, each with its whole subtree.
+    Kids { next: usize, end: usize },
+}
+
+/// Items grouped by their first field (a chain, or [`ROOT`] last), with
+/// where each group starts.
+struct Groups {
+    items: Vec<(u32, u64, u64)>,
+    first: Vec<usize>,
+}
+
+impl Groups {
+    /// A counting sort by chain, keeping the order within a group unless
+    /// `sort` asks for each group sorted (nearly all hold one item).
+    fn new(items: &[(u32, u64, u64)], chains: usize, sort: bool) -> Groups {
+        let group = |item: &(u32, u64, u64)| item.0.min(chains as u32) as usize;
+        let mut first = alloc::vec![0usize; chains + 2];
+        for item in items {
+            first[group(item) + 1] += 1;
+        }
+        for i in 1..first.len() {
+            first[i] += first[i - 1];
+        }
+        let mut next = first.clone();
+        let mut out = alloc::vec![(0, 0, 0); items.len()];
+        for item in items {
+            let at = &mut next[group(item)];
+            out[*at] = *item;
+            *at += 1;
+        }
+        if sort {
+            for w in first.windows(2) {
+                if w[1] - w[0] > 1 {
+                    out[w[0]..w[1]].sort_unstable();
+                }
+            }
+        }
+        Groups { items: out, first }
+    }
+
+    fn of(&self, group: usize) -> core::ops::Range<usize> {
+        self.first[group]..self.first[group + 1]
+    }
+}
+
+impl Doc {
+    /// `ops` as a replica `replica_id`, when they are a complete history
+    /// sorted by `(lamport, replica_id)`; `None` for anything else. `(n,
+    /// text)` are their number and UTF-8 length, so that the arrays are
+    /// allocated once.
+    pub(crate) fn load_sorted(
+        replica_id: u64,
+        ops: &mut dyn Iterator<Item = Op>,
+        (n, text): (usize, usize),
+    ) -> Option<Doc> {
+        let mut doc = Doc::new(replica_id).ok()?;
+        doc.content.reserve(text);
+        let mut chains: Vec<Chain> = Vec::with_capacity(n);
+        // Per replica: (first lamport, chain) of its inserts, in lamport order.
+        let mut inserts: Vec<Vec<(u64, u32)>> = Vec::new();
+        let mut kids: Vec<Child> = Vec::with_capacity(n);
+        let mut deleted: Vec<Deleted> = Vec::new();
+        let mut chars = 0u64;
+        let mut prev = None;
+        // The replica of the previous operation: histories come in runs of
+        // one author, and the table lookup is a map search.
+        let mut last = (0, 0);
+        for op in ops {
+            let len = op.validate().ok()?;
+            let key = (op.lamport(), op.replica_id());
+            if prev.is_some_and(|p| p >= key) {
+                return None;
+            }
+            prev = Some(key);
+            let r = if last.0 == op.replica_id() {
+                last.1
+            } else {
+                let r = doc.replica(op.replica_id());
+                last = (op.replica_id(), r);
+                r
+            };
+            let ru = r as usize;
+            if op.seq() != doc.seen[ru]
+                || (doc.seen[ru] > 0 && op.lamport() <= doc.last_lamport[ru])
+            {
+                return None;
+            }
+            if inserts.len() <= ru {
+                inserts.resize_with(ru + 1, Vec::new);
+            }
+            match &op {
+                Op::Insert(ins) => {
+                    chars += len;
+                    if chars > MAX_DOC_CHARS
+                        || doc.content.len() + ins.text.len() > u32::MAX as usize
+                    {
+                        return None;
+                    }
+                    let (parent, offset, reference) = match ins.parent_id {
+                        None => (ROOT, 0, None),
+                        Some(p) => {
+                            let pr = *doc.replica_index.get(&p.replica_id)?;
+                            let (chain, offset) = find(&inserts[pr as usize], &chains, p.lamport)?;
+                            (chain, offset, Some((pr, p.lamport)))
+                        }
+                    };
+                    let chain = chains.len() as u32;
+                    let content = doc.content.len() as u32;
+                    doc.content.push_str(&ins.text);
+                    chains.push(Chain {
+                        replica: r,
+                        lamport: ins.lamport,
+                        len: len as u32,
+                        content,
+                        ascii: ins.text.len() as u64 == len,
+                    });
+                    inserts[ru].push((ins.lamport, chain));
+                    kids.push((parent, u64::from(offset), u64::MAX - u64::from(chain)));
+                    let bytes = ins.text.len() as u32;
+                    doc.record(
+                        r,
+                        Run::insert(ins.seq, ins.lamport, len, reference, content, bytes),
+                    );
+                }
+                Op::Delete(del) => {
+                    let tr = *doc.replica_index.get(&del.target.replica_id)?;
+                    let start = del.target.lamport;
+                    let targets = &inserts[tr as usize];
+                    mark_deleted(targets, &chains, start, len, &mut deleted)?;
+                    let run = Run::delete(del.seq, del.lamport, len, (tr, start), del.reversed);
+                    doc.record(r, run);
+                }
+            }
+        }
+        let kids = Groups::new(&kids, chains.len(), true);
+        let deleted = Groups::new(&deleted, chains.len(), true);
+        let (spans, pieces) = layout(&doc, &chains, &kids, &deleted);
+        // The index wants each replica's characters in lamport order: its
+        // chains in order, each chain's pieces in the order laid out.
+        let pieces = Groups::new(&pieces, chains.len(), false);
+        let entries = inserts.iter().enumerate().flat_map(|(r, list)| {
+            let (chains, pieces) = (&chains, &pieces);
+            list.iter().flat_map(move |&(lamport, chain)| {
+                debug_assert_eq!(chains[chain as usize].lamport, lamport);
+                pieces.items[pieces.of(chain as usize)]
+                    .iter()
+                    .map(move |&(_, offset, span)| (r as u32, lamport + offset, span as usize))
+            })
+        });
+        doc.tree = Tree::from_spans(&spans, entries);
+        Some(doc)
+    }
+}
+
+/// The chain holding character `lamport` of a replica and its offset there.
+fn find(inserts: &[(u64, u32)], chains: &[Chain], lamport: u64) -> Option<(u32, u32)> {
+    let i = inserts.partition_point(|&(start, _)| start <= lamport);
+    let (start, chain) = *inserts.get(i.checked_sub(1)?)?;
+    (lamport - start < u64::from(chains[chain as usize].len))
+        .then(|| (chain, (lamport - start) as u32))
+}
+
+/// Records characters `start..start + len` of a replica as deleted, chain
+/// by chain; `None` unless every one of them exists.
+fn mark_deleted(
+    inserts: &[(u64, u32)],
+    chains: &[Chain],
+    start: u64,
+    len: u64,
+    out: &mut Vec<Deleted>,
+) -> Option<()> {
+    let end = start + len;
+    let first = inserts
+        .partition_point(|&(s, _)| s <= start)
+        .checked_sub(1)?;
+    let mut reached = start;
+    for &(s, chain) in &inserts[first..] {
+        let chain_end = s + u64::from(chains[chain as usize].len);
+        if s > reached || chain_end <= reached {
+            return None;
+        }
+        let stop = chain_end.min(end);
+        out.push((chain, reached - s, stop - s));
+        reached = stop;
+        if reached == end {
+            return Some(());
+        }
+    }
+    None
+}
+
+/// Every character in document order, as joined spans with deleted ones
+/// marked, and where each chain's pieces went: `(chain, offset, span)`.
+fn layout(
+    doc: &Doc,
+    chains: &[Chain],
+    kids: &Groups,
+    deleted: &Groups,
+) -> (Vec<Span>, Vec<(u32, u64, u64)>) {
+    let mut out = Layout {
+        doc,
+        deleted,
+        deleted_at: deleted.first.clone(),
+        spans: Vec::new(),
+        pieces: Vec::new(),
+    };
+    let mut stack = alloc::vec![Frame::Kids {
+        next: kids.first[chains.len()],
+        end: kids.items.len(),
+    }];
+    while let Some(frame) = stack.pop() {
+        match frame {
+            Frame::Kids { next, end } => {
+                if next < end {
+                    stack.push(Frame::Kids {
+                        next: next + 1,
+                        end,
+                    });
+                    let chain = chain_of(&kids.items[next]);
+                    stack.push(Frame::Chain {
+                        chain,
+                        from: 0,
+                        byte: 0,
+                        kid: kids.first[chain as usize],
+                    });
+                }
+            }
+            Frame::Chain {
+                chain,
+                from,
+                byte,
+                kid,
+            } => {
+                let c = &chains[chain as usize];
+                let last = kids.first[chain as usize + 1];
+                if kid == last {
+                    out.emit(chain, c, (from, c.len), byte);
+                    continue;
+                }
+                // Character `at` has children: they come right after it,
+                // ordered against the character that continues the chain.
+                let at = kids.items[kid].1 as u32;
+                let byte = out.emit(chain, c, (from, at + 1), byte);
+                let group = kid + kids.items[kid..last].partition_point(|k| k.1 == u64::from(at));
+                if at + 1 == c.len {
+                    stack.push(Frame::Kids {
+                        next: kid,
+                        end: group,
+                    });
+                    continue;
+                }
+                let next_char = (
+                    c.lamport + u64::from(at) + 1,
+                    doc.replica_ids[c.replica as usize],
+                );
+                let id_of = |k: &Child| {
+                    let k = &chains[chain_of(k) as usize];
+                    (k.lamport, doc.replica_ids[k.replica as usize])
+                };
+                let larger = kid + kids.items[kid..group].partition_point(|k| id_of(k) > next_char);
+                stack.push(Frame::Kids {
+                    next: larger,
+                    end: group,
+                });
+                stack.push(Frame::Chain {
+                    chain,
+                    from: at + 1,
+                    byte,
+                    kid: group,
+                });
+                stack.push(Frame::Kids {
+                    next: kid,
+                    end: larger,
+                });
+            }
+        }
+    }
+    (out.spans, out.pieces)
+}
+
+struct Layout<'a> {
+    doc: &'a Doc,
+    deleted: &'a Groups,
+    /// Per chain, its first deleted range that may still matter: a chain
+    /// is laid out front to back, so ranges that end before are done.
+    deleted_at: Vec<usize>,
+    spans: Vec<Span>,
+    pieces: Vec<(u32, u64, u64)>,
+}
+
+impl Layout<'_> {
+    /// Appends characters `from..to` of `chain` (the first at byte `byte` of
+    /// its text), cut where deletion starts or stops and at [`MAX_SPAN`];
+    /// returns the byte after them.
+    fn emit(&mut self, chain: u32, c: &Chain, (from, to): (u32, u32), mut byte: u32) -> u32 {
+        let text = &self.doc.content[c.content as usize..];
+        let stop = self.deleted.first[chain as usize + 1];
+        let mut at = from;
+        while at < to {
+            let off = u64::from(at);
+            let skip = &mut self.deleted_at[chain as usize];
+            while *skip < stop && self.deleted.items[*skip].2 <= off {
+                *skip += 1;
+            }
+            // The ranges are sorted by start and rarely overlap: whether
+            // `at` is deleted, and until where that stays so, is a short scan.
+            let mut deleted_until = None;
+            let mut next_start = u64::from(to);
+            for &(_, start, end) in &self.deleted.items[*skip..stop] {
+                if start <= off && off < end {
+                    deleted_until = Some(deleted_until.map_or(end, |u: u64| u.max(end)));
+                } else if start > off {
+                    next_start = next_start.min(start);
+                    break;
+                }
+            }
+            let until = deleted_until.unwrap_or(next_start).min(u64::from(to));
+            let n = (until - off).min(u64::from(MAX_SPAN)) as u32;
+            let (bytes, utf16) = if c.ascii {
+                (n, n)
+            } else {
+                text[byte as usize..]
+                    .chars()
+                    .take(n as usize)
+                    .fold((0, 0), |(b, u), ch| {
+                        (b + ch.len_utf8() as u32, u + ch.len_utf16() as u32)
+                    })
+            };
+            Span {
+                lamport: c.lamport + off,
+                replica: c.replica,
+                len: n,
+                content: c.content + byte,
+                bytes,
+                utf16,
+                deleted: deleted_until.is_some(),
+            }
+            .push_onto(&mut self.spans);
+            self.pieces
+                .push((chain, off, (self.spans.len() - 1) as u64));
+            at += n;
+            byte += bytes;
+        }
+        byte
+    }
+}
