@@ -315,6 +315,14 @@ impl Doc {
         self.pending.limit = limit;
     }
 
+    /// How many units of `replica_id`'s history are integrated: its next
+    /// expected `seq`, one entry of [`Doc::version`] without building it.
+    pub fn seen(&self, replica_id: u64) -> u64 {
+        self.replica_index
+            .get(&replica_id)
+            .map_or(0, |&r| self.seen[r as usize])
+    }
+
     /// What this replica has integrated.
     pub fn version(&self) -> VersionVector {
         let mut v = VersionVector::new();

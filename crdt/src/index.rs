@@ -54,8 +54,17 @@ impl Index {
     /// Records characters with lamports above every existing one of `replica`.
     pub(crate) fn note_new(&mut self, replica: u32, start: u64, leaf: u32) {
         let r = replica as usize;
-        if self.tail.get(r).is_some_and(|&(_, l)| l == leaf) {
-            return;
+        match self.tail.get(r) {
+            Some(&(_, l)) if l == leaf => return,
+            // No key lies above `start`: the largest key is the one that
+            // governs it, and `start` becomes the largest. (A split that
+            // moved the new characters leaves an end marker above them.)
+            Some(&(key, l)) if l != u32::MAX && key <= start => {
+                self.map.insert((replica, start), leaf);
+                self.tail[r] = (start, leaf);
+                return;
+            }
+            _ => {}
         }
         if self.leaf_of(replica, start) != Some(leaf) {
             self.map.insert((replica, start), leaf);

@@ -184,6 +184,13 @@ impl ServerMessage {
     }
 
     pub fn from_json(text: &str) -> Result<ServerMessage, ParseError> {
+        // Every remote keystroke arrives as an `op_echo`: decode it straight
+        // into its struct, as `ClientMessage::from_json` does for `op`.
+        if text.starts_with(r#"{"type":"op_echo","#)
+            && let Ok(echo) = serde_json::from_str::<OpEcho>(text)
+        {
+            return Ok(ServerMessage::OpEcho(echo));
+        }
         serde_json::from_str(text)
             .map_err(|e| ParseError::new(text, &e, &["hello_ack", "snapshot", "op_echo", "error"]))
     }

@@ -409,7 +409,7 @@ impl ClientSession {
         }
         match op {
             Op::Insert(ins) => {
-                let seen = self.doc.version().get(ins.replica_id);
+                let seen = self.doc.seen(ins.replica_id);
                 let known = seen.saturating_sub(ins.seq);
                 self.doc.apply(op)?;
                 let Some(first) = known.checked_add(ins.lamport) else {

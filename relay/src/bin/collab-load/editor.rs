@@ -29,7 +29,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// tungstenite zero-fills its whole free read buffer before every read
 /// (even one that finds nothing), so its 128 KiB default made that memset
 /// the load generator's largest cost; bursts of echoes fit in far less.
-const READ_BUFFER: usize = 16 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
 
 /// What an edit types: mostly letters, some spaces.
 const TYPED: &[u8] = b"etaoinshrdlucmfwypvbgkqjxz      ";
