@@ -136,7 +136,9 @@ impl Snapshot {
     /// whose operations contradict each other fails in [`Doc::from_snapshot`].
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
         let mut cols = Columns::open(bytes)?;
-        let mut ops = Vec::with_capacity(cols.left);
+        // The count is only a claim until the ops are read: reserve no more
+        // than the input could describe.
+        let mut ops = Vec::with_capacity(cols.left.min(bytes.len()));
         while cols.left > 0 {
             ops.push(cols.next_op()?);
         }
@@ -200,7 +202,7 @@ impl Doc {
         // which reports it precisely.
         let mut cols = Columns::open(bytes)?;
         let mut failed = false;
-        let sizes = (cols.left, cols.text.len());
+        let sizes = (cols.left.min(bytes.len()), cols.text.len());
         let mut ops = core::iter::from_fn(|| {
             if cols.left == 0 {
                 return None;
