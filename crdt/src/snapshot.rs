@@ -302,24 +302,27 @@ impl Columns {
         })
     }
 
+    /// Reads column `col` from where it was left.
+    fn read<T>(
+        &mut self,
+        col: usize,
+        f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        let mut r = Reader {
+            bytes: &self.cols[col],
+            at: self.at[col],
+        };
+        let v = f(&mut r)?;
+        self.at[col] = r.at;
+        Ok(v)
+    }
+
     fn byte(&mut self, col: usize, what: &'static str) -> Result<u8, DecodeError> {
-        let b = *self.cols[col]
-            .get(self.at[col])
-            .ok_or(DecodeError::Truncated(what))?;
-        self.at[col] += 1;
-        Ok(b)
+        self.read(col, |r| Ok(r.take(1, what)?[0]))
     }
 
     fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte(col, what)?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(DecodeError::OutOfRange(what))
+        self.read(col, |r| r.varint(what))
     }
 
     fn replica_at(&self, i: u64) -> Result<u64, DecodeError> {
