@@ -519,10 +519,7 @@ impl Doc {
     fn step(&mut self, op: &Op) -> Result<Step, Error> {
         let len = op.validate()?;
         let replica_id = op.replica_id();
-        let seen = self
-            .replica_index
-            .get(&replica_id)
-            .map_or(0, |&r| self.seen[r as usize]);
+        let seen = self.seen(replica_id);
         let seq = op.seq();
         if seq > seen {
             return Ok(Step::Wait(Wait::Seq { replica_id, seq }));
