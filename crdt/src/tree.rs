@@ -212,11 +212,16 @@ impl Tree {
             return Tree::default();
         }
         let n_leaves = spans.len().div_ceil(LEAF_FILL);
-        let mut leaves = Vec::with_capacity(n_leaves);
-        let mut nodes = Vec::with_capacity(n_leaves / NODE_FILL + 2);
+        let mut tree = Tree {
+            leaves: Vec::with_capacity(n_leaves),
+            nodes: Vec::with_capacity(n_leaves / NODE_FILL + 2),
+            root: NONE,
+            index: Index::default(),
+            total: 0,
+            cache: Cell::new((NONE, 0)),
+        };
         // (id, visible chars, UTF-16 units) of each member of the level being built.
         let mut level = Vec::with_capacity(n_leaves);
-        let mut total = 0u64;
         for (i, chunk) in spans.chunks(LEAF_FILL).enumerate() {
             let id = i as u32;
             let mut leaf = Box::new(Leaf {
@@ -233,17 +238,17 @@ impl Tree {
                 let (c, u) = s.visible();
                 chars += c;
                 utf16 += u;
-                total += u64::from(s.len);
+                tree.total += u64::from(s.len);
             }
             leaf.chars = chars;
-            leaves.push(leaf);
+            tree.leaves.push(leaf);
             level.push((id, chars, utf16));
         }
         let mut leaf_children = true;
-        let root = loop {
+        tree.root = loop {
             let mut above = Vec::with_capacity(level.len() / NODE_FILL + 1);
             for group in level.chunks(NODE_FILL) {
-                let id = nodes.len() as u32;
+                let id = tree.nodes.len() as u32;
                 let mut node = Node {
                     children: [0; NODE_CAP],
                     chars: [0; NODE_CAP],
@@ -260,15 +265,11 @@ impl Tree {
                     node.utf16[slot] = u;
                     chars += c;
                     utf16 += u;
-                    if leaf_children {
-                        let l = &mut leaves[child as usize];
-                        (l.parent, l.slot) = (id, slot as u8);
-                    } else {
-                        let n: &mut Node = &mut nodes[child as usize];
-                        (n.parent, n.slot) = (id, slot as u8);
-                    }
                 }
-                nodes.push(node);
+                tree.nodes.push(node);
+                for (slot, &(child, _, _)) in group.iter().enumerate() {
+                    tree.set_parent(child, id, slot, leaf_children);
+                }
                 above.push((id, chars, utf16));
             }
             if above.len() == 1 {
@@ -277,16 +278,10 @@ impl Tree {
             level = above;
             leaf_children = false;
         };
-        Tree {
-            leaves,
-            nodes,
-            root,
-            index: Index::from_sorted(
-                index.map(|(replica, lamport, span)| (replica, lamport, (span / LEAF_FILL) as u32)),
-            ),
-            total,
-            cache: Cell::new((NONE, 0)),
-        }
+        tree.index = Index::from_sorted(
+            index.map(|(replica, lamport, span)| (replica, lamport, (span / LEAF_FILL) as u32)),
+        );
+        tree
     }
 
     pub(crate) fn len_chars(&self) -> usize {
