@@ -182,8 +182,14 @@ impl Doc {
         if let Some(doc) = Doc::load_sorted(replica_id, &mut snapshot.ops.iter().cloned(), sizes) {
             return Ok(doc);
         }
+        Doc::integrate_all(replica_id, &snapshot.ops)
+    }
+
+    /// The careful way in: `ops` integrated one by one, in any causal
+    /// order, with the exact error for anything wrong.
+    fn integrate_all(replica_id: u64, ops: &[Op]) -> Result<Doc, Error> {
         let mut doc = Doc::new(replica_id)?;
-        doc.apply_all(&snapshot.ops)?;
+        doc.apply_all(ops)?;
         if doc.pending_len() > 0 {
             return Err(DecodeError::Inconsistent("an operation's dependency is missing").into());
         }
@@ -216,7 +222,8 @@ impl Doc {
         {
             return Ok(doc);
         }
-        Doc::from_snapshot(replica_id, &Snapshot::decode(bytes)?)
+        // The one-pass path already gave up on these operations.
+        Doc::integrate_all(replica_id, &Snapshot::decode(bytes)?.ops)
     }
 }
 
