@@ -388,6 +388,17 @@ impl Doc {
         Ok((self.tree.position_of(c), self.tree.span(c).deleted))
     }
 
+    /// [`Doc::pos_of`] with the position in UTF-16 units too, found in one
+    /// walk: `(pos, pos_utf16, deleted)`.
+    pub(crate) fn offsets_of(&self, id: Id) -> Option<(usize, usize, bool)> {
+        let c = self
+            .replica_index
+            .get(&id.replica_id)
+            .and_then(|&r| self.tree.locate(r, id.lamport))?;
+        let (pos, pos_utf16) = self.tree.offsets_of(c, &self.content);
+        Some((pos, pos_utf16, self.tree.span(c).deleted))
+    }
+
     /// Converts a UTF-16 offset (as JavaScript counts) to a character position.
     pub fn utf16_to_pos(&self, offset: usize) -> Result<usize, Error> {
         if offset > self.len_utf16() {

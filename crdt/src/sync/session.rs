@@ -416,11 +416,14 @@ impl ClientSession {
                     return Ok(Vec::new());
                 };
                 let text: String = ins.text.chars().skip(known as usize).collect();
-                match self.doc.pos_of(crate::id::Id::new(first, ins.replica_id)) {
-                    Ok((pos, false)) if !text.is_empty() => Ok(alloc::vec![Splice {
+                match self
+                    .doc
+                    .offsets_of(crate::id::Id::new(first, ins.replica_id))
+                {
+                    Some((pos, pos_utf16, false)) if !text.is_empty() => Ok(alloc::vec![Splice {
                         pos,
                         delete: 0,
-                        pos_utf16: self.doc.pos_to_utf16(pos)?,
+                        pos_utf16,
                         delete_utf16: 0,
                         insert: text,
                     }]),
