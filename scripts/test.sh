@@ -57,6 +57,8 @@ if [ -d "$traces" ]; then
         cargo run --quiet --release -p collab-crdt --features serde --example replay -- "$trace" --iters 1
     done
 fi
+# The fanout example checks that every session of a document converged.
+cargo run --quiet --release -p collab-crdt --features serde --example fanout -- --docs 10 --ops 200 --iters 1
 
 step "wasm tests in headless Chromium (wasm-pack test)"
 (cd crdt/wasm && wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install .)

@@ -148,13 +148,12 @@ fn run(s: &Settings) -> Result<f64, String> {
             }
         }
     }
-    let text = sessions[0].doc().text();
-    if sessions[..s.docs * s.clients]
-        .iter()
-        .step_by(s.docs)
-        .any(|other| other.doc().text() != text)
-    {
-        return Err("the sessions of a document diverged".to_owned());
+    for doc in 0..s.docs {
+        let text = sessions[doc].doc().text();
+        let diverged = (1..s.clients).any(|c| sessions[doc + s.docs * c].doc().text() != text);
+        if diverged || sessions[doc].last_seen_server_seq() != heads[doc] {
+            return Err(format!("the sessions of document {doc} diverged"));
+        }
     }
     Ok(elapsed.as_nanos() as f64 / echoes as f64)
 }
