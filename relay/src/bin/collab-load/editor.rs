@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use collab_crdt::sync::{ClientMessage, ClientSession, Event, OpBatch, Status};
-use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -61,6 +60,9 @@ pub struct Plan {
     pub interval: Duration,
     pub arrival: Arrival,
     pub seed: u64,
+    /// Diagnostic: time own echoes by their `replica_id` field alone, never
+    /// parsing or integrating an echo (see `--echo-only`).
+    pub echo_only: bool,
 }
 
 /// The phases of a run, shared by every editor.
@@ -162,7 +164,7 @@ impl Editor {
     pub async fn run(self, schedule: Schedule) -> Report {
         let Editor {
             plan,
-            socket,
+            mut socket,
             mut session,
         } = self;
         let window = schedule.measure_end - schedule.measure_start;
@@ -179,10 +181,12 @@ impl Editor {
                 (Arrival::Even, false) => mean,
             })
         };
-        let (mut sink, mut stream) = socket.split();
         let mut tally = Tally {
             report,
             in_flight: VecDeque::new(),
+            own_marker: plan
+                .echo_only
+                .then(|| format!(r#""replica_id":{},"op""#, plan.replica_id)),
         };
         let mut next_edit = schedule.start + gap(&mut rng, true);
         let edit_timer = sleep_until(next_edit);
@@ -191,7 +195,7 @@ impl Editor {
         let mut typing = true;
         let error = loop {
             tokio::select! {
-                frame = stream.next() => {
+                frame = socket.next() => {
                     if let Err(e) = tally.on_frame(&mut session, frame, &schedule) {
                         break Some(e);
                     }
@@ -200,7 +204,7 @@ impl Editor {
                     if Instant::now() >= schedule.measure_end {
                         typing = false;
                     } else {
-                        if let Err(e) = tally.type_one(&mut session, &mut sink, &mut rng, &schedule).await {
+                        if let Err(e) = tally.type_one(&mut session, &mut socket, &mut rng, &schedule).await {
                             break Some(e);
                         }
                         // Open loop: the schedule does not wait for echoes,
@@ -215,10 +219,11 @@ impl Editor {
                 break None;
             }
         };
-        let _ = timeout(Duration::from_secs(1), sink.close()).await;
+        let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
         let Tally {
             mut report,
             in_flight,
+            ..
         } = tally;
         report.error = error;
         report.lost = in_flight.iter().filter(|(_, counted)| *counted).count() as u64;
@@ -232,6 +237,9 @@ struct Tally {
     /// Send instants of the unacknowledged own ops, oldest first, and
     /// whether each was sent inside the window.
     in_flight: VecDeque<(Instant, bool)>,
+    /// With `--echo-only`, what only this editor's echoes contain (both
+    /// servers write `replica_id` right before `op`).
+    own_marker: Option<String>,
 }
 
 impl Tally {
@@ -251,6 +259,17 @@ impl Tally {
             Some(Err(e)) => return Err(format!("read: {e}")),
             None => return Err("connection closed".to_owned()),
         };
+        if let Some(marker) = &self.own_marker {
+            let now = Instant::now();
+            let offset = schedule.offset(now);
+            if text.as_str().contains(marker.as_str()) {
+                self.acknowledge(1, now, offset.is_some());
+            }
+            if let Some(offset) = offset {
+                self.report.echoes.count(offset);
+            }
+            return Ok(());
+        }
         let unacked = session.unacked();
         let event = session
             .receive_text(&text)
@@ -261,17 +280,7 @@ impl Tally {
             Event::Remote { .. } => {}
             Event::Acknowledged { .. } => {
                 // One echo acknowledges every own op up to it.
-                for _ in session.unacked()..unacked {
-                    let Some((sent_at, counted)) = self.in_flight.pop_front() else {
-                        break;
-                    };
-                    if counted {
-                        self.report.latencies.record(now - sent_at);
-                    }
-                    if offset.is_some() {
-                        self.report.acked += 1;
-                    }
-                }
+                self.acknowledge(unacked - session.unacked(), now, offset.is_some());
             }
             Event::Error(e) if !e.fatal => return Ok(()),
             Event::Error(e) => return Err(format!("server error {}: {}", e.code, e.message)),
@@ -285,12 +294,27 @@ impl Tally {
         Ok(())
     }
 
+    /// Times the `n` oldest own ops in flight as echoed at `now`.
+    fn acknowledge(&mut self, n: usize, now: Instant, inside: bool) {
+        for _ in 0..n {
+            let Some((sent_at, counted)) = self.in_flight.pop_front() else {
+                break;
+            };
+            if counted {
+                self.report.latencies.record(now - sent_at);
+            }
+            if inside {
+                self.report.acked += 1;
+            }
+        }
+    }
+
     /// Makes one edit and sends it, one op per message (the bare server
     /// relies on it), noting when each op left.
     async fn type_one(
         &mut self,
         session: &mut ClientSession,
-        sink: &mut SplitSink<Socket, Message>,
+        sink: &mut Socket,
         rng: &mut Rng,
         schedule: &Schedule,
     ) -> Result<(), String> {

@@ -31,6 +31,7 @@ pub struct Settings {
     pub connect_concurrency: usize,
     pub arrival: Arrival,
     pub seed: u64,
+    pub echo_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +88,7 @@ pub async fn run(
             interval,
             arrival: settings.arrival,
             seed: settings.seed,
+            echo_only: settings.echo_only,
         };
         let gate = gate.clone();
         let live_tx = live_tx.clone();

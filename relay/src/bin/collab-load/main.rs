@@ -94,6 +94,14 @@ struct Args {
     #[arg(long, value_enum, default_value_t = Arrival::Poisson)]
     arrival: Arrival,
 
+    /// Diagnostic, not the benchmark: clients find their own echoes by
+    /// searching each frame for their `replica_id` and skip parsing and
+    /// integrating every echo, so their replicas hold only their own text.
+    /// What remains is the generator's WebSocket and timing cost: the floor
+    /// under the real clients' cost.
+    #[arg(long)]
+    echo_only: bool,
+
     /// Seed of the edits and their timing.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -142,6 +150,7 @@ async fn main() -> ExitCode {
         connect_concurrency: args.connect_concurrency,
         arrival: args.arrival,
         seed: args.seed,
+        echo_only: args.echo_only,
     };
     let mut rows = Vec::new();
     let mut failed = false;

@@ -60,6 +60,13 @@ pub fn print(settings: &Settings, rows: &mut [Row]) {
         settings.warmup.as_secs_f64(),
         settings.duration.as_secs_f64()
     );
+    if settings.echo_only {
+        println!(
+            "clients: --echo-only, a diagnostic: echoes are neither parsed nor integrated, so this is not the benchmark"
+        );
+    } else {
+        println!("clients: a ClientSession each, parsing and integrating every echo");
+    }
     if rows.is_empty() {
         return;
     }
