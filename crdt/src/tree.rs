@@ -421,35 +421,17 @@ impl Tree {
         self.measure_before(c, |s| s.visible().0, |n, i| n.chars[i]) + inside as usize
     }
 
-    /// [`Tree::position_of`] and the same position in UTF-16 units, in one
-    /// walk up the tree.
+    /// [`Tree::position_of`] and the same position in UTF-16 units, without
+    /// the descent from the root that [`Tree::char_to_utf16`] makes.
     pub(crate) fn offsets_of(&self, c: Cursor, content: &str) -> (usize, usize) {
         let span = self.span(c);
-        let (mut chars, mut utf16) = if span.deleted {
-            (0, 0)
+        let inside = if span.deleted {
+            0
         } else {
-            (c.offset as usize, span.prefix(c.offset, content).1 as usize)
+            span.prefix(c.offset, content).1
         };
-        let leaf = &self.leaves[c.leaf as usize];
-        for s in &leaf.spans[..c.idx] {
-            let (n, u) = s.visible();
-            chars += n as usize;
-            utf16 += u as usize;
-        }
-        let (mut parent, mut slot) = (leaf.parent, leaf.slot as usize);
-        while parent != NONE {
-            let node = &self.nodes[parent as usize];
-            chars += node.chars[..slot]
-                .iter()
-                .map(|&n| n as usize)
-                .sum::<usize>();
-            utf16 += node.utf16[..slot]
-                .iter()
-                .map(|&n| n as usize)
-                .sum::<usize>();
-            (parent, slot) = (node.parent, node.slot as usize);
-        }
-        (chars, utf16)
+        let utf16 = self.measure_before(c, |s| s.visible().1, |n, i| n.utf16[i]);
+        (self.position_of(c), utf16 + inside as usize)
     }
 
     fn chars_before_leaf(&self, leaf: u32) -> usize {

@@ -280,7 +280,11 @@ impl Tally {
             Event::Remote { .. } => {}
             Event::Acknowledged { .. } => {
                 // One echo acknowledges every own op up to it.
-                self.acknowledge(unacked - session.unacked(), now, offset.is_some());
+                self.acknowledge(
+                    unacked.saturating_sub(session.unacked()),
+                    now,
+                    offset.is_some(),
+                );
             }
             Event::Error(e) if !e.fatal => return Ok(()),
             Event::Error(e) => return Err(format!("server error {}: {}", e.code, e.message)),
