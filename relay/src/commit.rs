@@ -1,106 +1,288 @@
-//! Group commit for durable stores: one background thread takes every
-//! append waiting, from every room, writes them in one transaction with one
-//! sync, and only then lets each room send its echoes.
+//! Group commit for durable stores: a few background threads take the
+//! appends waiting from every room, write those of many documents in one
+//! transaction with one sync, and only then tell each room, through the
+//! narrow [`CommitSink`] interface, that its echoes may go out.
 //!
-//! Rooms hand over their batches in `server_seq` order under their own
-//! lock, and the thread handles jobs in arrival order, so each document's
-//! log is written, and its echoes are released, in order.
+//! Each document has at most one group in flight, and its jobs are taken in
+//! the order they were queued, so its log is written, and its echoes are
+//! released, in `server_seq` order. Several workers mean that one document
+//! whose write stalls (a huge row, a slow disk region, a stuck backend)
+//! holds up only itself: the other workers go on committing the others.
 
-use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
-use crate::room::Room;
-use crate::store::{LoggedOp, Store, StoredSnapshot};
+use collab_crdt::sync::ServerSeq;
+
+use crate::metrics::Metrics;
+use crate::store::{LoggedOp, Store, StoreError, StoredSnapshot};
 
 /// The most jobs one transaction takes; more wait for the next.
 const MAX_GROUP: usize = 4096;
 
+/// How a room hears what became of the batches it queued.
+pub trait CommitSink: Send + Sync {
+    /// Everything up to `upto` is stored.
+    fn committed(&self, upto: ServerSeq);
+    /// A batch could not be stored; nothing after it will be.
+    fn failed(&self, why: &'static str);
+    /// After a failure: later batches of this document are not written.
+    fn is_broken(&self) -> bool;
+}
+
 pub enum Job {
-    /// A room's accepted batch: stored, then `Room::committed`.
-    Append { room: Arc<Room>, ops: Vec<LoggedOp> },
+    /// A room's accepted batch: stored, then `CommitSink::committed`.
+    Append {
+        doc_id: Arc<str>,
+        ops: Vec<LoggedOp>,
+        sink: Arc<dyn CommitSink>,
+    },
     /// A snapshot at a `server_seq` whose appends were queued before it.
     Snapshot {
-        room: Arc<Room>,
+        doc_id: Arc<str>,
         snapshot: StoredSnapshot,
+        sink: Arc<dyn CommitSink>,
     },
-    /// Answered once everything queued before it is handled.
-    Flush(tokio::sync::oneshot::Sender<()>),
 }
 
-/// The queue into the commit thread; cheap to clone.
+impl Job {
+    fn doc_id(&self) -> &Arc<str> {
+        match self {
+            Job::Append { doc_id, .. } | Job::Snapshot { doc_id, .. } => doc_id,
+        }
+    }
+}
+
+struct State {
+    jobs: VecDeque<Job>,
+    /// Documents whose jobs a worker is writing now.
+    busy: HashSet<Arc<str>>,
+    stopping: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when jobs arrive and when a group is done.
+    changed: Condvar,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+}
+
+/// The queue into the commit workers; cheap to clone.
 #[derive(Clone)]
-pub struct CommitQueue(mpsc::Sender<Job>);
+pub struct CommitQueue(Arc<Shared>);
 
 impl CommitQueue {
-    /// Queues a job; false when the thread is gone (the relay is stopping).
+    /// Starts `workers` commit threads over `store`. They end when
+    /// [`CommitQueue::stop`] is called and the queue is empty.
+    pub fn start(store: Arc<dyn Store>, workers: usize, metrics: Arc<Metrics>) -> CommitQueue {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                jobs: VecDeque::new(),
+                busy: HashSet::new(),
+                stopping: false,
+            }),
+            changed: Condvar::new(),
+            store,
+            metrics,
+        });
+        for n in 0..workers.max(1) {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name(format!("collab-commit-{n}"))
+                .spawn(move || run(&shared))
+                .expect("spawning a commit thread");
+        }
+        CommitQueue(shared)
+    }
+
+    /// Queues a job; false when the workers are stopping.
     pub fn send(&self, job: Job) -> bool {
-        self.0.send(job).is_ok()
+        let mut state = self.0.lock();
+        if state.stopping {
+            return false;
+        }
+        state.jobs.push_back(job);
+        drop(state);
+        self.0.changed.notify_one();
+        true
+    }
+
+    /// Waits (on a blocking thread) until every job queued so far is done.
+    pub async fn flush(&self) {
+        let shared = self.0.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut state = shared.lock();
+            while !state.jobs.is_empty() || !state.busy.is_empty() {
+                state = shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|e| e.into_inner());
+            }
+        })
+        .await;
+    }
+
+    /// Lets the workers end once the queue is empty; later jobs are refused.
+    pub fn stop(&self) {
+        self.0.lock().stopping = true;
+        self.0.changed.notify_all();
+    }
+
+    /// Jobs waiting for a worker.
+    pub fn backlog(&self) -> usize {
+        self.0.lock().jobs.len()
     }
 }
 
-/// Starts the commit thread over `store`.
-pub fn start(store: Arc<dyn Store>) -> (CommitQueue, JoinHandle<()>) {
-    let (tx, rx) = mpsc::channel();
-    let thread = std::thread::Builder::new()
-        .name("collab-commit".into())
-        .spawn(move || run(&*store, rx))
-        .expect("spawning the commit thread");
-    (CommitQueue(tx), thread)
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding it; a poisoned state is still whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the next group: in queue order, every job whose document no
+    /// other worker is writing and whose earlier jobs are all taken too.
+    /// `None` once stopping with nothing left.
+    fn take(&self) -> Option<Vec<Job>> {
+        let mut state = self.lock();
+        loop {
+            let mut skipped: HashSet<Arc<str>> = HashSet::new();
+            let mut group = Vec::new();
+            let mut rest = VecDeque::with_capacity(state.jobs.len());
+            while let Some(job) = state.jobs.pop_front() {
+                let doc = job.doc_id();
+                if group.len() < MAX_GROUP && !state.busy.contains(doc) && !skipped.contains(doc) {
+                    group.push(job);
+                } else {
+                    skipped.insert(doc.clone());
+                    rest.push_back(job);
+                }
+            }
+            state.jobs = rest;
+            if !group.is_empty() {
+                for job in &group {
+                    state.busy.insert(job.doc_id().clone());
+                }
+                return Some(group);
+            }
+            if state.stopping && state.jobs.is_empty() && state.busy.is_empty() {
+                return None;
+            }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn done(&self, group: &[Job]) {
+        let mut state = self.lock();
+        for job in group {
+            state.busy.remove(job.doc_id());
+        }
+        drop(state);
+        self.changed.notify_all();
+    }
 }
 
-fn run(store: &dyn Store, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        while jobs.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
+fn run(shared: &Shared) {
+    while let Some(group) = shared.take() {
+        write_group(shared, &group);
+        shared.done(&group);
+    }
+    // Wake the other workers so that they see the end too.
+    shared.changed.notify_all();
+}
+
+/// Writes one group's appends in one transaction (falling back to one
+/// transaction per document if the group fails, so that one document's
+/// failure does not fail the others), then its snapshots.
+fn write_group(shared: &Shared, group: &[Job]) {
+    let store = &*shared.store;
+    let appends: Vec<(&str, &[LoggedOp])> = group
+        .iter()
+        .filter_map(|job| match job {
+            // A broken room's later batches follow a failed one: they
+            // cannot be stored and must not be.
+            Job::Append { doc_id, ops, sink } if !sink.is_broken() => {
+                Some((&**doc_id, ops.as_slice()))
+            }
+            _ => None,
+        })
+        .collect();
+    let started = Instant::now();
+    let result = if appends.is_empty() {
+        Ok(())
+    } else {
+        store.append_many(&appends)
+    };
+    shared
+        .metrics
+        .commit(started.elapsed(), appends.len(), result.is_ok());
+    let failed_docs: HashSet<&str> = match &result {
+        Ok(()) => HashSet::new(),
+        Err(e) => {
+            tracing::error!(error = %e, batches = appends.len(), "group commit failed; retrying each document alone");
+            retry_alone(store, &appends)
+        }
+    };
+    for job in group {
+        match job {
+            Job::Append { doc_id, ops, sink } => {
+                if sink.is_broken() {
+                    continue;
+                }
+                if failed_docs.contains(&**doc_id) {
+                    sink.failed("the document's store failed");
+                } else if let Some(last) = ops.last() {
+                    sink.committed(last.server_seq);
+                }
+            }
+            Job::Snapshot {
+                doc_id,
+                snapshot,
+                sink,
+            } => {
+                if sink.is_broken() {
+                    continue;
+                }
+                let started = Instant::now();
+                let bytes = snapshot.data.len();
+                match store.write_snapshot(doc_id, snapshot.clone()) {
+                    Ok(()) => shared.metrics.snapshot(started.elapsed(), bytes),
+                    // The log still holds everything: a lost snapshot only
+                    // makes the next load slower.
+                    Err(e) => {
+                        tracing::warn!(doc_id = &**doc_id, error = %e, "snapshot not written")
+                    }
+                }
             }
         }
-        let appends: Vec<(&str, &[LoggedOp])> = jobs
+    }
+}
+
+/// After a failed group: each document's batches in a transaction of their
+/// own. Returns the documents that still failed.
+fn retry_alone<'a>(store: &dyn Store, appends: &[(&'a str, &[LoggedOp])]) -> HashSet<&'a str> {
+    let mut failed = HashSet::new();
+    let mut tried = HashSet::new();
+    for &(doc, _) in appends {
+        if !tried.insert(doc) {
+            continue;
+        }
+        let batches: Vec<(&str, &[LoggedOp])> = appends
             .iter()
-            .filter_map(|job| match job {
-                // A broken room's later batches follow a failed one: they
-                // cannot be stored and must not be.
-                Job::Append { room, ops } if !room.is_broken() => {
-                    Some((&*room.doc_id, ops.as_slice()))
-                }
-                _ => None,
-            })
+            .filter(|(d, _)| *d == doc)
+            .copied()
             .collect();
-        let result = if appends.is_empty() {
-            Ok(())
-        } else {
-            store.append_many(&appends)
-        };
-        if let Err(e) = &result {
-            tracing::error!(error = %e, batches = appends.len(), "group commit failed");
-        }
-        for job in jobs {
-            match job {
-                Job::Append { room, ops } => match &result {
-                    Ok(()) => {
-                        if let Some(last) = ops.last() {
-                            room.committed(last.server_seq);
-                        }
-                    }
-                    Err(_) => room.fail("the document's store failed"),
-                },
-                Job::Snapshot { room, snapshot } => {
-                    if room.is_broken() {
-                        continue;
-                    }
-                    if let Err(e) = store.write_snapshot(&room.doc_id, snapshot) {
-                        // The log still holds everything: a lost snapshot
-                        // only makes the next load slower.
-                        tracing::warn!(doc_id = &*room.doc_id, error = %e, "snapshot not written");
-                    }
-                }
-                Job::Flush(done) => {
-                    let _ = done.send(());
-                }
-            }
+        if let Err(e) = store.append_many(&batches) {
+            tracing::error!(doc_id = doc, error = %e, "append failed");
+            failed.insert(doc);
         }
     }
+    failed
+}
+
+/// Why a store call made off the runtime failed.
+pub fn blocking_error(e: tokio::task::JoinError) -> StoreError {
+    StoreError::Backend(format!("store call did not complete: {e}"))
 }

@@ -47,18 +47,40 @@ pub struct Config {
     #[arg(long, env = "COLLAB_MAX_DOC_CHARS", default_value_t = 16_000_000)]
     pub max_doc_chars: u64,
 
+    /// Most entries one document's history may hold (runs of operations;
+    /// a delete that deletes nothing new still takes one); operations past
+    /// it are refused with `document_too_large`.
+    #[arg(long, env = "COLLAB_MAX_DOC_HISTORY", default_value_t = 16_000_000)]
+    pub max_doc_history: u64,
+
     /// Most connections one document may have; more are refused with 1013.
     #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_DOC", default_value_t = 512)]
     pub max_connections_per_doc: usize,
 
-    /// Most WebSocket connections in all; more get HTTP 503 before upgrade.
+    /// Most open TCP connections in all, HTTP and WebSocket alike; more are
+    /// answered HTTP 503 and closed at once.
     #[arg(long, env = "COLLAB_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
-    /// Messages queued for one connection before it counts as too slow and
-    /// is closed with 4008 (it comes back and replays).
-    #[arg(long, env = "COLLAB_SEND_QUEUE", default_value_t = 4096)]
-    pub send_queue: usize,
+    /// Milliseconds a client has to send a request's headers (and, on a
+    /// kept-alive connection, the next request) before it is closed.
+    #[arg(long, env = "COLLAB_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+
+    /// Bytes of messages queued for one connection before it counts as too
+    /// slow and is closed with 4008 (it comes back and replays).
+    #[arg(long, env = "COLLAB_SEND_QUEUE_BYTES", default_value_t = 16 << 20)]
+    pub send_queue_bytes: usize,
+
+    /// Bytes of queued messages the whole relay may hold; past it the
+    /// connections holding the most are closed with 4008.
+    #[arg(long, env = "COLLAB_MAX_QUEUED_BYTES", default_value_t = 1 << 30)]
+    pub max_queued_bytes: usize,
+
+    /// Threads writing group commits to a durable store; with more than
+    /// one, a document whose write stalls does not hold up the others.
+    #[arg(long, env = "COLLAB_COMMIT_THREADS", default_value_t = 2)]
+    pub commit_threads: usize,
 
     /// Milliseconds a new connection has to send `hello`.
     #[arg(long, env = "COLLAB_HELLO_TIMEOUT_MS", default_value_t = 10_000)]
@@ -107,6 +129,10 @@ impl Config {
         config.addr = SocketAddr::from(([127, 0, 0, 1], 0));
         config.store = "memory".into();
         config
+    }
+
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms)
     }
 
     pub fn hello_timeout(&self) -> Duration {

@@ -5,19 +5,31 @@
 //! # Layout
 //! - [`config`]: every setting, as flags and `COLLAB_` environment variables.
 //! - [`server`]: routes, the accept loop and shutdown.
-//! - [`connection`]: one WebSocket: handshake, reader loop, writer task.
-//! - [`rooms`]: loads documents on demand and unloads idle ones.
-//! - [`room`]: one loaded document: integration, `server_seq`, fan-out,
-//!   replay or snapshot for a joining client.
+//! - [`connection`]: one WebSocket: handshake, reader, writer.
+//! - [`rooms`]: loads documents on demand (off the runtime) and unloads
+//!   idle ones.
+//! - [`room`]: one loaded document: checks, integration, `server_seq`,
+//!   fan-out, the replay-or-snapshot decision for a joining client.
+//! - [`commit`]: group commit of appends for durable stores, on a few
+//!   threads of its own.
 //! - [`store`]: the storage trait, the SQLite store and the memory store.
-//! - [`commit`]: group commit of appends for durable stores.
+//! - [`member`], [`metrics`], [`config`]: below all of them: what a room
+//!   keeps per client (serialized messages, byte-bounded queues, the kill
+//!   switch, the relay-wide budget), the Prometheus metrics, the settings.
 //! - [`client`]: a WebSocket client over the sans-IO session, for tests and
-//!   the load generator.
+//!   the load generator; no part of the server uses it.
+//!
+//! Each layer uses only those below it: `server` → `connection` → `rooms`
+//! → `room` → `commit` → `store`.
+
+#![forbid(unsafe_code)]
 
 pub mod client;
 pub mod commit;
 pub mod config;
 pub mod connection;
+pub mod member;
+pub mod metrics;
 pub mod room;
 pub mod rooms;
 pub mod server;

@@ -1,28 +1,38 @@
 //! A loaded document and its connected clients: where operations are
-//! integrated, numbered, logged and fanned out, and where a joining client
-//! learns how to catch up.
+//! checked, integrated, numbered and fanned out, and where a joining client
+//! learns how to catch up. Nothing here touches a socket or waits on a
+//! disk: the room queues serialized messages ([`crate::member`]) and hands
+//! durable writes to the commit workers ([`crate::commit`]), which report
+//! back through [`CommitSink`].
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use collab_crdt::sync::{
-    ErrorCode, Hello, HelloAck, OpEcho, Resync, ServerMessage, ServerSeq, SnapshotFormat,
+    ErrorCode, ErrorMessage, Hello, HelloAck, OpEcho, Resync, ServerMessage, ServerSeq,
+    SnapshotFormat, SnapshotMessage,
 };
 use collab_crdt::{Applied, Doc, MAX_SAFE, Op, Snapshot, VersionVector};
-use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::commit::{CommitQueue, Job};
+use crate::commit::{CommitQueue, CommitSink, Job};
 use crate::config::Config;
-use crate::connection::{Kill, Outgoing};
-use crate::store::{LoggedOp, Since, Store, StoreError, StoredDoc, StoredSnapshot};
+use crate::member::{Budget, Frame, Member, Outgoing};
+use crate::metrics::Metrics;
+use crate::store::{LoggedOp, Store, StoreError, StoredDoc, StoredSnapshot};
 
 /// The server's own replica id. The relay never edits, so its replica
 /// makes no operations and cannot collide with a client's.
 const SERVER_REPLICA: u64 = MAX_SAFE;
+
+/// How far ahead of a document's clock an operation's lamport may start
+/// (`docs/crdt.md` §3, "The clock rule"): far more than any honest client
+/// gets ahead, far too little for a client to exhaust the 2^53 - 1 ids of
+/// a document within its size and history limits.
+pub const MAX_CLOCK_JUMP: u64 = 1 << 20;
 
 /// Batches a room may have waiting for their commit; past it the store is
 /// not keeping up and the sender is asked to come back later.
@@ -31,30 +41,29 @@ const MAX_UNSENT: usize = 1024;
 /// A connection, as numbered by the relay (never sent on the wire).
 pub type ConnId = u64;
 
-/// A connected client as the room sees it.
-pub struct Member {
-    pub replica_id: u64,
-    /// Bounded: a full queue means the client reads too slowly.
-    pub queue: mpsc::Sender<Outgoing>,
-    pub kill: Arc<Kill>,
-    /// Where the client's catch-up ended: echoes up to here it already has.
-    pub caught_up: ServerSeq,
+/// What a room needs from the relay around it.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    /// The commit workers, for a durable store; `None` appends inline (the
+    /// memory store, where an append is a `Vec::extend`).
+    pub commit: Option<CommitQueue>,
+    pub config: Arc<Config>,
+    pub budget: Arc<Budget>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub struct Room {
     pub doc_id: Arc<str>,
-    store: Arc<dyn Store>,
-    /// The group-commit thread, for a durable store; `None` appends inline
-    /// (the memory store, where an append is a `Vec::extend`).
-    commit: Option<CommitQueue>,
-    config: Arc<Config>,
+    cx: Context,
+    /// Set once the room is unloaded or broken, readable without the lock:
+    /// a client that finds its room closed looks it up again, so a
+    /// document never has two live rooms.
+    closed: AtomicBool,
     state: Mutex<RoomState>,
 }
 
 struct RoomState {
-    /// Set once the room is unloaded or broken: a client that finds its room
-    /// closed looks it up again, so a document never has two live rooms.
-    closed: bool,
     /// Set when the store failed: the document holds operations the store
     /// may not have, so nothing more is stored or sent from this room.
     broken: bool,
@@ -64,16 +73,20 @@ struct RoomState {
     head: ServerSeq,
     /// The last `server_seq` known stored; echoes never pass it.
     durable: ServerSeq,
-    /// Accepted batches waiting for their commit, oldest first (group
-    /// commit only).
+    /// Accepted batches waiting for their commit, oldest first.
     unsent: VecDeque<Unsent>,
+    /// Entries in the document's history: the log runs it was loaded with
+    /// plus every operation accepted since (an upper bound, as consecutive
+    /// operations may share a run). Bounded by `--max-doc-history`.
+    history: u64,
     /// Where the latest snapshot handed to the store stands, and the log
     /// written since: the snapshot policy's inputs.
     snapshot_at: ServerSeq,
     log_bytes: u64,
-    /// The encoded document at `head`, kept until the next change: every
-    /// client that joins between two edits shares one encoding.
-    cached_snapshot: Option<StoredSnapshot>,
+    /// The `snapshot` message at `head`, kept until the next change: every
+    /// client that joins between two edits shares one encoding and one
+    /// serialized message.
+    cached_snapshot: Option<(StoredSnapshot, Frame)>,
     members: HashMap<ConnId, Member>,
     /// When the last member left, for unloading idle rooms.
     empty_since: Option<Instant>,
@@ -85,6 +98,7 @@ struct Unsent {
     out: Outgoing,
     /// Its operations' `(replica_id, seq)`, to compute the durable version.
     ids: Vec<(u64, u64)>,
+    received: Instant,
 }
 
 /// What [`Room::unload_if_idle`] did.
@@ -101,10 +115,11 @@ pub enum Unload {
 
 /// How a joining client catches up.
 pub enum CatchUp {
-    Replay(Vec<LoggedOp>),
-    Snapshot(StoredSnapshot),
-    /// A snapshot as the canonical history, for `snapshot_format: "ops"`.
-    SnapshotOps(ServerSeq, Vec<Op>),
+    /// The stored operations `after + 1 ..= upto`, to be read from the
+    /// store by the connection, off the room's lock.
+    Replay { after: ServerSeq, upto: ServerSeq },
+    /// One `snapshot` message, serialized.
+    Snapshot(Frame),
 }
 
 pub struct Joined {
@@ -128,8 +143,26 @@ pub enum JoinError {
 #[derive(Debug)]
 pub struct Refused {
     pub index: usize,
-    pub code: &'static str,
+    pub seq: u64,
+    pub code: ErrorCode,
     pub message: String,
+}
+
+impl Refused {
+    /// The non-fatal `error` message that tells the client.
+    pub fn to_message(&self) -> ServerMessage {
+        ServerMessage::Error(ErrorMessage {
+            code: self.code.as_str().to_owned(),
+            message: format!(
+                "operation {} of the batch was refused ({}); the operations before it were accepted",
+                self.index, self.message
+            ),
+            fatal: false,
+            close_code: None,
+            index: Some(self.index),
+            seq: Some(self.seq),
+        })
+    }
 }
 
 /// Why a batch could not be handled at all.
@@ -144,14 +177,9 @@ pub enum SubmitError {
 }
 
 impl Room {
-    /// Rebuilds a document from what the store holds.
-    pub fn load(
-        doc_id: &str,
-        stored: StoredDoc,
-        store: Arc<dyn Store>,
-        commit: Option<CommitQueue>,
-        config: Arc<Config>,
-    ) -> Result<Room, StoreError> {
+    /// Rebuilds a document from what the store holds (CPU work: called on
+    /// a blocking thread).
+    pub fn load(doc_id: &str, stored: StoredDoc, cx: Context) -> Result<Room, StoreError> {
         let corrupt = |why: String| StoreError::Corrupt(format!("document {doc_id:?}: {why}"));
         let (mut doc, mut head) = match &stored.snapshot {
             Some(s) => (
@@ -176,19 +204,19 @@ impl Room {
                 .map_err(|e| corrupt(e.to_string()))?;
             head = logged.server_seq;
         }
+        let history = doc.stats().log_runs as u64;
         Ok(Room {
             doc_id: doc_id.into(),
-            store,
-            commit,
-            config,
+            cx,
+            closed: AtomicBool::new(false),
             state: Mutex::new(RoomState {
-                closed: false,
                 broken: false,
                 doc,
                 epoch: stored.epoch,
                 head,
                 durable: head,
                 unsent: VecDeque::new(),
+                history,
                 snapshot_at,
                 log_bytes: 0,
                 cached_snapshot: None,
@@ -207,15 +235,18 @@ impl Room {
 
     /// Adds a client and decides between replay and snapshot, under the
     /// same lock that orders operations: the catch-up ends exactly where
-    /// the client's echoes begin.
+    /// the client's echoes begin. Reads nothing from the store.
+    /// `log_start` is the first `server_seq` the store's log held when the
+    /// client arrived.
     pub fn join(
         &self,
         conn: ConnId,
         hello: &Hello,
         mut member: Member,
+        log_start: ServerSeq,
     ) -> Result<Joined, JoinError> {
         let mut state = self.lock();
-        if state.closed {
+        if self.is_closed() {
             return Err(JoinError::Closed);
         }
         let stale: Vec<ConnId> = state
@@ -230,14 +261,15 @@ impl Room {
                     .fire(ErrorCode::Superseded, "replica connected again");
             }
         }
-        let limit = self.config.max_connections_per_doc;
+        let limit = self.cx.config.max_connections_per_doc;
         if state.members.len() >= limit {
             return Err(JoinError::Full {
                 doc_id: self.doc_id.to_string(),
                 limit,
             });
         }
-        let (catch_up, at) = self.catch_up(&mut state, hello)?;
+        let catch_up = self.catch_up(&mut state, hello, log_start)?;
+        let at = state.durable;
         member.caught_up = at;
         state.members.insert(conn, member);
         state.empty_since = None;
@@ -247,42 +279,50 @@ impl Room {
             server_seq: at,
             epoch: state.epoch.clone(),
             resync: match catch_up {
-                CatchUp::Replay(_) => Resync::Replay,
-                CatchUp::Snapshot(_) | CatchUp::SnapshotOps(..) => Resync::Snapshot,
+                CatchUp::Replay { .. } => Resync::Replay,
+                CatchUp::Snapshot(_) => Resync::Snapshot,
             },
         };
         Ok(Joined { ack, catch_up })
     }
 
-    /// The replay-or-snapshot rule of `docs/protocol.md`, and where the
-    /// catch-up ends. Only stored operations are replayed.
+    /// The replay-or-snapshot rule of `docs/protocol.md` §4. Should the
+    /// log be cut further between this decision and the replay's read, the
+    /// connection sends the client back with `too_slow`, and its next
+    /// `hello` gets a snapshot.
     fn catch_up(
         &self,
         state: &mut RoomState,
         hello: &Hello,
-    ) -> Result<(CatchUp, ServerSeq), StoreError> {
+        log_start: ServerSeq,
+    ) -> Result<CatchUp, StoreError> {
         let from = hello.last_seen_server_seq.unwrap_or(ServerSeq::ZERO);
         let same_history = match &hello.epoch {
             Some(epoch) => *epoch == state.epoch,
             None => from == ServerSeq::ZERO,
         };
         let durable = state.durable;
-        if same_history && from <= durable && durable.0 - from.0 <= self.config.max_replay_ops {
-            if from == durable {
-                return Ok((CatchUp::Replay(Vec::new()), durable));
-            }
-            if let Since::Ops(mut ops) = self.store.read_since(&self.doc_id, from)? {
-                // The store may already hold a batch whose commit the room
-                // has not heard of yet: its echo is still to come.
-                ops.retain(|op| op.server_seq <= durable);
-                return Ok((CatchUp::Replay(ops), durable));
-            }
+        let within = durable.0.checked_sub(from.0);
+        let in_log = from == durable || from.next() >= log_start;
+        if same_history && in_log && within.is_some_and(|n| n <= self.cx.config.max_replay_ops) {
+            return Ok(CatchUp::Replay {
+                after: from,
+                upto: durable,
+            });
         }
-        let at = state.durable;
-        Ok(match hello.snapshot_format.unwrap_or_default() {
-            SnapshotFormat::Bytes => (CatchUp::Snapshot(Self::durable_snapshot(state)?), at),
-            SnapshotFormat::Ops => (CatchUp::SnapshotOps(at, Self::durable_ops(state)), at),
-        })
+        let frame = match hello.snapshot_format.unwrap_or_default() {
+            SnapshotFormat::Bytes => self.durable_snapshot(state)?,
+            SnapshotFormat::Ops => Frame::new(
+                ServerMessage::Snapshot(SnapshotMessage {
+                    doc_id: self.doc_id.to_string(),
+                    server_seq: durable,
+                    data: None,
+                    ops: Some(Self::durable_ops(state)),
+                })
+                .to_json(),
+            ),
+        };
+        Ok(CatchUp::Snapshot(frame))
     }
 
     /// The version the store holds: the document's, less the batches still
@@ -308,37 +348,52 @@ impl Room {
         }
     }
 
-    /// The document as stored, encoded: at `durable`, without batches still
-    /// waiting for their commit.
-    fn durable_snapshot(state: &mut RoomState) -> Result<StoredSnapshot, StoreError> {
-        if state.unsent.is_empty() {
-            return Ok(Self::snapshot_of(state));
+    /// The `snapshot` message of the document as stored: at `durable`,
+    /// without batches still waiting for their commit.
+    fn durable_snapshot(&self, state: &mut RoomState) -> Result<Frame, StoreError> {
+        let snapshot = if state.unsent.is_empty() {
+            if let Some((s, frame)) = &state.cached_snapshot
+                && s.server_seq == state.head
+            {
+                return Ok(frame.clone());
+            }
+            Self::snapshot_of(state)
+        } else {
+            let doc = Doc::from_snapshot(
+                SERVER_REPLICA,
+                &Snapshot {
+                    ops: Self::durable_ops(state),
+                },
+            )
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            StoredSnapshot {
+                server_seq: state.durable,
+                data: doc.encode().into(),
+            }
+        };
+        let frame = Frame::new(
+            ServerMessage::Snapshot(SnapshotMessage {
+                doc_id: self.doc_id.to_string(),
+                server_seq: snapshot.server_seq,
+                data: Some(BASE64.encode(&snapshot.data)),
+                ops: None,
+            })
+            .to_json(),
+        );
+        if snapshot.server_seq == state.head {
+            state.cached_snapshot = Some((snapshot, frame.clone()));
         }
-        let doc = Doc::from_snapshot(
-            SERVER_REPLICA,
-            &Snapshot {
-                ops: Self::durable_ops(state),
-            },
-        )
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(StoredSnapshot {
-            server_seq: state.durable,
-            data: doc.encode().into(),
-        })
+        Ok(frame)
     }
 
-    fn snapshot_of(state: &mut RoomState) -> StoredSnapshot {
-        if let Some(s) = &state.cached_snapshot
-            && s.server_seq == state.head
-        {
-            return s.clone();
+    fn snapshot_of(state: &RoomState) -> StoredSnapshot {
+        match &state.cached_snapshot {
+            Some((s, _)) if s.server_seq == state.head => s.clone(),
+            _ => StoredSnapshot {
+                server_seq: state.head,
+                data: state.doc.encode().into(),
+            },
         }
-        let snapshot = StoredSnapshot {
-            server_seq: state.head,
-            data: state.doc.encode().into(),
-        };
-        state.cached_snapshot = Some(snapshot.clone());
-        snapshot
     }
 
     /// Removes a client; returns true when the room is left empty.
@@ -352,18 +407,19 @@ impl Room {
     }
 
     /// Integrates a client's batch: each new operation gets the next
-    /// `server_seq`; the batch is stored (inline, or by the group-commit
-    /// thread), and only once it is stored are its echoes, serialized once,
-    /// queued for every member. Duplicates (resent operations) are skipped
-    /// silently: their echo went out when they were first accepted. Stops
-    /// at the first refused operation.
+    /// `server_seq`; the batch is stored (inline, or by the commit
+    /// workers), and only once it is stored are its echoes, serialized
+    /// once, queued for every member. Duplicates (resent operations) are
+    /// skipped silently: their echo went out when they were first
+    /// accepted. Stops at the first refused operation.
     pub fn submit(
         self: &Arc<Self>,
         origin: u64,
         ops: Vec<Op>,
+        received: Instant,
     ) -> Result<Option<Refused>, SubmitError> {
         let mut state = self.lock();
-        if state.closed {
+        if self.is_closed() {
             return Err(SubmitError::Closed);
         }
         if state.unsent.len() >= MAX_UNSENT {
@@ -373,14 +429,20 @@ impl Room {
         let mut refused = None;
         let mut head = state.head;
         for (index, op) in ops.into_iter().enumerate() {
-            if let Err(r) = Self::check(&state.doc, origin, &op, &self.config) {
-                refused = Some(Refused { index, ..r });
+            if let Err((code, message)) = self.check(&state, origin, &op) {
+                refused = Some(Refused {
+                    index,
+                    seq: op.seq(),
+                    code,
+                    message,
+                });
                 break;
             }
             match state.doc.apply_ready(&op) {
                 Ok(Applied::Duplicate) => {}
                 Ok(_) => {
                     head = head.next();
+                    state.history += 1;
                     accepted.push(LoggedOp {
                         server_seq: head,
                         origin,
@@ -390,47 +452,52 @@ impl Room {
                 Err(e) => {
                     refused = Some(Refused {
                         index,
-                        code: e.code(),
+                        seq: op.seq(),
+                        code: ErrorCode::of(&e),
                         message: e.to_string(),
                     });
                     break;
                 }
             }
         }
+        if let Some(r) = &refused {
+            self.cx.metrics.refused(r.code.as_str());
+        }
         if accepted.is_empty() {
             return Ok(refused);
         }
-        let frames: Vec<Message> = accepted
+        self.cx.metrics.ops_accepted.inc_by(accepted.len() as u64);
+        let frames: Vec<Frame> = accepted
             .iter()
             .map(|logged| {
-                let echo = ServerMessage::OpEcho(OpEcho {
-                    server_seq: logged.server_seq,
-                    replica_id: origin,
-                    op: logged.op.clone(),
-                });
-                Message::text(echo.to_json())
+                Frame::new(
+                    ServerMessage::OpEcho(OpEcho {
+                        server_seq: logged.server_seq,
+                        replica_id: origin,
+                        op: logged.op.clone(),
+                    })
+                    .to_json(),
+                )
             })
             .collect();
         state.log_bytes += frames.iter().map(|f| f.len() as u64).sum::<u64>();
-        let out = match <[Message; 1]>::try_from(frames) {
-            Ok([frame]) => Outgoing::One(frame),
-            Err(frames) => Outgoing::Batch(frames.into()),
-        };
+        let out = Outgoing::new(frames, &self.cx.budget);
         state.head = head;
         state.cached_snapshot = None;
-        match &self.commit {
+        match &self.cx.commit {
             None => {
-                if let Err(e) = self.store.append(&self.doc_id, &accepted) {
+                if let Err(e) = self.cx.store.append(&self.doc_id, &accepted) {
                     // The document now holds operations the store does not:
                     // it can no longer be trusted. Nothing was echoed, so
                     // sending everyone back through a reload loses nothing
                     // anyone was told is stored; senders still hold their
                     // edits.
-                    Self::break_room(&mut state, "the document's store failed");
+                    self.break_room(&mut state, "the document's store failed");
                     return Err(e.into());
                 }
                 state.durable = head;
-                Self::fan_out(&mut state, &out, head);
+                self.fan_out(&mut state, &out, head);
+                self.cx.metrics.op_echo(received.elapsed());
             }
             Some(commit) => {
                 let ids = accepted
@@ -441,13 +508,15 @@ impl Room {
                     last: head,
                     out,
                     ids,
+                    received,
                 });
                 let job = Job::Append {
-                    room: self.clone(),
+                    doc_id: self.doc_id.clone(),
                     ops: accepted,
+                    sink: self.clone(),
                 };
                 if !commit.send(job) {
-                    Self::break_room(&mut state, "the relay is stopping");
+                    self.break_room(&mut state, "the relay is stopping");
                     return Err(SubmitError::Closed);
                 }
             }
@@ -456,40 +525,22 @@ impl Room {
         Ok(refused)
     }
 
-    /// The group-commit thread stored everything up to `upto`: release
-    /// those echoes, in order.
-    pub fn committed(&self, upto: ServerSeq) {
-        let mut state = self.lock();
-        if state.broken {
-            return;
-        }
-        state.durable = state.durable.max(upto);
-        while state
-            .unsent
-            .front()
-            .is_some_and(|b| b.last <= state.durable)
-        {
-            if let Some(batch) = state.unsent.pop_front() {
-                Self::fan_out(&mut state, &batch.out, batch.last);
-            }
-        }
-    }
-
-    /// The group-commit thread could not store a batch of this room.
-    pub fn fail(&self, why: &'static str) {
-        let mut state = self.lock();
-        Self::break_room(&mut state, why);
-    }
-
     /// Queues a batch's echoes for every member that has not seen them,
-    /// closing members whose queue is full.
-    fn fan_out(state: &mut RoomState, out: &Outgoing, last: ServerSeq) {
+    /// evicting members whose queue is full.
+    fn fan_out(&self, state: &mut RoomState, out: &Outgoing, last: ServerSeq) {
         let mut slow = Vec::new();
+        let mut queued = 0;
         for (&id, member) in &state.members {
-            if member.caught_up < last && member.queue.try_send(out.clone()).is_err() {
+            if member.caught_up >= last {
+                continue;
+            }
+            if member.queue.push(out.clone()).is_err() {
                 slow.push(id);
+            } else {
+                queued += out.frames().len() as u64;
             }
         }
+        self.cx.metrics.echoes.inc_by(queued);
         for id in slow {
             if let Some(member) = state.members.remove(&id) {
                 member.kill.fire(ErrorCode::TooSlow, "send queue full");
@@ -498,29 +549,50 @@ impl Room {
     }
 
     /// What the room checks beyond the CRDT's own validation.
-    fn check(doc: &Doc, origin: u64, op: &Op, config: &Config) -> Result<(), Refused> {
+    fn check(&self, state: &RoomState, origin: u64, op: &Op) -> Result<(), (ErrorCode, String)> {
+        let config = &self.cx.config;
         if op.replica_id() != origin {
-            return Err(Refused {
-                index: 0,
-                code: ErrorCode::WrongReplica.as_str(),
-                message: format!(
+            return Err((
+                ErrorCode::WrongReplica,
+                format!(
                     "operation of replica {} sent by replica {origin}",
                     op.replica_id()
                 ),
-            });
+            ));
+        }
+        let clock = state.doc.clock();
+        // Past 2^53 - 1 the CRDT's own check answers `id_too_large`.
+        if op.lamport() <= MAX_SAFE && op.lamport() > clock.saturating_add(1 + MAX_CLOCK_JUMP) {
+            return Err((
+                ErrorCode::LamportTooFarAhead,
+                format!(
+                    "lamport {} is more than {MAX_CLOCK_JUMP} ahead of the document's clock {clock}",
+                    op.lamport()
+                ),
+            ));
         }
         if let Op::Insert(ins) = op {
             let chars = ins.text.chars().count() as u64;
-            if doc.chars_stored() + chars > config.max_doc_chars {
-                return Err(Refused {
-                    index: 0,
-                    code: "document_too_large",
-                    message: format!(
+            if state.doc.chars_stored() + chars > config.max_doc_chars {
+                return Err((
+                    ErrorCode::DocumentTooLarge,
+                    format!(
                         "the document would exceed {} characters, deleted ones included",
                         config.max_doc_chars
                     ),
-                });
+                ));
             }
+        }
+        // Already-known operations are skipped, not logged: only new ones
+        // count against the history.
+        if state.history >= config.max_doc_history && state.doc.seen(origin) <= op.seq() {
+            return Err((
+                ErrorCode::DocumentTooLarge,
+                format!(
+                    "the document's history would exceed {} entries",
+                    config.max_doc_history
+                ),
+            ));
         }
         Ok(())
     }
@@ -529,9 +601,9 @@ impl Room {
     /// operations or `snapshot_every_bytes` of log.
     fn maybe_snapshot(self: &Arc<Self>, state: &mut RoomState) {
         let ops = state.head.0 - state.snapshot_at.0;
+        let config = &self.cx.config;
         if ops > 0
-            && (ops >= self.config.snapshot_every_ops
-                || state.log_bytes >= self.config.snapshot_every_bytes)
+            && (ops >= config.snapshot_every_ops || state.log_bytes >= config.snapshot_every_bytes)
         {
             self.persist(state);
         }
@@ -546,19 +618,24 @@ impl Room {
         }
         let snapshot = Self::snapshot_of(state);
         let at = snapshot.server_seq;
-        match &self.commit {
-            None => match self.store.write_snapshot(&self.doc_id, snapshot) {
-                Ok(()) => {}
-                // The log still holds everything: a failed snapshot only
-                // makes the next load slower.
-                Err(e) => {
-                    tracing::warn!(doc_id = &*self.doc_id, error = %e, "snapshot not written")
+        match &self.cx.commit {
+            None => {
+                let started = Instant::now();
+                let bytes = snapshot.data.len();
+                match self.cx.store.write_snapshot(&self.doc_id, snapshot) {
+                    Ok(()) => self.cx.metrics.snapshot(started.elapsed(), bytes),
+                    // The log still holds everything: a failed snapshot only
+                    // makes the next load slower.
+                    Err(e) => {
+                        tracing::warn!(doc_id = &*self.doc_id, error = %e, "snapshot not written")
+                    }
                 }
-            },
+            }
             Some(commit) => {
                 commit.send(Job::Snapshot {
-                    room: self.clone(),
+                    doc_id: self.doc_id.clone(),
                     snapshot,
+                    sink: self.clone(),
                 });
             }
         }
@@ -566,8 +643,8 @@ impl Room {
         state.log_bytes = 0;
     }
 
-    fn break_room(state: &mut RoomState, why: &'static str) {
-        state.closed = true;
+    fn break_room(&self, state: &mut RoomState, why: &'static str) {
+        self.closed.store(true, Ordering::Release);
         state.broken = true;
         state.unsent.clear();
         for (_, member) in state.members.drain() {
@@ -579,14 +656,14 @@ impl Room {
     /// accepted is stored: hands over a final snapshot and closes it.
     pub fn unload_if_idle(self: &Arc<Self>, idle: std::time::Duration) -> Unload {
         let mut state = self.lock();
-        if state.closed {
+        if self.is_closed() {
             return Unload::Done;
         }
         match state.empty_since {
             _ if !state.members.is_empty() => Unload::InUse,
             Some(since) if state.unsent.is_empty() && since.elapsed() >= idle => {
                 self.persist(&mut state);
-                state.closed = true;
+                self.closed.store(true, Ordering::Release);
                 Unload::Done
             }
             _ => Unload::NotYet,
@@ -596,23 +673,24 @@ impl Room {
     /// Hands over a final snapshot and closes the room (shutdown).
     pub fn close(self: &Arc<Self>) {
         let mut state = self.lock();
-        if !state.closed {
+        if !self.is_closed() {
             self.persist(&mut state);
-            state.closed = true;
+            self.closed.store(true, Ordering::Release);
         }
     }
 
     pub fn is_closed(&self) -> bool {
-        self.lock().closed
-    }
-
-    pub fn is_broken(&self) -> bool {
-        self.lock().broken
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The last stored `server_seq`: what clients can have seen.
     pub fn durable_head(&self) -> ServerSeq {
         self.lock().durable
+    }
+
+    /// Whether every accepted batch is stored and echoed.
+    pub fn settled(&self) -> bool {
+        self.lock().unsent.is_empty()
     }
 
     pub fn text(&self) -> String {
@@ -622,9 +700,39 @@ impl Room {
     pub fn members(&self) -> usize {
         self.lock().members.len()
     }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.cx.store
+    }
 }
 
-/// A snapshot's bytes as the `data` field of a `snapshot` message.
-pub fn snapshot_data(snapshot: &StoredSnapshot) -> String {
-    BASE64.encode(&snapshot.data)
+impl CommitSink for Room {
+    /// The commit workers stored everything up to `upto`: release those
+    /// echoes, in order.
+    fn committed(&self, upto: ServerSeq) {
+        let mut state = self.lock();
+        if state.broken {
+            return;
+        }
+        state.durable = state.durable.max(upto);
+        while state
+            .unsent
+            .front()
+            .is_some_and(|b| b.last <= state.durable)
+        {
+            if let Some(batch) = state.unsent.pop_front() {
+                self.fan_out(&mut state, &batch.out, batch.last);
+                self.cx.metrics.op_echo(batch.received.elapsed());
+            }
+        }
+    }
+
+    fn failed(&self, why: &'static str) {
+        let mut state = self.lock();
+        self.break_room(&mut state, why);
+    }
+
+    fn is_broken(&self) -> bool {
+        self.lock().broken
+    }
 }

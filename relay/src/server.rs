@@ -1,6 +1,7 @@
-//! The HTTP side: the accept loop, the WebSocket upgrade at `/ws`, warp's
-//! routes for everything else (`/health`, the demo's static files), and the
-//! shutdown sequence.
+//! The HTTP side: the accept loop (a cap on open connections, a deadline
+//! for request headers), the WebSocket upgrade at `/ws`, warp's routes for
+//! everything else (`/health`, `/metrics`, the demo's static files), and
+//! the shutdown sequence.
 //!
 //! The upgrade is done here rather than by `warp::ws()` for one setting:
 //! warp gives every socket tungstenite's default 128 KiB read buffer, which
@@ -15,7 +16,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
@@ -27,8 +28,12 @@ use warp::Filter;
 use warp::http::{HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::{Reply, Response};
 
+use crate::commit::CommitQueue;
 use crate::config::Config;
-use crate::connection::{self, Shared};
+use crate::connection::{self, Phase, Shared};
+use crate::member::Budget;
+use crate::metrics::Metrics;
+use crate::room::Context;
 use crate::rooms::Rooms;
 use crate::store::Store;
 
@@ -37,8 +42,9 @@ pub struct Relay {
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop_accepting: oneshot::Sender<()>,
-    shutdown: watch::Sender<bool>,
+    phase: watch::Sender<Phase>,
     server: JoinHandle<()>,
+    reaper: JoinHandle<()>,
 }
 
 impl Relay {
@@ -47,9 +53,21 @@ impl Relay {
         let listener = listen(config.addr)?;
         let addr = listener.local_addr()?;
         let config = Arc::new(config);
-        let rooms = Arc::new(Rooms::new(store, config.clone()));
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let shared = Arc::new(Shared::new(config, rooms, shutdown_rx));
+        let metrics = Arc::new(Metrics::new());
+        let budget = Budget::new(config.max_queued_bytes);
+        let reaper = tokio::spawn(budget.clone().reap());
+        let commit = store
+            .durable()
+            .then(|| CommitQueue::start(store.clone(), config.commit_threads, metrics.clone()));
+        let rooms = Arc::new(Rooms::new(Context {
+            store,
+            commit,
+            config,
+            budget,
+            metrics,
+        }));
+        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let shared = Arc::new(Shared::new(rooms, phase_rx));
         let (stop_accepting, stop_rx) = oneshot::channel::<()>();
         let http = TowerToHyperService::new(warp::service(routes(shared.clone())));
         let server = tokio::spawn(accept_loop(listener, http, shared.clone(), stop_rx));
@@ -58,8 +76,9 @@ impl Relay {
             addr,
             shared,
             stop_accepting,
-            shutdown,
+            phase,
             server,
+            reaper,
         })
     }
 
@@ -78,21 +97,32 @@ impl Relay {
         self.shutdown().await;
     }
 
-    /// Stops accepting, closes every client with 1001 after what was
-    /// already accepted reached it, writes a final snapshot of every room.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    /// Stops accepting connections and operations, waits until every
+    /// accepted operation is stored and queued, closes every client with
+    /// 1001 after all of it reached it, writes a final snapshot of every
+    /// room.
     pub async fn shutdown(self) {
         let Relay {
             shared,
             stop_accepting,
-            shutdown,
+            phase,
             server,
+            reaper,
             ..
         } = self;
         tracing::info!(connections = shared.connections(), "shutting down");
         let _ = stop_accepting.send(());
-        let _ = shutdown.send(true);
+        let _ = phase.send(Phase::Draining);
         let grace = shared.config.shutdown_grace();
         let rooms = shared.rooms.clone();
+        if tokio::time::timeout(grace, rooms.flush()).await.is_err() {
+            tracing::warn!("commits still pending after the shutdown grace period");
+        }
+        let _ = phase.send(Phase::Closing);
         if tokio::time::timeout(grace, shared.all_closed())
             .await
             .is_err()
@@ -100,6 +130,7 @@ impl Relay {
             tracing::warn!("connections still open after the shutdown grace period");
         }
         rooms.close_all().await;
+        reaper.abort();
         if tokio::time::timeout(grace, server).await.is_err() {
             tracing::warn!("HTTP server still busy after the shutdown grace period");
         }
@@ -133,8 +164,15 @@ async fn accept_loop<H>(
     H: hyper::service::Service<Request<Incoming>, Response = Response, Error = Infallible>,
     H::Future: Send + 'static,
 {
+    let open = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.header_timeout());
+    let builder = builder.http1_only();
     loop {
-        let stream = tokio::select! {
+        let mut stream = tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -146,12 +184,28 @@ async fn accept_loop<H>(
                 }
             },
         };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            // Full: answer and close at once rather than leave the client
+            // waiting in the backlog.
+            tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    stream.write_all(FULL_RESPONSE),
+                )
+                .await;
+            });
+            continue;
+        };
+        // Held until the connection ends, upgraded WebSockets included.
+        let permit = Arc::new(OpenConnection::new(permit, &shared.metrics));
         let service = Http {
             warp: http.clone(),
             shared: shared.clone(),
+            permit,
         };
+        let builder = builder.clone();
         tokio::spawn(async move {
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .await
@@ -162,11 +216,37 @@ async fn accept_loop<H>(
     }
 }
 
+const FULL_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 21\r\n\r\ntoo many connections\n";
+
+/// One open TCP connection, counted against `--max-connections` until the
+/// last of its HTTP handler and its upgraded WebSocket ends.
+struct OpenConnection {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl OpenConnection {
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, metrics: &Arc<Metrics>) -> OpenConnection {
+        metrics.http_connections.inc();
+        OpenConnection {
+            _permit: permit,
+            metrics: metrics.clone(),
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.metrics.http_connections.dec();
+    }
+}
+
 /// Routes `/ws` to the upgrade and everything else to warp.
 #[derive(Clone)]
 struct Http<H> {
     warp: H,
     shared: Arc<Shared>,
+    permit: Arc<OpenConnection>,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -182,7 +262,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> BoxFuture {
         if req.uri().path() == "/ws" {
-            let response = upgrade(req, &self.shared);
+            let response = upgrade(req, &self.shared, self.permit.clone());
             return Box::pin(async move { Ok(response) });
         }
         Box::pin(self.warp.call(req))
@@ -204,7 +284,11 @@ fn status(code: StatusCode, body: &'static str) -> Response {
 
 /// Answers a WebSocket handshake (RFC 6455 §4.2) and hands the upgraded
 /// connection to `connection::handle`.
-fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Response {
+fn upgrade(
+    mut req: Request<Incoming>,
+    shared: &Arc<Shared>,
+    permit: Arc<OpenConnection>,
+) -> Response {
     let handshake = req.method() == Method::GET
         && has_token(&req, header::CONNECTION, "upgrade")
         && has_token(&req, header::UPGRADE, "websocket")
@@ -217,10 +301,7 @@ fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Response {
         return status(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade");
     };
     let Some(guard) = shared.admit() else {
-        return status(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many connections, or shutting down",
-        );
+        return status(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     };
     let limit = shared.config.max_message_bytes;
     let config = WebSocketConfig::default()
@@ -239,6 +320,7 @@ fn upgrade(mut req: Request<Incoming>, shared: &Arc<Shared>) -> Response {
                 )
                 .await;
                 connection::handle(socket, shared, guard).await;
+                drop(permit);
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -265,7 +347,7 @@ fn routes(
     let health = warp::path("health")
         .and(warp::path::end())
         .and(warp::get())
-        .and(with_shared)
+        .and(with_shared.clone())
         .map(|shared: Arc<Shared>| {
             warp::reply::json(&serde_json::json!({
                 "status": "ok",
@@ -275,11 +357,36 @@ fn routes(
             }))
             .into_response()
         });
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with_shared.clone())
+        .map(|shared: Arc<Shared>| {
+            shared.metrics.queued_bytes.set(shared.budget.used() as i64);
+            warp::reply::with_header(
+                shared.metrics.render(),
+                "content-type",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )
+            .into_response()
+        });
     let pkg = warp::path("pkg")
         .and(warp::fs::dir(config.pkg_dir.clone()))
         .map(Reply::into_response);
     let www = warp::fs::dir(config.www_dir.clone()).map(Reply::into_response);
-    health
+    // A path that decodes to a NUL byte (`/%00`) cannot name a file; warp's
+    // file service would answer it with a 500.
+    let nul = warp::path::full().and_then(|path: warp::path::FullPath| async move {
+        if path.as_str().to_ascii_lowercase().contains("%00") {
+            Ok(status(StatusCode::NOT_FOUND, "not found"))
+        } else {
+            Err(warp::reject::not_found())
+        }
+    });
+    nul.or(health)
+        .unify()
+        .or(metrics)
+        .unify()
         .or(pkg)
         .unify()
         .or(www)

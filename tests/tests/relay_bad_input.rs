@@ -532,7 +532,7 @@ async fn too_many_connections_on_one_document() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_comes_back_by_replay() {
     let relay = relay_with(|c| {
-        c.send_queue = 64;
+        c.send_queue_bytes = 4 << 20;
         c.max_doc_chars = u32::MAX as u64;
     })
     .await;

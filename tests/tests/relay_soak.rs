@@ -31,7 +31,7 @@ async fn soak(seed: u64, clients: usize, docs: usize, steps: usize, durable: boo
     // Small limits so that evictions of slow readers and snapshot resyncs
     // happen too, not only replays.
     let tweak = |c: &mut collab_relay::Config| {
-        c.send_queue = 32;
+        c.send_queue_bytes = 32 << 10;
         c.max_replay_ops = 40;
         c.snapshot_every_ops = 50;
         c.retain_ops = 20;

@@ -29,8 +29,8 @@ impl Store for Flaky {
         }
         self.inner.append(doc_id, ops)
     }
-    fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError> {
-        self.inner.read_since(doc_id, after)
+    fn read_since(&self, doc_id: &str, after: ServerSeq, max: usize) -> Result<Since, StoreError> {
+        self.inner.read_since(doc_id, after, max)
     }
     fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError> {
         self.inner.write_snapshot(doc_id, snapshot)
@@ -73,7 +73,10 @@ async fn a_failed_append_closes_with_1011_and_nothing_acknowledged_is_lost() {
         }
     }
     assert_eq!(b.text(), "stored");
-    match store.read_since("doc", ServerSeq::ZERO).unwrap() {
+    match store
+        .read_since("doc", ServerSeq::ZERO, usize::MAX)
+        .unwrap()
+    {
         Since::Ops(ops) => assert_eq!(ops.len(), 1),
         Since::Truncated => unreachable!(),
     }

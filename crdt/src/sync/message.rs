@@ -154,6 +154,16 @@ pub struct ErrorMessage {
     /// For a refused operation: its index in the `op` message's `ops`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
+    /// For a refused operation: its `seq` (its replica is the connection's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+impl ErrorMessage {
+    /// The code as this side knows it; `None` for a code from a newer peer.
+    pub fn error_code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.code)
+    }
 }
 
 impl ClientMessage {
@@ -175,6 +185,30 @@ impl ClientMessage {
             return Ok(ClientMessage::Op(batch));
         }
         serde_json::from_str(text).map_err(|e| ParseError::new(text, &e, &["hello", "op"]))
+    }
+
+    /// Parses the first frame of a connection, which must be `hello`. The
+    /// checks go in the order of `docs/protocol.md` §6: bad JSON, no
+    /// `type`, then any `type` but `hello` (known or not) is
+    /// `hello_required`, then a bad field of `hello` is `invalid_message`.
+    pub fn from_json_first(text: &str) -> Result<Hello, ParseError> {
+        let required = || ParseError {
+            code: ErrorCode::HelloRequired,
+            detail: "the first message must be hello".into(),
+        };
+        match serde_json::from_str::<ClientMessage>(text) {
+            Ok(ClientMessage::Hello(hello)) => Ok(hello),
+            Ok(_) => Err(required()),
+            Err(e) => match classify(text, &e, &["hello", "op"]) {
+                (ErrorCode::UnknownType | ErrorCode::InvalidMessage, Some(ty)) if ty != "hello" => {
+                    Err(required())
+                }
+                (code, _) => Err(ParseError {
+                    code,
+                    detail: alloc::format!("{e}"),
+                }),
+            },
+        }
     }
 }
 
@@ -213,23 +247,7 @@ impl core::error::Error for ParseError {}
 
 impl ParseError {
     fn new(text: &str, err: &serde_json::Error, types: &[&str]) -> ParseError {
-        // Only on the error path: a second, lenient look at the `type` tag
-        // tells an unknown or missing type apart from a bad field.
-        #[derive(Deserialize)]
-        struct Probe<'a> {
-            #[serde(rename = "type", borrow, default)]
-            ty: Option<&'a str>,
-        }
-        let code = if !err.is_data() {
-            ErrorCode::MalformedJson
-        } else {
-            match serde_json::from_str::<Probe<'_>>(text) {
-                Ok(Probe { ty: None }) => ErrorCode::MissingType,
-                Ok(Probe { ty: Some(ty) }) if !types.contains(&ty) => ErrorCode::UnknownType,
-                Ok(_) => ErrorCode::InvalidMessage,
-                Err(_) => ErrorCode::MissingType,
-            }
-        };
+        let (code, _) = classify(text, err, types);
         ParseError {
             code,
             detail: alloc::format!("{err}"),
@@ -237,18 +255,56 @@ impl ParseError {
     }
 }
 
-/// The stable codes of `error` messages. Operation errors from the CRDT use
-/// [`crate::Error::code`] (for example `unknown_id`); these are the
-/// protocol's own.
+/// Whether serde_json refused the text as JSON (not its content). A number
+/// beyond what a 64-bit float holds (`1e400`) is valid JSON out of range:
+/// serde_json files it under syntax, the protocol under `invalid_message`.
+fn is_syntax(err: &serde_json::Error) -> bool {
+    !err.is_data() && !alloc::format!("{err}").starts_with("number out of range")
+}
+
+/// The protocol's code for a frame serde_json refused, and its `type` when
+/// it could be read. Only on the error path: a second, lenient look tells
+/// bad JSON from a missing or unknown type and from a bad field, in that
+/// order (`docs/protocol.md` §6).
+fn classify(text: &str, err: &serde_json::Error, types: &[&str]) -> (ErrorCode, Option<String>) {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(rename = "type", borrow, default)]
+        ty: Option<&'a str>,
+    }
+    if is_syntax(err) {
+        return (ErrorCode::MalformedJson, None);
+    }
+    // The typed decode may stop at a mistyped value before reaching a
+    // syntax error further on (`[` alone, arrays nested past the limit).
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Err(e) if is_syntax(&e) => return (ErrorCode::MalformedJson, None),
+        Err(_) => return (ErrorCode::InvalidMessage, None),
+        Ok(_) => {}
+    }
+    match serde_json::from_str::<Probe<'_>>(text) {
+        Ok(Probe { ty: None }) | Err(_) => (ErrorCode::MissingType, None),
+        Ok(Probe { ty: Some(ty) }) if !types.contains(&ty) => {
+            (ErrorCode::UnknownType, Some(ty.to_owned()))
+        }
+        Ok(Probe { ty: Some(ty) }) => (ErrorCode::InvalidMessage, Some(ty.to_owned())),
+    }
+}
+
+/// Every stable code an `error` message can carry: the protocol's own and
+/// the reasons an operation is refused. One enum for the relay, the client
+/// session and the browser package, so that a code, whether the connection
+/// survives it and its close code are written down once (and checked
+/// against the tables of `docs/protocol.md` §6-§7 by `crdt/tests/sync.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorCode {
-    /// Not JSON, truncated, or nested deeper than 128 levels.
+    /// Not JSON, truncated, or nested 128 levels deep or more.
     MalformedJson,
     /// Not a JSON object with a string `type`.
     MissingType,
     UnknownType,
-    /// Known `type`, but a field is missing, mistyped or unknown.
+    /// Known `type`, but a field is missing, mistyped or out of range.
     InvalidMessage,
     BinaryFrame,
     MessageTooLarge,
@@ -260,8 +316,6 @@ pub enum ErrorCode {
     InvalidDocId,
     /// `replica_id` is 0 or above 2^53 - 1.
     InvalidReplicaId,
-    /// An operation made by another replica than the connection's.
-    WrongReplica,
     TooManyConnections,
     /// The relay's store is not keeping up; reconnect after a backoff.
     Overloaded,
@@ -271,9 +325,60 @@ pub enum ErrorCode {
     Superseded,
     ServerShutdown,
     Internal,
+    /// An operation made by another replica than the connection's.
+    WrongReplica,
+    /// The operation would take the document past its size or history
+    /// limit. Refused for good: the client drops the operation.
+    DocumentTooLarge,
+    /// The operation's lamport is further ahead of the document's clock
+    /// than the clock rule of `docs/crdt.md` §3 allows. Refused for good.
+    LamportTooFarAhead,
+    /// Something the operation depends on is not accepted yet; may pass
+    /// once it is.
+    MissingDependency,
+    UnknownId,
+    ConflictingOp,
+    LamportRegressed,
+    CausalityViolation,
+    IdTooLarge,
+    ReservedReplica,
+    EmptyOp,
 }
 
 impl ErrorCode {
+    /// Every code, in the order of the table in `docs/protocol.md` §6.
+    pub const ALL: [ErrorCode; 29] = [
+        ErrorCode::MalformedJson,
+        ErrorCode::MissingType,
+        ErrorCode::UnknownType,
+        ErrorCode::InvalidMessage,
+        ErrorCode::InvalidDocId,
+        ErrorCode::InvalidReplicaId,
+        ErrorCode::HelloRequired,
+        ErrorCode::DuplicateHello,
+        ErrorCode::HelloTimeout,
+        ErrorCode::IdleTimeout,
+        ErrorCode::TooSlow,
+        ErrorCode::Superseded,
+        ErrorCode::BinaryFrame,
+        ErrorCode::MessageTooLarge,
+        ErrorCode::TooManyConnections,
+        ErrorCode::Overloaded,
+        ErrorCode::ServerShutdown,
+        ErrorCode::Internal,
+        ErrorCode::WrongReplica,
+        ErrorCode::DocumentTooLarge,
+        ErrorCode::LamportTooFarAhead,
+        ErrorCode::MissingDependency,
+        ErrorCode::UnknownId,
+        ErrorCode::ConflictingOp,
+        ErrorCode::LamportRegressed,
+        ErrorCode::CausalityViolation,
+        ErrorCode::IdTooLarge,
+        ErrorCode::ReservedReplica,
+        ErrorCode::EmptyOp,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorCode::MalformedJson => "malformed_json",
@@ -288,21 +393,59 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::InvalidDocId => "invalid_doc_id",
             ErrorCode::InvalidReplicaId => "invalid_replica_id",
-            ErrorCode::WrongReplica => "wrong_replica",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::TooSlow => "too_slow",
             ErrorCode::Superseded => "superseded",
             ErrorCode::ServerShutdown => "server_shutdown",
             ErrorCode::Internal => "internal_error",
+            ErrorCode::WrongReplica => "wrong_replica",
+            ErrorCode::DocumentTooLarge => "document_too_large",
+            ErrorCode::LamportTooFarAhead => "lamport_too_far_ahead",
+            ErrorCode::MissingDependency => "missing_dependency",
+            ErrorCode::UnknownId => "unknown_id",
+            ErrorCode::ConflictingOp => "conflicting_op",
+            ErrorCode::LamportRegressed => "lamport_regressed",
+            ErrorCode::CausalityViolation => "causality_violation",
+            ErrorCode::IdTooLarge => "id_too_large",
+            ErrorCode::ReservedReplica => "reserved_replica",
+            ErrorCode::EmptyOp => "empty_op",
         }
+    }
+
+    /// The code a wire string names, if this side knows it.
+    pub fn parse(code: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == code)
+    }
+
+    /// The code an operation refused by the CRDT gets on the wire.
+    pub fn of(error: &crate::Error) -> ErrorCode {
+        use crate::Error as E;
+        match error {
+            E::IdTooLarge { .. } | E::ClockExhausted => ErrorCode::IdTooLarge,
+            E::ReservedReplica => ErrorCode::ReservedReplica,
+            E::EmptyOp => ErrorCode::EmptyOp,
+            E::ConflictingOp { .. } => ErrorCode::ConflictingOp,
+            E::CausalityViolation { .. } => ErrorCode::CausalityViolation,
+            E::LamportRegressed { .. } => ErrorCode::LamportRegressed,
+            E::UnknownId { .. } => ErrorCode::UnknownId,
+            E::MissingDependency { .. } | E::BufferFull { .. } => ErrorCode::MissingDependency,
+            E::DocumentTooLarge { .. } => ErrorCode::DocumentTooLarge,
+            _ => ErrorCode::InvalidMessage,
+        }
+    }
+
+    /// Whether an operation refused with this code can never be accepted,
+    /// however often it is sent again: the client drops it (see
+    /// `docs/protocol.md` §5). Only `missing_dependency` may pass later.
+    pub const fn refused_for_good(self) -> bool {
+        !matches!(self, ErrorCode::MissingDependency)
     }
 
     /// The WebSocket close code that ends the connection after this error,
     /// or `None` when the connection survives it.
     pub const fn close_code(self) -> Option<u16> {
         match self {
-            ErrorCode::WrongReplica => None,
             ErrorCode::ServerShutdown => Some(close::GOING_AWAY),
             ErrorCode::BinaryFrame => Some(close::UNSUPPORTED_DATA),
             ErrorCode::MessageTooLarge => Some(close::MESSAGE_TOO_BIG),
@@ -319,6 +462,17 @@ impl ErrorCode {
             ErrorCode::TooSlow => Some(close::TOO_SLOW),
             ErrorCode::Superseded => Some(close::SUPERSEDED),
             ErrorCode::TooManyConnections | ErrorCode::Overloaded => Some(close::TRY_AGAIN_LATER),
+            ErrorCode::WrongReplica
+            | ErrorCode::DocumentTooLarge
+            | ErrorCode::LamportTooFarAhead
+            | ErrorCode::MissingDependency
+            | ErrorCode::UnknownId
+            | ErrorCode::ConflictingOp
+            | ErrorCode::LamportRegressed
+            | ErrorCode::CausalityViolation
+            | ErrorCode::IdTooLarge
+            | ErrorCode::ReservedReplica
+            | ErrorCode::EmptyOp => None,
         }
     }
 
@@ -330,6 +484,7 @@ impl ErrorCode {
             fatal: self.close_code().is_some(),
             close_code: self.close_code(),
             index: None,
+            seq: None,
         })
     }
 }

@@ -157,8 +157,14 @@ fn measure(
             .load("doc")
             .map_err(|e| e.to_string())?
             .ok_or("the document vanished")?;
-        let room = Room::load("doc", stored, store.clone(), None, config.clone())
-            .map_err(|e| e.to_string())?;
+        let cx = collab_relay::room::Context {
+            store: store.clone(),
+            commit: None,
+            config: config.clone(),
+            budget: collab_relay::member::Budget::new(config.max_queued_bytes),
+            metrics: Arc::new(collab_relay::metrics::Metrics::new()),
+        };
+        let room = Room::load("doc", stored, cx).map_err(|e| e.to_string())?;
         times.push(start.elapsed());
         text = room.text();
     }

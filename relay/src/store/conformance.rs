@@ -68,16 +68,21 @@ pub fn appends_read_back_in_order(store: &impl Store) {
     store.append("d", &second).unwrap();
     let all: Vec<LoggedOp> = first.iter().chain(&second).cloned().collect();
     assert_eq!(
-        store.read_since("d", ServerSeq(0)).unwrap(),
+        store.read_since("d", ServerSeq(0), usize::MAX).unwrap(),
         Since::Ops(all.clone())
     );
     assert_eq!(
-        store.read_since("d", ServerSeq(3)).unwrap(),
+        store.read_since("d", ServerSeq(3), usize::MAX).unwrap(),
         Since::Ops(second.clone())
     );
     assert_eq!(
-        store.read_since("d", ServerSeq(5)).unwrap(),
+        store.read_since("d", ServerSeq(5), usize::MAX).unwrap(),
         Since::Ops(vec![])
+    );
+    assert_eq!(
+        store.read_since("d", ServerSeq(1), 2).unwrap(),
+        Since::Ops(all[1..3].to_vec()),
+        "read_since pages: at most `max` operations"
     );
     let loaded = store.load("d").unwrap().unwrap();
     assert_eq!(
@@ -109,7 +114,7 @@ pub fn appends_must_continue_the_log(store: &impl Store) {
         "append to an unknown document"
     );
     assert_eq!(
-        store.read_since("d", ServerSeq(0)).unwrap(),
+        store.read_since("d", ServerSeq(0), usize::MAX).unwrap(),
         Since::Ops(batch),
         "refused appends change nothing"
     );
@@ -126,7 +131,7 @@ pub fn append_many_is_all_or_nothing(store: &impl Store) {
     if store.durable() {
         // A durable store commits a group as one transaction.
         assert_eq!(
-            store.read_since("a", ServerSeq(0)).unwrap(),
+            store.read_since("a", ServerSeq(0), usize::MAX).unwrap(),
             Since::Ops(vec![]),
             "no part of a failed group is stored"
         );
@@ -134,7 +139,10 @@ pub fn append_many_is_all_or_nothing(store: &impl Store) {
     store.create("c").unwrap();
     let c = ops(&mut Doc::new(2).unwrap(), 1, 1);
     store.append_many(&[("c", &c)]).unwrap();
-    assert_eq!(store.read_since("c", ServerSeq(0)).unwrap(), Since::Ops(c));
+    assert_eq!(
+        store.read_since("c", ServerSeq(0), usize::MAX).unwrap(),
+        Since::Ops(c)
+    );
 }
 
 pub fn documents_are_independent(store: &impl Store) {
@@ -143,8 +151,14 @@ pub fn documents_are_independent(store: &impl Store) {
     let a = ops(&mut Doc::new(1).unwrap(), 1, 3);
     let b = ops(&mut Doc::new(2).unwrap(), 1, 1);
     store.append_many(&[("a", &a), ("b", &b)]).unwrap();
-    assert_eq!(store.read_since("a", ServerSeq(0)).unwrap(), Since::Ops(a));
-    assert_eq!(store.read_since("b", ServerSeq(0)).unwrap(), Since::Ops(b));
+    assert_eq!(
+        store.read_since("a", ServerSeq(0), usize::MAX).unwrap(),
+        Since::Ops(a)
+    );
+    assert_eq!(
+        store.read_since("b", ServerSeq(0), usize::MAX).unwrap(),
+        Since::Ops(b)
+    );
 }
 
 pub fn snapshot_and_tail_rebuild_the_document(store: &impl Store) {
@@ -209,7 +223,7 @@ pub fn replay_after_a_snapshot_is_exact_or_truncated(store: &impl Store) {
     // Whatever a store keeps, what it returns is exactly the log after the
     // point asked for, or nothing but "truncated".
     for after in [0, 1, 10_000, 39_999, 40_000, 45_000, 50_000, 50_029, 50_030] {
-        match store.read_since("d", ServerSeq(after)).unwrap() {
+        match store.read_since("d", ServerSeq(after), usize::MAX).unwrap() {
             Since::Ops(got) => assert_eq!(got, log[after as usize..], "replay after {after}"),
             Since::Truncated => assert!(after < 40_000, "the retained log is replayable"),
         }
@@ -231,7 +245,7 @@ pub fn text_survives_any_content(store: &impl Store) {
     }
     store.append("d", &logged).unwrap();
     assert_eq!(
-        store.read_since("d", ServerSeq(0)).unwrap(),
+        store.read_since("d", ServerSeq(0), usize::MAX).unwrap(),
         Since::Ops(logged)
     );
 }

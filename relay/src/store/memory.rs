@@ -88,10 +88,11 @@ impl Store for MemoryStore {
         })
     }
 
-    fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError> {
+    fn read_since(&self, doc_id: &str, after: ServerSeq, max: usize) -> Result<Since, StoreError> {
         self.with_doc(doc_id, |doc| {
             let start = (after.0 as usize).min(doc.log.len());
-            Ok(Since::Ops(doc.log[start..].to_vec()))
+            let end = start.saturating_add(max).min(doc.log.len());
+            Ok(Since::Ops(doc.log[start..end].to_vec()))
         })
     }
 

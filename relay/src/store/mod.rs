@@ -78,8 +78,10 @@ pub enum Since {
 
 /// Storage for documents' op logs and snapshots.
 ///
-/// Calls are synchronous and made by a room while it holds its lock: a
-/// backend that blocks for I/O delays only that one document. Appends for a
+/// Calls are synchronous and may block: the relay makes them on tokio's
+/// blocking pool or on its commit threads, never on a runtime worker nor
+/// under a lock that another document needs (the memory store, which never
+/// blocks, is the exception: rooms append to it inline). Appends for a
 /// document come in `server_seq` order without gaps, and each append call is
 /// atomic: all of the batch is stored or none of it.
 pub trait Store: Send + Sync + 'static {
@@ -108,8 +110,16 @@ pub trait Store: Send + Sync + 'static {
         false
     }
 
-    /// The logged operations after `after`, up to the log's end.
-    fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError>;
+    /// The logged operations after `after`, up to the log's end or `max`
+    /// of them, whichever comes first (a reader pages through a long log).
+    fn read_since(&self, doc_id: &str, after: ServerSeq, max: usize) -> Result<Since, StoreError>;
+
+    /// The first `server_seq` the log still holds (1 while nothing was
+    /// dropped): a client that last saw an earlier one cannot be replayed.
+    fn log_start(&self, doc_id: &str) -> Result<ServerSeq, StoreError> {
+        let _ = doc_id;
+        Ok(ServerSeq(1))
+    }
 
     /// Called once at shutdown, after everything is written: a chance to
     /// leave the storage tidy (the SQLite store folds its write-ahead log

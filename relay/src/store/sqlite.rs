@@ -2,6 +2,7 @@
 //! syncs, one file in the data directory. Schema, durability and retention
 //! are described in `docs/persistence.md`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,9 +16,16 @@ use super::{LoggedOp, Since, Store, StoreError, StoredDoc, StoredSnapshot, new_e
 /// The file inside the data directory.
 pub const DB_FILE: &str = "collab.sqlite3";
 
-/// Bumped whenever the schema changes; a relay refuses a newer database.
-const SCHEMA_VERSION: i64 = 1;
+/// Bumped whenever the schema changes; a relay refuses a newer database
+/// and migrates an older one at start-up (`docs/persistence.md`).
+const SCHEMA_VERSION: i64 = 2;
 
+/// The schema. `ops` and `snapshots` are rowid tables on purpose: their
+/// payloads (up to a message's size, a whole document) live in the table's
+/// own b-tree, and the `(doc_id, server_seq)` index that every append and
+/// read walks holds only keys, so one document's large rows never slow the
+/// key lookups of its neighbours (in schema 1, `WITHOUT ROWID` tables kept
+/// each payload inside the key b-tree).
 const SCHEMA: &str = "
 CREATE TABLE documents (
     doc_id     TEXT PRIMARY KEY,
@@ -27,33 +35,69 @@ CREATE TABLE documents (
     created_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE ops (
+    id         INTEGER PRIMARY KEY,
     doc_id     TEXT NOT NULL,
     server_seq INTEGER NOT NULL,
     origin     INTEGER NOT NULL,  -- replica whose connection sent it
-    op         TEXT NOT NULL,     -- the operation as JSON, as on the wire
-    PRIMARY KEY (doc_id, server_seq)
-) WITHOUT ROWID;
+    op         TEXT NOT NULL      -- the operation as JSON, as on the wire
+);
+CREATE UNIQUE INDEX ops_by_doc ON ops (doc_id, server_seq);
 CREATE TABLE snapshots (
     doc_id     TEXT PRIMARY KEY,
     server_seq INTEGER NOT NULL,
     data       BLOB NOT NULL,     -- Doc::encode() at server_seq
     written_ms INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 ";
+
+/// From schema 1 to 2: the same rows, moved out of the key b-trees. One
+/// transaction: a crash part-way leaves schema 1 untouched.
+const MIGRATE_1_TO_2: &str = "
+ALTER TABLE ops RENAME TO ops_v1;
+ALTER TABLE snapshots RENAME TO snapshots_v1;
+CREATE TABLE ops (
+    id         INTEGER PRIMARY KEY,
+    doc_id     TEXT NOT NULL,
+    server_seq INTEGER NOT NULL,
+    origin     INTEGER NOT NULL,
+    op         TEXT NOT NULL
+);
+CREATE UNIQUE INDEX ops_by_doc ON ops (doc_id, server_seq);
+CREATE TABLE snapshots (
+    doc_id     TEXT PRIMARY KEY,
+    server_seq INTEGER NOT NULL,
+    data       BLOB NOT NULL,
+    written_ms INTEGER NOT NULL
+);
+INSERT INTO ops (doc_id, server_seq, origin, op)
+    SELECT doc_id, server_seq, origin, op FROM ops_v1 ORDER BY doc_id, server_seq;
+INSERT INTO snapshots SELECT doc_id, server_seq, data, written_ms FROM snapshots_v1;
+DROP TABLE ops_v1;
+DROP TABLE snapshots_v1;
+";
+
+/// Read connections kept open between uses.
+const IDLE_READERS: usize = 8;
 
 pub struct SqliteStore {
     path: PathBuf,
-    /// Loads and replay reads, so that a join never waits behind a sync (WAL
-    /// lets a reader see the last commit while a write is in progress).
-    /// Declared before `writer` so that it closes first: the last
-    /// connection to close checkpoints the WAL into the database file, and
-    /// a read-only one cannot.
-    reader: Mutex<Connection>,
+    /// Idle read connections for loads and replay reads: each read takes
+    /// one of its own (or opens one), so that no load waits behind a sync
+    /// (WAL lets a reader see the last commit while a write is in
+    /// progress) nor behind another document's long read. Declared before
+    /// `writer` so that they close first: the last connection to close
+    /// checkpoints the WAL into the database file, and a read-only one
+    /// cannot.
+    readers: Mutex<Vec<Connection>>,
     /// The one connection that writes. Appends from the group-commit
     /// thread and snapshot writes take turns on it.
     writer: Mutex<Connection>,
     /// Log entries kept behind the latest snapshot, for replay.
     retain_ops: u64,
+    /// Documents created but not yet written, with their epochs: the row
+    /// is written with their first append, so that creating a document
+    /// never waits for the writer (which a slow commit may hold).
+    unwritten: Mutex<HashMap<String, String>>,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -66,10 +110,19 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock leaves at worst an open transaction,
     // which SQLite rolls back when the next one begins.
-    conn.lock().unwrap_or_else(|e| e.into_inner())
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    reader.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(reader)
 }
 
 impl SqliteStore {
@@ -124,6 +177,19 @@ impl SqliteStore {
                     ))
                     .map_err(at)?;
             }
+            1 => {
+                tracing::info!(path = %path.display(), "migrating the database from schema 1 to 2");
+                writer
+                    .execute_batch(&format!(
+                        "BEGIN IMMEDIATE; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;"
+                    ))
+                    .map_err(|e| {
+                        StoreError::Backend(format!(
+                            "database {}: migration from schema 1 to 2 failed (nothing was changed): {e}",
+                            path.display()
+                        ))
+                    })?;
+            }
             SCHEMA_VERSION => {}
             other => {
                 return Err(StoreError::Corrupt(format!(
@@ -139,24 +205,36 @@ impl SqliteStore {
             .map_err(|e| {
                 StoreError::Backend(format!("database {} is not writable: {e}", path.display()))
             })?;
-        let reader = Connection::open_with_flags(
-            &path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(at)?;
-        reader
-            .busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(at)?;
+        let reader = open_reader(&path).map_err(at)?;
         Ok(SqliteStore {
             path,
-            reader: Mutex::new(reader),
+            readers: Mutex::new(vec![reader]),
             writer: Mutex::new(writer),
             retain_ops,
+            unwritten: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `f` on a read connection of its own.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let idle = lock(&self.readers).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(&self.path).map_err(backend)?,
+        };
+        let result = f(&conn);
+        let mut idle = lock(&self.readers);
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        result
     }
 
     /// Caps the database at `pages` pages, so that tests can make the
@@ -172,10 +250,18 @@ fn append_in(
     tx: &rusqlite::Transaction<'_>,
     doc_id: &str,
     ops: &[LoggedOp],
+    unwritten: Option<&str>,
 ) -> Result<(), StoreError> {
     let Some(first) = ops.first() else {
         return Ok(());
     };
+    if let Some(epoch) = unwritten {
+        tx.execute(
+            "INSERT OR IGNORE INTO documents (doc_id, epoch, head, log_start, created_ms) VALUES (?1, ?2, 0, 1, ?3)",
+            params![doc_id, epoch, now_ms()],
+        )
+        .map_err(backend)?;
+    }
     let head: Option<u64> = tx
         .query_row(
             "SELECT head FROM documents WHERE doc_id = ?1",
@@ -224,14 +310,16 @@ fn read_ops(
     conn: &Connection,
     doc_id: &str,
     after: ServerSeq,
+    max: usize,
 ) -> Result<Vec<LoggedOp>, StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT server_seq, origin, op FROM ops WHERE doc_id = ?1 AND server_seq > ?2 ORDER BY server_seq",
+            "SELECT server_seq, origin, op FROM ops WHERE doc_id = ?1 AND server_seq > ?2 ORDER BY server_seq LIMIT ?3",
         )
         .map_err(backend)?;
+    let max = i64::try_from(max).unwrap_or(i64::MAX);
     let rows = stmt
-        .query_map(params![doc_id, after.0], |r| {
+        .query_map(params![doc_id, after.0, max], |r| {
             Ok((
                 r.get::<_, u64>(0)?,
                 r.get::<_, u64>(1)?,
@@ -262,9 +350,8 @@ fn read_ops(
     Ok(out)
 }
 
-impl Store for SqliteStore {
-    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
-        let conn = lock(&self.reader);
+impl SqliteStore {
+    fn load_in(&self, conn: &Connection, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
         let row: Option<(String, u64)> = conn
             .query_row(
                 "SELECT epoch, head FROM documents WHERE doc_id = ?1",
@@ -290,7 +377,7 @@ impl Store for SqliteStore {
             .optional()
             .map_err(backend)?;
         let from = snapshot.as_ref().map_or(ServerSeq::ZERO, |s| s.server_seq);
-        let tail = read_ops(&conn, doc_id, from)?;
+        let tail = read_ops(conn, doc_id, from, usize::MAX)?;
         let end = tail.last().map_or(from, |op| op.server_seq);
         if end.0 != head {
             return Err(StoreError::Corrupt(format!(
@@ -303,18 +390,33 @@ impl Store for SqliteStore {
             tail,
         }))
     }
+}
+
+impl Store for SqliteStore {
+    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
+        let found = self.read(|conn| self.load_in(conn, doc_id))?;
+        Ok(found.or_else(|| {
+            lock(&self.unwritten).get(doc_id).map(|epoch| StoredDoc {
+                epoch: epoch.clone(),
+                snapshot: None,
+                tail: Vec::new(),
+            })
+        }))
+    }
 
     fn create(&self, doc_id: &str) -> Result<StoredDoc, StoreError> {
-        {
-            let conn = lock(&self.writer);
-            conn.execute(
-                "INSERT OR IGNORE INTO documents (doc_id, epoch, head, log_start, created_ms) VALUES (?1, ?2, 0, 1, ?3)",
-                params![doc_id, new_epoch(), now_ms()],
-            )
-            .map_err(backend)?;
+        if let Some(doc) = self.load(doc_id)? {
+            return Ok(doc);
         }
-        self.load(doc_id)?
-            .ok_or_else(|| StoreError::UnknownDocument(doc_id.to_owned()))
+        let epoch = lock(&self.unwritten)
+            .entry(doc_id.to_owned())
+            .or_insert_with(new_epoch)
+            .clone();
+        Ok(StoredDoc {
+            epoch,
+            snapshot: None,
+            tail: Vec::new(),
+        })
     }
 
     fn append(&self, doc_id: &str, ops: &[LoggedOp]) -> Result<(), StoreError> {
@@ -326,11 +428,25 @@ impl Store for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
-        for (doc_id, ops) in batches {
-            append_in(&tx, doc_id, ops)?;
+        let unwritten: Vec<Option<String>> = {
+            let pending = lock(&self.unwritten);
+            batches
+                .iter()
+                .map(|(doc_id, _)| pending.get(*doc_id).cloned())
+                .collect()
+        };
+        for ((doc_id, ops), epoch) in batches.iter().zip(&unwritten) {
+            append_in(&tx, doc_id, ops, epoch.as_deref())?;
         }
         // Dropping `tx` on an error above rolls the whole group back.
-        tx.commit().map_err(backend)
+        tx.commit().map_err(backend)?;
+        let mut pending = lock(&self.unwritten);
+        for ((doc_id, _), epoch) in batches.iter().zip(&unwritten) {
+            if epoch.is_some() {
+                pending.remove(*doc_id);
+            }
+        }
+        Ok(())
     }
 
     fn durable(&self) -> bool {
@@ -344,21 +460,42 @@ impl Store for SqliteStore {
             .map_err(backend)
     }
 
-    fn read_since(&self, doc_id: &str, after: ServerSeq) -> Result<Since, StoreError> {
-        let conn = lock(&self.reader);
-        let log_start: Option<u64> = conn
-            .query_row(
-                "SELECT log_start FROM documents WHERE doc_id = ?1",
-                [doc_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(backend)?;
-        let log_start = log_start.ok_or_else(|| StoreError::UnknownDocument(doc_id.to_owned()))?;
-        if after.0 + 1 < log_start {
-            return Ok(Since::Truncated);
-        }
-        read_ops(&conn, doc_id, after).map(Since::Ops)
+    fn log_start(&self, doc_id: &str) -> Result<ServerSeq, StoreError> {
+        self.read(|conn| {
+            let start: Option<u64> = conn
+                .query_row(
+                    "SELECT log_start FROM documents WHERE doc_id = ?1",
+                    [doc_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            Ok(ServerSeq(start.unwrap_or(1)))
+        })
+    }
+
+    fn read_since(&self, doc_id: &str, after: ServerSeq, max: usize) -> Result<Since, StoreError> {
+        self.read(|conn| {
+            let log_start: Option<u64> = conn
+                .query_row(
+                    "SELECT log_start FROM documents WHERE doc_id = ?1",
+                    [doc_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(backend)?;
+            let log_start = match log_start {
+                Some(start) => start,
+                None if lock(&self.unwritten).contains_key(doc_id) => {
+                    return Ok(Since::Ops(Vec::new()));
+                }
+                None => return Err(StoreError::UnknownDocument(doc_id.to_owned())),
+            };
+            if after.0 + 1 < log_start {
+                return Ok(Since::Truncated);
+            }
+            read_ops(conn, doc_id, after, max).map(Since::Ops)
+        })
     }
 
     fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError> {
