@@ -269,11 +269,8 @@ fn retry_alone<'a>(store: &dyn Store, appends: &[(&'a str, &[LoggedOp])]) -> Has
         if !tried.insert(doc) {
             continue;
         }
-        let batches: Vec<(&str, &[LoggedOp])> = appends
-            .iter()
-            .filter(|(d, _)| *d == doc)
-            .copied()
-            .collect();
+        let batches: Vec<(&str, &[LoggedOp])> =
+            appends.iter().filter(|(d, _)| *d == doc).copied().collect();
         if let Err(e) = store.append_many(&batches) {
             tracing::error!(doc_id = doc, error = %e, "append failed");
             failed.insert(doc);

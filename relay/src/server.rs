@@ -97,6 +97,11 @@ impl Relay {
         self.shutdown().await;
     }
 
+    /// Bytes held in queued messages now (the relay-wide budget's use).
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.budget.used()
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
     }
@@ -166,13 +171,16 @@ async fn accept_loop<H>(
 {
     let open = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    // hyper's header deadline runs once a request's first byte arrived;
+    // the wait for that byte is bounded below, and no connection is kept
+    // alive after its response (see `Http::call`).
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.header_timeout());
     let builder = builder.http1_only();
     loop {
-        let mut stream = tokio::select! {
+        let stream = tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -187,16 +195,10 @@ async fn accept_loop<H>(
         let Ok(permit) = open.clone().try_acquire_owned() else {
             // Full: answer and close at once rather than leave the client
             // waiting in the backlog.
-            tokio::spawn(async move {
-                use tokio::io::AsyncWriteExt;
-                let _ = tokio::time::timeout(
-                    std::time::Duration::from_secs(1),
-                    stream.write_all(FULL_RESPONSE),
-                )
-                .await;
-            });
+            tokio::spawn(refuse_full(stream));
             continue;
         };
+        let header_timeout = shared.config.header_timeout();
         // Held until the connection ends, upgraded WebSockets included.
         let permit = Arc::new(OpenConnection::new(permit, &shared.metrics));
         let service = Http {
@@ -206,6 +208,13 @@ async fn accept_loop<H>(
         };
         let builder = builder.clone();
         tokio::spawn(async move {
+            // A client that connects and sends nothing is closed when its
+            // request would be late.
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return,
+            }
             if let Err(e) = builder
                 .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .await
@@ -217,6 +226,22 @@ async fn accept_loop<H>(
 }
 
 const FULL_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 21\r\n\r\ntoo many connections\n";
+
+/// Answers 503 to a connection over the cap, then reads what the client
+/// sent until it closes (briefly), so that closing does not reset the
+/// connection before the client read the answer.
+async fn refuse_full(mut stream: tokio::net::TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeout = std::time::Duration::from_secs(1);
+    let _ = tokio::time::timeout(timeout, async {
+        stream.write_all(FULL_RESPONSE).await?;
+        stream.shutdown().await?;
+        let mut scratch = [0u8; 1024];
+        while stream.read(&mut scratch).await? > 0 {}
+        Ok::<(), std::io::Error>(())
+    })
+    .await;
+}
 
 /// One open TCP connection, counted against `--max-connections` until the
 /// last of its HTTP handler and its upgraded WebSocket ends.
@@ -265,7 +290,17 @@ where
             let response = upgrade(req, &self.shared, self.permit.clone());
             return Box::pin(async move { Ok(response) });
         }
-        Box::pin(self.warp.call(req))
+        // Every plain HTTP response closes its connection: an idle
+        // kept-alive connection would hold a place under the cap with no
+        // deadline, and the relay's HTTP routes are few and small.
+        let response = self.warp.call(req);
+        Box::pin(async move {
+            let mut response = response.await?;
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Ok(response)
+        })
     }
 }
 

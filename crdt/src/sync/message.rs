@@ -176,6 +176,7 @@ impl ClientMessage {
     /// Parses one text frame. The error says what was wrong in terms a
     /// server can answer with (see [`ErrorCode`]).
     pub fn from_json(text: &str) -> Result<ClientMessage, ParseError> {
+        check_nesting(text)?;
         // The hot path, and the shape this codec writes: `type` first.
         // Decoding the struct directly skips serde's buffering of tagged
         // enums; anything unusual falls through to the general path.
@@ -192,6 +193,7 @@ impl ClientMessage {
     /// `type`, then any `type` but `hello` (known or not) is
     /// `hello_required`, then a bad field of `hello` is `invalid_message`.
     pub fn from_json_first(text: &str) -> Result<Hello, ParseError> {
+        check_nesting(text)?;
         let required = || ParseError {
             code: ErrorCode::HelloRequired,
             detail: "the first message must be hello".into(),
@@ -218,6 +220,7 @@ impl ServerMessage {
     }
 
     pub fn from_json(text: &str) -> Result<ServerMessage, ParseError> {
+        check_nesting(text)?;
         // Every remote keystroke arrives as an `op_echo`: decode it straight
         // into its struct, as `ClientMessage::from_json` does for `op`.
         if text.starts_with(r#"{"type":"op_echo","#)
@@ -228,6 +231,46 @@ impl ServerMessage {
         serde_json::from_str(text)
             .map_err(|e| ParseError::new(text, &e, &["hello_ack", "snapshot", "op_echo", "error"]))
     }
+}
+
+/// How deep a message's arrays and objects may nest: a message nested
+/// `MAX_NESTING` levels deep (its own object counting as one) or more is
+/// `malformed_json`, wherever the nesting is, ignored fields included.
+pub const MAX_NESTING: usize = 128;
+
+/// Refuses text nested [`MAX_NESTING`] levels deep or more. serde_json
+/// enforces its own limit of the same depth only on values it decodes, not
+/// on fields it skips; this scan makes the rule hold everywhere.
+fn check_nesting(text: &str) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth >= MAX_NESTING {
+                    return Err(ParseError {
+                        code: ErrorCode::MalformedJson,
+                        detail: alloc::format!("nested {MAX_NESTING} levels deep or more"),
+                    });
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Why a text frame is not a valid message.
@@ -277,7 +320,8 @@ fn classify(text: &str, err: &serde_json::Error, types: &[&str]) -> (ErrorCode, 
     }
     // The typed decode may stop at a mistyped value before reaching a
     // syntax error further on (`[` alone, arrays nested past the limit).
-    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+    // `Value`, unlike `IgnoredAny`, keeps serde_json's nesting limit.
+    match serde_json::from_str::<serde_json::Value>(text) {
         Err(e) if is_syntax(&e) => return (ErrorCode::MalformedJson, None),
         Err(_) => return (ErrorCode::InvalidMessage, None),
         Ok(_) => {}
