@@ -338,24 +338,111 @@ fn replace_out_of_range_changes_nothing() {
     assert_eq!(s.unacked(), 1);
 }
 
+/// The rows of the markdown table that follows `heading` in the spec: the
+/// cells of each row, trimmed.
+fn table_after(heading: &str) -> Vec<Vec<String>> {
+    let start = PROTOCOL
+        .find(heading)
+        .unwrap_or_else(|| panic!("{heading} in the spec"));
+    PROTOCOL[start..]
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .map(|line| {
+            line.trim_matches('|')
+                .split('|')
+                .map(|cell| cell.trim().to_owned())
+                .collect()
+        })
+        .collect()
+}
+
 #[test]
-fn error_codes_and_close_codes_agree() {
-    for code in [
-        ErrorCode::MalformedJson,
-        ErrorCode::HelloRequired,
-        ErrorCode::TooSlow,
-        ErrorCode::WrongReplica,
-    ] {
-        let ServerMessage::Error(e) = code.message("m") else {
+fn the_error_code_tables_of_the_spec_match_the_code() {
+    let rows = table_after("## 6. Error codes");
+    let mut documented = Vec::new();
+    for row in &rows {
+        let code = row[0].trim_matches('`');
+        let known = ErrorCode::parse(code)
+            .unwrap_or_else(|| panic!("{code}: documented, unknown to ErrorCode"));
+        let expected = match row[1].as_str() {
+            "no" => None,
+            close => Some(
+                close
+                    .parse::<u16>()
+                    .unwrap_or_else(|_| panic!("{code}: close code {close:?}")),
+            ),
+        };
+        assert_eq!(known.close_code(), expected, "{code}: close code");
+        let ServerMessage::Error(e) = known.message("m") else {
             unreachable!()
         };
-        assert_eq!(e.code, code.as_str());
-        assert_eq!(e.fatal, e.close_code.is_some());
+        assert_eq!(e.code, code);
+        assert_eq!(
+            e.fatal,
+            expected.is_some(),
+            "{code}: fatal exactly when it closes"
+        );
+        documented.push(known);
+    }
+    for code in ErrorCode::ALL {
         assert!(
-            PROTOCOL.contains(&format!("| `{}` |", code.as_str())),
-            "{code} documented"
+            documented.contains(&code),
+            "{code} is missing from the spec's §6"
         );
     }
+    assert_eq!(
+        documented,
+        ErrorCode::ALL,
+        "§6 lists the codes in ErrorCode::ALL's order"
+    );
+    let closes: Vec<u16> = table_after("## 7. WebSocket close codes")
+        .iter()
+        .map(|row| row[0].parse().unwrap())
+        .collect();
+    for code in ErrorCode::ALL {
+        if let Some(close) = code.close_code() {
+            assert!(
+                closes.contains(&close),
+                "{close} (of {code}) is missing from §7"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_replay_is_live_only_once_it_reaches_the_head() {
+    let mut other = collab_crdt::Doc::new(2).unwrap();
+    let first = other.insert(0, "a").unwrap().unwrap();
+    let second = other.insert(1, "b").unwrap().unwrap();
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.insert(0, "mine").unwrap();
+    s.connect();
+    ack(&mut s, 2, Resync::Replay);
+    assert_eq!(
+        s.status(),
+        Status::Syncing,
+        "two operations still to replay"
+    );
+    assert_eq!(
+        sent_ops(s.poll_send()).len(),
+        1,
+        "edits go out during a replay"
+    );
+    s.receive(echo(1, &first)).unwrap();
+    assert_eq!(s.status(), Status::Syncing);
+    s.receive(echo(2, &second)).unwrap();
+    assert_eq!(
+        s.status(),
+        Status::Live,
+        "live at the head hello_ack announced"
+    );
+    // Already at the head: live at once.
+    let mut t = ClientSession::new("d", 3).unwrap();
+    t.connect();
+    ack(&mut t, 0, Resync::Replay);
+    assert_eq!(t.status(), Status::Live);
 }
 
 #[test]

@@ -217,6 +217,12 @@ impl Client {
         if let Event::Connected { resync, .. } = event {
             self.resyncs.push(resync);
         }
+        if let Event::Dropped { .. } = &event {
+            // The session rebuilt its outbox: answers on this connection
+            // no longer apply to it (`docs/protocol.md` §5).
+            self.socket = None;
+            return Ok(Some(event));
+        }
         if matches!(event, Event::Connected { .. } | Event::Snapshot { .. }) {
             // Catch-up may have acknowledged or rebased local edits.
             self.flush().await?;

@@ -179,3 +179,89 @@ async fn idle_durable_rooms_unload_and_reload() {
     assert_eq!(b.session().last_seen_server_seq(), ServerSeq(20));
     relay.shutdown().await;
 }
+
+/// Shutdown during a burst on the SQLite store: every operation the log
+/// holds reached every client before its close 1001 (the relay stops
+/// reading, waits for its commits, then drains every queue).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_during_a_burst_delivers_everything_the_log_holds() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let dir = TempDir::new("burst");
+    let relay = durable_relay(&dir.0, |_| {}).await;
+    let mut writers = Vec::new();
+    for replica in 1..=3u64 {
+        let mut socket = raw(&relay).await;
+        send(&mut socket, hello("doc", replica)).await;
+        assert!(matches!(
+            next(&mut socket).await,
+            Received::Msg(collab_crdt::sync::ServerMessage::HelloAck(_))
+        ));
+        writers.push((replica, socket));
+    }
+    // Each writer sends 300 one-character inserts, one per message, as
+    // fast as it can, and counts the echoes it receives until the close.
+    let (started, mut burst_started) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut tasks = Vec::new();
+    for (replica, socket) in writers {
+        let started = started.clone();
+        tasks.push(tokio::spawn(async move {
+            let (mut sink, mut stream) = socket.split();
+            let sender = tokio::spawn(async move {
+                for seq in 0..300u64 {
+                    let op = format!(
+                        r#"{{"type":"op","ops":[{{"kind":"insert","replica_id":{replica},"seq":{seq},"lamport":{},"parent_id":null,"text":"x"}}]}}"#,
+                        seq * 8 + replica + 1_000
+                    );
+                    if sink.send(Message::text(op)).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut last = 0u64;
+            let mut close = None;
+            while let Some(Ok(frame)) = stream.next().await {
+                match frame {
+                    Message::Text(text) => {
+                        if let Ok(collab_crdt::sync::ServerMessage::OpEcho(e)) =
+                            collab_crdt::sync::ServerMessage::from_json(&text)
+                        {
+                            assert_eq!(e.server_seq.0, last + 1, "echoes in order, no gap");
+                            last = e.server_seq.0;
+                            let _ = started.send(());
+                        }
+                    }
+                    Message::Close(frame) => {
+                        close = collab_relay::client::close_code(&frame);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            sender.abort();
+            (last, close)
+        }));
+    }
+    // Once the burst is under way, stop the relay in the middle of it.
+    burst_started.recv().await;
+    relay.shutdown().await;
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    let store = SqliteStore::open(&dir.0, 10_000).unwrap();
+    let head = match collab_relay::Store::read_since(&store, "doc", ServerSeq::ZERO, usize::MAX)
+        .unwrap()
+    {
+        collab_relay::store::Since::Ops(ops) => ops.len() as u64,
+        collab_relay::store::Since::Truncated => panic!("log kept"),
+    };
+    assert!(head > 0, "some of the burst was accepted");
+    for (last, close) in seen {
+        assert_eq!(close, Some(close::GOING_AWAY));
+        assert_eq!(
+            last, head,
+            "every logged operation was delivered before 1001"
+        );
+    }
+}

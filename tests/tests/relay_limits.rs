@@ -394,3 +394,99 @@ async fn metrics_are_served_in_the_prometheus_text_format() {
     assert!(samples.contains_key("collab_queued_bytes"));
     relay.shutdown().await;
 }
+
+/// `document_too_large` has a way out: the session drops the refused edit,
+/// rebuilds the edits typed after it, and converges with the relay again.
+#[tokio::test]
+async fn an_edit_refused_for_good_is_dropped_and_the_later_edits_survive() {
+    let relay = relay_with(|c| c.max_doc_chars = 40).await;
+    let mut a = client(&relay, "doc", 1).await;
+    let mut b = client(&relay, "doc", 2).await;
+    a.insert(0, "hello").await.unwrap();
+    a.wait_acked().await.unwrap();
+    // Offline, so that the paste and the typing after it go out together.
+    a.disconnect();
+    a.insert(5, &"P".repeat(50)).await.unwrap(); // past the limit
+    a.insert(55, " world").await.unwrap(); // typed after the paste
+    a.insert(0, ">").await.unwrap(); // typed before it
+    a.delete(3, 1).await.unwrap(); // an edit of accepted text ("hel|l|o")
+    assert_eq!(a.text(), format!(">helo{} world", "P".repeat(50)));
+    a.connect().await.unwrap();
+    let dropped = loop {
+        match a.recv().await {
+            Ok(collab_crdt::sync::Event::Dropped { code, seq, splices }) => {
+                break (code, seq, splices);
+            }
+            Ok(_) => continue,
+            Err(e) => panic!("expected the refusal, got {e}"),
+        }
+    };
+    assert_eq!(dropped.0, collab_crdt::sync::ErrorCode::DocumentTooLarge);
+    assert_eq!(
+        dropped.1, 5,
+        "the paste's seq: after the 5 characters of hello"
+    );
+    assert!(!a.is_connected(), "the client reconnects after a drop");
+    assert_eq!(
+        a.text(),
+        ">helo world",
+        "the paste is gone, every other edit kept"
+    );
+    a.connect().await.unwrap();
+    a.wait_acked().await.unwrap();
+    let room = relay.rooms().loaded_room("doc").unwrap();
+    assert_eq!(room.text(), ">helo world");
+    b.sync_to(room.durable_head()).await.unwrap();
+    assert_eq!(b.text(), ">helo world");
+    // And the client goes on editing normally.
+    a.insert(0, "!").await.unwrap();
+    a.wait_acked().await.unwrap();
+    assert_eq!(
+        relay.rooms().loaded_room("doc").unwrap().text(),
+        "!>helo world"
+    );
+    relay.shutdown().await;
+}
+
+/// A message over the limit that arrives in many frames is answered with
+/// `message_too_large` and close 1009 every time, never a bare reset: the
+/// relay reads what the client still sends before it closes the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_message_in_fragments_always_gets_its_close_code() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let relay = relay_with(|c| c.max_message_bytes = 64 * 1024).await;
+    for round in 0..20 {
+        let mut socket = joined(&relay, "doc", 100 + round).await;
+        let chunk = "a".repeat(16 * 1024);
+        let start = format!(
+            r#"{{"type":"op","ops":[{{"kind":"insert","replica_id":{},"seq":0,"lamport":1,"parent_id":null,"text":""#,
+            100 + round
+        );
+        let _ = socket
+            .send(Message::Frame(Frame::message(
+                start.into_bytes(),
+                OpCode::Data(Data::Text),
+                false,
+            )))
+            .await;
+        // Far more than the limit; the relay stops reading part-way.
+        for _ in 0..32 {
+            let frame = Frame::message(
+                chunk.clone().into_bytes(),
+                OpCode::Data(Data::Continue),
+                false,
+            );
+            if socket.send(Message::Frame(frame)).await.is_err() {
+                break;
+            }
+        }
+        expect_error(
+            &mut socket,
+            "message_too_large",
+            Some(close::MESSAGE_TOO_BIG),
+        )
+        .await;
+    }
+    relay.shutdown().await;
+}

@@ -23,7 +23,7 @@ use crate::error::Error;
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::sync::message::{
-    ClientMessage, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
+    ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
     ServerMessage, ServerSeq, SnapshotMessage,
 };
 
@@ -41,9 +41,12 @@ pub enum Status {
     Offline,
     /// `hello` sent, waiting for `hello_ack`.
     Connecting,
-    /// Acknowledged; waiting for the snapshot announced by `hello_ack`.
+    /// Acknowledged; catching up to the head `hello_ack` announced, by the
+    /// snapshot it announced or by the replay. During a replay local edits
+    /// are already sent.
     Syncing,
-    /// Receiving live `op_echo` messages; local edits are sent as made.
+    /// Caught up: receiving live `op_echo` messages; local edits are sent
+    /// as made.
     Live,
 }
 
@@ -71,6 +74,18 @@ pub enum Event {
     /// One of this replica's operations was accepted by the server: every
     /// local edit up to it is stored there.
     Acknowledged { server_seq: ServerSeq },
+    /// The server refused one of this replica's operations for good
+    /// (`code`, for example `document_too_large`): the session dropped it,
+    /// rebuilt its later edits on top of what the server has, and put them
+    /// in the outbox; `splices` turn the old text into the new one. The
+    /// caller must close the connection and connect again, so that no
+    /// answer to what the old connection carried is taken for the new
+    /// edits.
+    Dropped {
+        code: ErrorCode,
+        seq: u64,
+        splices: Vec<Splice>,
+    },
     /// The server reported an error. When `fatal`, it is closing the
     /// connection; reconnecting is the caller's decision.
     Error(ErrorMessage),
@@ -168,6 +183,11 @@ pub struct ClientSession {
     /// How many of `unacked` went out on the current connection; the rest
     /// wait for `poll_send`.
     sent: usize,
+    /// The head `hello_ack` announced: the session is live once it has
+    /// integrated up to it.
+    join_head: ServerSeq,
+    /// Set between `hello_ack` with `resync: "snapshot"` and the snapshot.
+    awaiting_snapshot: bool,
 }
 
 impl ClientSession {
@@ -182,6 +202,8 @@ impl ClientSession {
             epoch: None,
             unacked: VecDeque::new(),
             sent: 0,
+            join_head: ServerSeq::ZERO,
+            awaiting_snapshot: false,
         })
     }
 
@@ -269,7 +291,7 @@ impl ClientSession {
     /// The next message to send, if any: unsent local operations, batched,
     /// once the connection is live.
     pub fn poll_send(&mut self) -> Option<ClientMessage> {
-        if self.status != Status::Live || self.sent >= self.unacked.len() {
+        if !self.may_send() || self.sent >= self.unacked.len() {
             return None;
         }
         let mut ops = Vec::new();
@@ -301,8 +323,132 @@ impl ClientSession {
             ServerMessage::HelloAck(ack) => self.on_hello_ack(ack),
             ServerMessage::Snapshot(snapshot) => self.on_snapshot(snapshot),
             ServerMessage::OpEcho(echo) => self.on_echo(echo),
-            ServerMessage::Error(error) => Ok(Event::Error(error)),
+            ServerMessage::Error(error) => Ok(self.on_error(error)),
         }
+    }
+
+    /// Whether edits go out now: live, or catching up by replay (resent
+    /// edits are safe: the server skips duplicates).
+    fn may_send(&self) -> bool {
+        self.status == Status::Live || (self.status == Status::Syncing && !self.awaiting_snapshot)
+    }
+
+    /// An `error`: a refusal for good of one of this replica's operations
+    /// still in the outbox drops it (see [`Event::Dropped`]).
+    fn on_error(&mut self, error: ErrorMessage) -> Event {
+        let refused = match (error.error_code(), error.seq, error.fatal) {
+            (Some(code), Some(seq), false) if code.refused_for_good() => (code, seq),
+            _ => return Event::Error(error),
+        };
+        let (code, seq) = refused;
+        if !self.unacked.iter().any(|op| op.seq() == seq) {
+            return Event::Error(error);
+        }
+        match self.drop_from(seq) {
+            Ok(splices) => Event::Dropped { code, seq, splices },
+            // Rebuilding failed (it cannot for a replica this session
+            // built): report the refusal as it came.
+            Err(_) => Event::Error(error),
+        }
+    }
+
+    /// Drops this replica's operation `seq` and rebuilds the edits after
+    /// it on top of everything else (`docs/protocol.md` §5.7).
+    fn drop_from(&mut self, seq: u64) -> Result<Vec<Splice>, Error> {
+        let me = self.doc.replica_id();
+        let Some(refused) = self.unacked.iter().find(|op| op.seq() == seq).cloned() else {
+            return Ok(Vec::new());
+        };
+        let mut upto = self.doc.version();
+        upto.set(me, seq);
+        let mut base = Doc::from_snapshot(
+            me,
+            &Snapshot {
+                ops: self.doc.ops_between(&crate::VersionVector::new(), &upto),
+            },
+        )?;
+        let before = self.doc.text();
+        let refused_ids = |id: crate::Id| {
+            id.replica_id == me
+                && id.lamport >= refused.lamport()
+                && id.lamport < refused.lamport() + refused.len()
+        };
+        let deleted_by_refused = |id: crate::Id| match &refused {
+            Op::Delete(del) => {
+                id.replica_id == del.target.replica_id
+                    && id.lamport >= del.target.lamport
+                    && id.lamport < del.target.lamport + del.len
+            }
+            Op::Insert(_) => false,
+        };
+        // Walk the old replica's sequence: characters the base has keep or
+        // lose their place as the old replica says; characters of this
+        // replica's later inserts are typed again at their place.
+        let mut chars = before.chars();
+        let mut pos = 0usize;
+        let mut pending_insert = String::new();
+        let mut pending_delete = 0usize;
+        let mut edits: Vec<(usize, usize, String)> = Vec::new();
+        let mut flush = |pos: &mut usize, del: &mut usize, ins: &mut String| {
+            if *del > 0 || !ins.is_empty() {
+                edits.push((*pos, *del, core::mem::take(ins)));
+                *pos += edits.last().map_or(0, |e| e.2.chars().count());
+                *del = 0;
+            }
+        };
+        for (id, deleted) in self.doc.layout() {
+            let visible_char = if deleted { None } else { chars.next() };
+            if refused_ids(id) {
+                continue;
+            }
+            match base.pos_of(id) {
+                Ok((_, in_base_deleted)) => {
+                    if in_base_deleted {
+                        continue;
+                    }
+                    if deleted && !deleted_by_refused(id) {
+                        if !pending_insert.is_empty() {
+                            flush(&mut pos, &mut pending_delete, &mut pending_insert);
+                        }
+                        pending_delete += 1;
+                    } else {
+                        flush(&mut pos, &mut pending_delete, &mut pending_insert);
+                        pos += 1;
+                    }
+                }
+                Err(_) => {
+                    if let Some(ch) = visible_char {
+                        if pending_delete > 0 && pending_insert.is_empty() {
+                            flush(&mut pos, &mut pending_delete, &mut pending_insert);
+                        }
+                        pending_insert.push(ch);
+                    }
+                }
+            }
+        }
+        flush(&mut pos, &mut pending_delete, &mut pending_insert);
+        let mut rebuilt: VecDeque<Op> = self
+            .unacked
+            .iter()
+            .filter(|op| op.seq() < seq)
+            .cloned()
+            .collect();
+        for (at, del, ins) in edits {
+            if del > 0 {
+                rebuilt.extend(base.delete(at, del)?.into_vec());
+            }
+            let mut p = at;
+            for piece in chunks(&ins, MAX_OP_TEXT_BYTES) {
+                rebuilt.extend(base.insert(p, piece)?);
+                p += piece.chars().count();
+            }
+        }
+        let splices = diff(&before, &base.text());
+        self.doc = base;
+        self.unacked = rebuilt;
+        self.sent = 0;
+        self.status = Status::Offline;
+        Ok(splices)
     }
 
     fn on_hello_ack(&mut self, ack: HelloAck) -> Result<Event, SessionError> {
@@ -311,9 +457,12 @@ impl ClientSession {
             return Err(SessionError::WrongDocument { doc_id: ack.doc_id });
         }
         self.epoch = Some(ack.epoch);
-        self.status = match ack.resync {
-            Resync::Replay => Status::Live,
-            Resync::Snapshot => Status::Syncing,
+        self.join_head = ack.server_seq;
+        self.awaiting_snapshot = ack.resync == Resync::Snapshot;
+        self.status = if self.awaiting_snapshot || self.last_seen < ack.server_seq {
+            Status::Syncing
+        } else {
+            Status::Live
         };
         Ok(Event::Connected {
             server_seq: ack.server_seq,
@@ -323,6 +472,12 @@ impl ClientSession {
 
     fn on_snapshot(&mut self, msg: SnapshotMessage) -> Result<Event, SessionError> {
         self.expect("snapshot", Status::Syncing)?;
+        if !self.awaiting_snapshot {
+            return Err(SessionError::Unexpected {
+                message: "snapshot",
+                status: self.status,
+            });
+        }
         if msg.doc_id != self.doc_id {
             return Err(SessionError::WrongDocument { doc_id: msg.doc_id });
         }
@@ -356,6 +511,7 @@ impl ClientSession {
         self.unacked = mine;
         self.sent = 0;
         self.last_seen = msg.server_seq;
+        self.awaiting_snapshot = false;
         self.status = Status::Live;
         Ok(Event::Snapshot {
             server_seq: msg.server_seq,
@@ -364,7 +520,22 @@ impl ClientSession {
     }
 
     fn on_echo(&mut self, echo: OpEcho) -> Result<Event, SessionError> {
-        self.expect("op_echo", Status::Live)?;
+        if !(self.status == Status::Live
+            || (self.status == Status::Syncing && !self.awaiting_snapshot))
+        {
+            return Err(SessionError::Unexpected {
+                message: "op_echo",
+                status: self.status,
+            });
+        }
+        let event = self.integrate_echo(echo)?;
+        if self.status == Status::Syncing && self.last_seen >= self.join_head {
+            self.status = Status::Live;
+        }
+        Ok(event)
+    }
+
+    fn integrate_echo(&mut self, echo: OpEcho) -> Result<Event, SessionError> {
         let expected = self.last_seen.next();
         if echo.server_seq != expected {
             return Err(SessionError::Gap {

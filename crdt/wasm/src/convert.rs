@@ -83,5 +83,8 @@ export type SessionEvent =
   | { type: "remote"; serverSeq: number; splices: Splice[] }
   | { type: "acknowledged"; serverSeq: number }
   | { type: "error"; code: string; message: string; fatal: boolean;
-      closeCode: number | null; index: number | null };
+      closeCode: number | null; index: number | null }
+  /** An own edit refused for good (e.g. document_too_large): dropped, the
+   *  later edits rebuilt; reconnect. */
+  | { type: "dropped"; code: string; seq: number; splices: Splice[] };
 "#;

@@ -47,6 +47,11 @@ enum EventView<'a> {
         close_code: Option<u16>,
         index: Option<usize>,
     },
+    Dropped {
+        code: &'a str,
+        seq: u64,
+        splices: Vec<SpliceView<'a>>,
+    },
 }
 
 /// A splice in UTF-16 units: `text.slice(0, index) + insert +
@@ -218,6 +223,15 @@ impl WasmSession {
                 fatal: e.fatal,
                 close_code: e.close_code,
                 index: e.index,
+            },
+            Event::Dropped {
+                code,
+                seq,
+                splices: s,
+            } => EventView::Dropped {
+                code: code.as_str(),
+                seq: *seq,
+                splices: splices(s),
             },
         };
         to_js(&view)

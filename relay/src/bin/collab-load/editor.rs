@@ -291,6 +291,9 @@ impl Tally {
             Event::Connected { .. } | Event::Snapshot { .. } => {
                 return Err("unexpected resync".to_owned());
             }
+            Event::Dropped { code, seq, .. } => {
+                return Err(format!("edit {seq} refused for good ({code})"));
+            }
         }
         if let Some(offset) = offset {
             self.report.echoes.count(offset);
