@@ -21,6 +21,7 @@
 //!
 //! # Layout
 //! - [`id`]: character ids and the JavaScript-safe bound on them.
+//! - [`anchor`]: places in the text that follow edits (carets, selections).
 //! - [`op`]: the operations replicas exchange.
 //! - `doc`: the document, local edits and integration of remote operations.
 //! - `tree`: the sequence of characters as run-length spans in a counted B-tree.
@@ -41,6 +42,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod anchor;
 mod doc;
 pub mod error;
 #[cfg(feature = "std")]
@@ -56,6 +58,7 @@ pub mod sync;
 mod tree;
 pub mod version;
 
+pub use anchor::{Anchor, Selection, Side};
 pub use doc::{Applied, Doc, MAX_DOC_CHARS, Stats};
 pub use error::{DecodeError, Error};
 pub use id::{Id, MAX_SAFE};
