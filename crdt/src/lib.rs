@@ -30,6 +30,7 @@
 //! - `pending`: remote operations waiting for their dependencies.
 //! - [`version`]: version vectors.
 //! - `snapshot`: canonical snapshots and their byte encoding.
+//! - [`undo`]: collaborative undo and redo of one replica's own edits.
 //! - [`error`]: why anything is refused.
 //! - [`fuzzing`]: fuzz drivers shared by the fuzz targets and the tests.
 //! - [`sync`] (feature `serde`): the client-relay protocol and the client
@@ -56,6 +57,7 @@ mod snapshot;
 #[cfg(feature = "serde")]
 pub mod sync;
 mod tree;
+pub mod undo;
 pub mod version;
 
 pub use anchor::{Anchor, Selection, Side};
@@ -65,4 +67,5 @@ pub use id::{Id, MAX_SAFE};
 pub use op::{DeleteOp, InsertOp, Op, Ops};
 pub use pending::DEFAULT_PENDING_LIMIT;
 pub use snapshot::{MAX_SECTION_BYTES, Snapshot};
+pub use undo::{UndoManager, UndoStep};
 pub use version::VersionVector;
