@@ -369,7 +369,7 @@ impl UndoManager {
         }
         let me = doc.replica_id();
         let mut restored = 0;
-        for piece in pieces(text) {
+        for piece in pieces(text, MAX_RESTORE_BYTES) {
             let n = piece.chars().count() as u64;
             let (seq, lamport) = (doc.seen(me), doc.clock() + 1);
             if seq + n > MAX_SAFE || lamport + n - 1 > MAX_SAFE {
@@ -608,14 +608,15 @@ fn split_chars(s: &str, n: u64) -> (&str, &str) {
     s.split_at(at)
 }
 
-/// `text` in pieces of at most [`MAX_RESTORE_BYTES`], cut between characters.
-fn pieces(text: &str) -> impl Iterator<Item = &str> {
+/// `text` in pieces of at most `max` bytes (4 or more: the longest
+/// character), cut between characters.
+pub(crate) fn pieces(text: &str, max: usize) -> impl Iterator<Item = &str> {
     let mut rest = text;
     core::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let mut end = rest.len().min(MAX_RESTORE_BYTES);
+        let mut end = rest.len().min(max);
         while !rest.is_char_boundary(end) {
             end -= 1;
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 
 use collab_crdt::undo::MAX_RESTORE_BYTES;
-use collab_crdt::{Doc, Error, Id, InsertOp, MAX_SAFE, Op, UndoManager, UndoStep, VersionVector};
+use collab_crdt::{Doc, Error, Id, InsertOp, MAX_SAFE, Op, UndoManager, UndoStep};
 
 fn doc(replica: u64) -> Doc {
     Doc::new(replica).unwrap()
@@ -21,15 +21,10 @@ fn redo(m: &mut UndoManager, d: &mut Doc) -> UndoStep {
     m.redo(d).unwrap().expect("a step to redo")
 }
 
-/// Delivers every operation of each document to every other one.
-fn sync(docs: &mut [&mut Doc]) {
-    let all: Vec<Op> = docs
-        .iter()
-        .flat_map(|d| d.ops_since(&VersionVector::new()))
-        .collect();
-    for d in docs.iter_mut() {
-        d.apply_all(&all).unwrap();
-    }
+/// Brings two replicas up to date with each other.
+fn exchange(a: &mut Doc, b: &mut Doc) {
+    a.merge_from(b).unwrap();
+    b.merge_from(a).unwrap();
 }
 
 #[test]
@@ -136,10 +131,10 @@ fn undo_removes_only_this_replicas_characters_and_keeps_others_inside() {
     let mut b = doc(2);
     let mut m = UndoManager::new();
     m.insert(&mut a, 0, "hello", 0).unwrap();
-    sync(&mut [&mut a, &mut b]);
+    exchange(&mut a, &mut b);
     b.insert(2, "XY").unwrap(); // inside Alice's word
     b.insert(0, ">").unwrap();
-    sync(&mut [&mut a, &mut b]);
+    exchange(&mut a, &mut b);
     assert_eq!(a.text(), ">heXYllo");
     let step = undo(&mut m, &mut a);
     assert_eq!((a.text().as_str(), step.caret), (">XY", 1));
@@ -163,9 +158,9 @@ fn a_step_others_already_reversed_is_skipped() {
     let mut m = UndoManager::new();
     m.insert(&mut a, 0, "first ", 0).unwrap();
     m.insert(&mut a, 6, "second", 1000).unwrap();
-    sync(&mut [&mut a, &mut b]);
+    exchange(&mut a, &mut b);
     b.delete(6, 6).unwrap(); // someone else deleted "second"
-    sync(&mut [&mut a, &mut b]);
+    exchange(&mut a, &mut b);
     let step = undo(&mut m, &mut a); // skips "second", undoes "first "
     assert_eq!((a.text().as_str(), step.caret), ("", 0));
     assert!(!m.can_undo());
@@ -180,13 +175,13 @@ fn deleted_text_comes_back_where_it_was_after_remote_edits() {
     let mut a = doc(1);
     let mut b = doc(2);
     b.insert(0, "the quick brown fox").unwrap();
-    sync(&mut [&mut a, &mut b]);
+    exchange(&mut a, &mut b);
     let mut m = UndoManager::new();
     m.delete(&mut a, 4, 6, 0).unwrap(); // "the brown fox"
     b.insert(0, "See ").unwrap();
     b.insert(b.len(), "!").unwrap();
     b.delete(7, 1).unwrap(); // the space before "quick", its parent: "See thequick"
-    sync(&mut [&mut a, &mut b]);
+    exchange(&mut a, &mut b);
     assert_eq!(a.text(), "See thebrown fox!");
     let step = undo(&mut m, &mut a);
     assert_eq!(
