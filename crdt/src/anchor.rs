@@ -35,6 +35,18 @@ pub enum Side {
 /// A place in the text that follows edits: the document start or end, or one
 /// side of a character. A deleted character keeps its place in the sequence,
 /// so an anchor on it resolves to where the character was.
+///
+/// ```
+/// use collab_crdt::{Anchor, Doc, Side};
+///
+/// let mut alice = Doc::new(1).unwrap();
+/// alice.insert(0, "hello").unwrap();
+/// let mut bob = alice.fork(2).unwrap();
+/// let caret = Anchor::at(&bob, 5, Side::After).unwrap(); // bob's caret after "hello"
+/// let op = alice.insert(0, ">> ").unwrap().unwrap();
+/// bob.apply(&op).unwrap();
+/// assert_eq!(caret.resolve(&bob), Ok(8));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Anchor {
     /// Always position 0: text inserted at the start lands after it.

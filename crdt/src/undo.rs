@@ -103,7 +103,11 @@ pub struct UndoStep {
 }
 
 /// Undo and redo stacks of one user's edits on one replica. It does not own
-/// the [`Doc`]: every method that edits borrows it.
+/// the [`Doc`]: every method that edits borrows it. Only edits made through
+/// it are recorded; the operations it returns are to be sent like those of
+/// [`Doc::insert`] and [`Doc::delete`]. A paste split into several inserts
+/// (as the client session splits one) stays one step when every piece is
+/// passed the same `now_ms`.
 ///
 /// ```
 /// use collab_crdt::{Doc, UndoManager};
