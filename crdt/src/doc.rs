@@ -130,7 +130,9 @@ impl Doc {
             let span = self.tree.span(c);
             let text = &self.content[span.content as usize..(span.content + span.bytes) as usize];
             let take = ((span.len - c.offset) as usize).min(end - at);
-            out.extend(text.chars().skip(c.offset as usize).take(take));
+            let byte = |n: usize| text.char_indices().nth(n).map_or(text.len(), |(b, _)| b);
+            let from = byte(c.offset as usize);
+            out.push_str(&text[from..byte(c.offset as usize + take)]);
             at += take;
         }
         Ok(out)
