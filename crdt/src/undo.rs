@@ -18,7 +18,6 @@
 //! redo works the same way. A step whose effects others already reversed
 //! makes no operation and is skipped. See `docs/crdt.md`, section 14.
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -123,8 +122,11 @@ pub struct UndoStep {
 /// ```
 #[derive(Clone, Debug)]
 pub struct UndoManager {
-    undo: VecDeque<Step>,
-    redo: VecDeque<Step>,
+    /// Oldest first. A `Vec`, not a `VecDeque`: dropping the oldest of at
+    /// most `max_steps` moves a hundred pointers once per step, and the
+    /// deque's code would cost the wasm build more than that saves.
+    undo: Vec<Step>,
+    redo: Vec<Step>,
     /// When the last edit was recorded while its step is still open to more
     /// edits; `None` once capturing stopped (explicitly, or by undo/redo).
     last_ms: Option<u64>,
@@ -149,8 +151,8 @@ impl UndoManager {
     /// Empty stacks, [`DEFAULT_CAPTURE_MS`] and [`DEFAULT_MAX_STEPS`].
     pub fn new() -> UndoManager {
         UndoManager {
-            undo: VecDeque::new(),
-            redo: VecDeque::new(),
+            undo: Vec::new(),
+            redo: Vec::new(),
             last_ms: None,
             capture_ms: DEFAULT_CAPTURE_MS,
             max_steps: DEFAULT_MAX_STEPS,
@@ -167,9 +169,8 @@ impl UndoManager {
     pub fn set_max_steps(&mut self, n: usize) {
         self.max_steps = n;
         for stack in [&mut self.undo, &mut self.redo] {
-            while stack.len() > n {
-                stack.pop_front();
-            }
+            let extra = stack.len().saturating_sub(n);
+            stack.drain(..extra);
         }
     }
 
@@ -312,14 +313,14 @@ impl UndoManager {
         if !joins || self.undo.is_empty() {
             push_bounded(&mut self.undo, Vec::new(), self.max_steps);
         }
-        self.undo.back_mut()
+        self.undo.last_mut()
     }
 
     fn revert(&mut self, doc: &mut Doc, redo: bool) -> Result<Option<UndoStep>, Error> {
         self.last_ms = None;
         loop {
             let from = if redo { &mut self.redo } else { &mut self.undo };
-            let Some(mut effects) = from.pop_back() else {
+            let Some(mut effects) = from.pop() else {
                 return Ok(None);
             };
             let mut done = Done {
@@ -338,7 +339,7 @@ impl UndoManager {
                     if done.ops.is_empty() {
                         effects.push(effect);
                         let from = if redo { &mut self.redo } else { &mut self.undo };
-                        from.push_back(effects);
+                        from.push(effects);
                         return Err(e);
                     }
                     break;
@@ -409,35 +410,43 @@ impl UndoManager {
 }
 
 /// Deletes the characters of `c` that are still visible, one operation per
-/// run of them, from the last back so that positions found first stay right.
-/// Only this replica's characters: never anyone else's.
+/// run of them, and leaves the caret where the first of them was. Only this
+/// replica's characters: never anyone else's.
 fn remove(doc: &mut Doc, c: Chars, done: &mut Done) -> Result<(), Error> {
     if c.first.replica_id != doc.replica_id() {
         return Ok(());
     }
-    // (position, first lamport, count) of runs consecutive in both.
-    let mut runs: Vec<(usize, u64, u64)> = Vec::new();
+    // Runs consecutive both in lamport and in position, so that one local
+    // delete removes each: (position of the first, its id, count).
+    let mut runs: Vec<(usize, Id, u64)> = Vec::new();
     for i in 0..c.len {
         let Ok((pos, false)) = doc.pos_of(c.id(i)) else {
             continue;
         };
-        let lamport = c.first.lamport + i;
         match runs.last_mut() {
-            Some((p, l, n)) if *p + *n as usize == pos && *l + *n == lamport => *n += 1,
-            _ => runs.push((pos, lamport, 1)),
+            Some((p, f, n)) if *p + *n as usize == pos && f.lamport + *n == c.first.lamport + i => {
+                *n += 1;
+            }
+            _ => runs.push((pos, c.id(i), 1)),
         }
     }
-    runs.sort_unstable_by_key(|r| core::cmp::Reverse(r.0));
-    for (pos, lamport, n) in runs {
+    // Last first, each found again: deleting a run moves the ones after
+    // it, never the characters inside one.
+    for &(_, first, n) in runs.iter().rev() {
+        let pos = doc.pos_of(first)?.0;
         let parent = before(doc, pos)?;
         let text = doc.slice(pos, n as usize)?;
         done.ops.extend(doc.delete(pos, n as usize)?);
-        let gone = Chars {
-            first: Id::new(lamport, c.first.replica_id),
-            len: n,
-        };
+        let gone = Chars { first, len: n };
         push_deleted(&mut done.inverse, parent, text, alloc::vec![gone]);
         done.caret = Some(pos);
+    }
+    if let Some(at) = runs
+        .iter()
+        .filter_map(|r| Some(doc.pos_of(r.1).ok()?.0))
+        .min()
+    {
+        done.caret = Some(at);
     }
     Ok(())
 }
@@ -447,10 +456,10 @@ fn before(doc: &Doc, pos: usize) -> Result<Option<Id>, Error> {
     pos.checked_sub(1).map(|p| doc.id_at(p)).transpose()
 }
 
-fn push_bounded(stack: &mut VecDeque<Step>, step: Step, max: usize) {
-    stack.push_back(step);
-    while stack.len() > max {
-        stack.pop_front();
+fn push_bounded(stack: &mut Vec<Step>, step: Step, max: usize) {
+    stack.push(step);
+    if stack.len() > max {
+        stack.drain(..stack.len() - max);
     }
 }
 
@@ -517,8 +526,15 @@ fn cancel(step: &mut Step, c: Chars) -> bool {
         first: Id::new(c.end(), r.first.replica_id),
         len: r.end() - c.end(),
     };
-    let kept = [head, tail].into_iter().filter(|p| p.len > 0);
-    step.splice(i..=i, kept.map(Effect::Inserted));
+    match (head.len, tail.len) {
+        (0, 0) => drop(step.remove(i)),
+        (0, _) => step[i] = Effect::Inserted(tail),
+        (_, 0) => step[i] = Effect::Inserted(head),
+        _ => {
+            step[i] = Effect::Inserted(head);
+            step.insert(i + 1, Effect::Inserted(tail));
+        }
+    }
     true
 }
 
