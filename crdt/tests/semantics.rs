@@ -534,24 +534,3 @@ fn lowering_the_buffer_limit_never_drops_an_accepted_op() {
     assert_eq!(late.pending_len(), 0);
     assert_eq!(late.text(), r3.text());
 }
-
-#[test]
-fn slice_reads_visible_text_across_spans_and_tombstones() {
-    let mut a = doc(1);
-    a.insert(0, "héllo wörld").unwrap();
-    let mut b = a.fork(2).unwrap();
-    b.insert(5, ",😀").unwrap();
-    a.merge_from(&b).unwrap();
-    a.delete(1, 2).unwrap(); // "hlo,😀 wörld"
-    let text: Vec<char> = a.text().chars().collect();
-    for pos in 0..=text.len() {
-        for len in 0..=text.len() - pos {
-            let expected: String = text[pos..pos + len].iter().collect();
-            assert_eq!(a.slice(pos, len).unwrap(), expected);
-        }
-    }
-    assert_eq!(
-        a.slice(3, 99),
-        Err(Error::PositionOutOfRange { pos: 102, len: 11 })
-    );
-}

@@ -27,6 +27,28 @@ fn exchange(a: &mut Doc, b: &mut Doc) {
     b.merge_from(a).unwrap();
 }
 
+/// `Doc::slice` reads what undo keeps of a range before deleting it.
+#[test]
+fn slice_reads_visible_text_across_spans_and_tombstones() {
+    let mut a = doc(1);
+    a.insert(0, "héllo wörld").unwrap();
+    let mut b = a.fork(2).unwrap();
+    b.insert(5, ",😀").unwrap();
+    a.merge_from(&b).unwrap();
+    a.delete(1, 2).unwrap(); // "hlo,😀 wörld"
+    let text: Vec<char> = a.text().chars().collect();
+    for pos in 0..=text.len() {
+        for len in 0..=text.len() - pos {
+            let expected: String = text[pos..pos + len].iter().collect();
+            assert_eq!(a.slice(pos, len).unwrap(), expected);
+        }
+    }
+    assert_eq!(
+        a.slice(3, 99),
+        Err(Error::PositionOutOfRange { pos: 102, len: 11 })
+    );
+}
+
 #[test]
 fn edits_within_the_capture_timeout_are_one_step() {
     let mut d = doc(1);
