@@ -119,6 +119,25 @@ impl Doc {
         out
     }
 
+    /// The visible text of the `len` characters from `pos`, in O(log n) plus
+    /// the length: what undo must keep of a range before deleting it.
+    pub fn slice(&self, pos: usize, len: usize) -> Result<String, Error> {
+        self.check_range(pos, len)?;
+        let mut out = String::new();
+        let (mut at, end) = (pos, pos + len);
+        while at < end {
+            let c = self.tree.find_char(at);
+            let span = self.tree.span(c);
+            let text = &self.content[span.content as usize..(span.content + span.bytes) as usize];
+            let take = ((span.len - c.offset) as usize).min(end - at);
+            let byte = |n: usize| text.char_indices().nth(n).map_or(text.len(), |(b, _)| b);
+            let from = byte(c.offset as usize);
+            out.push_str(&text[from..byte(c.offset as usize + take)]);
+            at += take;
+        }
+        Ok(out)
+    }
+
     /// Length in Unicode scalar values.
     pub fn len(&self) -> usize {
         self.tree.len_chars()

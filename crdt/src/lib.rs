@@ -21,6 +21,7 @@
 //!
 //! # Layout
 //! - [`id`]: character ids and the JavaScript-safe bound on them.
+//! - [`anchor`]: places in the text that follow edits (carets, selections).
 //! - [`op`]: the operations replicas exchange.
 //! - `doc`: the document, local edits and integration of remote operations.
 //! - `tree`: the sequence of characters as run-length spans in a counted B-tree.
@@ -29,6 +30,7 @@
 //! - `pending`: remote operations waiting for their dependencies.
 //! - [`version`]: version vectors.
 //! - `snapshot`: canonical snapshots and their byte encoding.
+//! - [`undo`]: collaborative undo and redo of one replica's own edits.
 //! - [`error`]: why anything is refused.
 //! - [`fuzzing`]: fuzz drivers shared by the fuzz targets and the tests.
 //! - [`sync`] (feature `serde`): the client-relay protocol and the client
@@ -41,6 +43,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod anchor;
 mod doc;
 pub mod error;
 #[cfg(feature = "std")]
@@ -54,12 +57,15 @@ mod snapshot;
 #[cfg(feature = "serde")]
 pub mod sync;
 mod tree;
+pub mod undo;
 pub mod version;
 
+pub use anchor::{Anchor, Selection, Side};
 pub use doc::{Applied, Doc, MAX_DOC_CHARS, Stats};
 pub use error::{DecodeError, Error};
 pub use id::{Id, MAX_SAFE};
 pub use op::{DeleteOp, InsertOp, Op, Ops};
 pub use pending::DEFAULT_PENDING_LIMIT;
 pub use snapshot::{MAX_SECTION_BYTES, Snapshot};
+pub use undo::{UndoManager, UndoStep};
 pub use version::VersionVector;
