@@ -9,7 +9,7 @@
 //! ```
 //!
 //! # Layout
-//! - `process`: the servers as child processes, and `/proc` readings.
+
 //! - `bare`: the bare broadcast server (this binary run with `--serve-bare`).
 //! - `load`: one run: connect, start together, count, sum up.
 //! - `editor`: one simulated editor on a real `ClientSession`.
@@ -20,7 +20,7 @@
 mod bare;
 mod editor;
 mod load;
-mod process;
+
 mod report;
 mod rng;
 mod stats;
@@ -34,8 +34,8 @@ use clap::{Parser, ValueEnum};
 
 use crate::editor::Arrival;
 use crate::load::Settings;
-use crate::process::ServerProcess;
 use crate::report::Row;
+use collab_bench::process::ServerProcess;
 
 const RELAY: &str = "collab-relay";
 const BARE: &str = "bare broadcast";
@@ -201,7 +201,7 @@ async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<
         });
     }
     let relay_bin = args.relay_bin.clone();
-    let bin = tokio::task::spawn_blocking(move || process::relay_binary(relay_bin))
+    let bin = tokio::task::spawn_blocking(move || collab_bench::process::relay_binary(relay_bin))
         .await
         .map_err(|e| e.to_string())??;
     let data_dir = std::env::temp_dir().join(format!("collab-load-{}", std::process::id()));
@@ -270,8 +270,8 @@ async fn measure(
 ) -> Result<Row, String> {
     let pid = server.pid();
     let outcome = load::run(settings, url, Some(pid)).await;
-    let peak_rss = process::peak_rss(pid);
-    let server_cpu_total = process::cpu_time(Some(pid));
+    let peak_rss = collab_bench::process::peak_rss(pid);
+    let server_cpu_total = collab_bench::process::cpu_time(Some(pid));
     tokio::task::spawn_blocking(move || server.stop())
         .await
         .map_err(|e| e.to_string())?;
