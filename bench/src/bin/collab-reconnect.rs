@@ -34,6 +34,16 @@ struct Args {
     ops_per_doc: usize,
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Of the clients, how many say hello to documents that do not exist
+    /// yet (a first `hello` creates the document in the store).
+    #[arg(long, default_value_t = 100)]
+    new_docs: usize,
+    /// Writers that keep the store busy during the storm, each sending
+    /// inserts of `--writer-kib` to a document of its own without waiting.
+    #[arg(long, default_value_t = 0)]
+    writers: usize,
+    #[arg(long, default_value_t = 256)]
+    writer_kib: usize,
     #[arg(long, default_value = "target/collab-reconnect-bench")]
     dir: PathBuf,
 }
@@ -79,9 +89,72 @@ async fn fill(addr: std::net::SocketAddr, docs: usize, ops: usize) {
     while set.join_next().await.is_some() {}
 }
 
-/// Every client connects and says hello at once; the time from the start
-/// until each `hello_ack`.
-async fn storm(addr: std::net::SocketAddr, docs: usize, clients: usize) -> Vec<Duration> {
+/// Writers that keep the commit threads busy until `stop`.
+fn busy_writers(
+    addr: std::net::SocketAddr,
+    writers: usize,
+    kib: usize,
+    round: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    for w in 0..writers {
+        let mut stop = stop.clone();
+        set.spawn(async move {
+            let url = format!("ws://{addr}/ws");
+            let doc = format!("heavy-{round}-{w}");
+            let mut c = Client::new(url, &doc, 900_000 + w as u64);
+            if c.connect().await.is_err() {
+                return;
+            }
+            let text = "h".repeat(kib * 1024);
+            while !*stop.borrow() {
+                if c.insert(0, &text).await.is_err() {
+                    return;
+                }
+                // Read what came back, briefly, so that the writer is not
+                // evicted as a slow reader.
+                tokio::select! {
+                    _ = c.drain(Duration::from_millis(5)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        });
+    }
+    set
+}
+
+/// The slowest answer to `GET /health` while `stop` is not set.
+async fn probe_health(
+    addr: std::net::SocketAddr,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Duration {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut worst = Duration::ZERO;
+    while !*stop.borrow() {
+        let started = Instant::now();
+        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+            let request = b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+            let _ = s.write_all(request).await;
+            let mut buf = Vec::new();
+            let _ = s.read_to_end(&mut buf).await;
+        }
+        worst = worst.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    worst
+}
+
+/// Every client connects and says hello at once (the first `new_docs` of
+/// them to documents that do not exist yet); the time from the start until
+/// each `hello_ack`.
+async fn storm(
+    addr: std::net::SocketAddr,
+    docs: usize,
+    clients: usize,
+    new_docs: usize,
+    round: usize,
+) -> Vec<Duration> {
     let url = format!("ws://{addr}/ws");
     let started = Instant::now();
     let mut set = JoinSet::new();
@@ -91,11 +164,12 @@ async fn storm(addr: std::net::SocketAddr, docs: usize, clients: usize) -> Vec<D
             let (mut socket, _) = tokio_tungstenite::connect_async(url)
                 .await
                 .expect("connects");
-            let hello = format!(
-                r#"{{"type":"hello","doc_id":"doc-{}","replica_id":{}}}"#,
-                c % docs,
-                10_000 + c
-            );
+            let doc = if c < new_docs {
+                format!("new-{round}-{c}")
+            } else {
+                format!("doc-{}", c % docs)
+            };
+            let hello = format!(r#"{{"type":"hello","doc_id":"{doc}","replica_id":{}}}"#, 10_000 + c);
             socket.send(Message::text(hello)).await.expect("hello");
             while let Some(Ok(frame)) = socket.next().await {
                 if let Message::Text(text) = frame
@@ -131,8 +205,12 @@ async fn main() {
         "{} clients reconnect to {} documents ({} operations each) after a restart, SQLite store:",
         args.clients, args.docs, args.ops_per_doc
     );
-    println!("| round | relay | all hello_ack | p50 | p99 | answered |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "{} of them to new documents; {} writers sending {} KiB inserts meanwhile",
+        args.new_docs, args.writers, args.writer_kib
+    );
+    println!("| round | relay | all hello_ack | p50 | p99 | answered | slowest /health |");
+    println!("|---|---|---|---|---|---|---|");
     let mut dirs = Vec::new();
     for (i, relay) in args.relays.iter().enumerate() {
         let dir = args.dir.join(format!("relay-{i}"));
@@ -145,18 +223,35 @@ async fn main() {
     for round in 0..args.rounds {
         for (relay, dir) in args.relays.iter().zip(&dirs) {
             let server = start(relay, dir);
-            let times = storm(server.addr(), args.docs, args.clients).await;
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let mut writers = busy_writers(
+                server.addr(),
+                args.writers,
+                args.writer_kib,
+                round,
+                stopped.clone(),
+            );
+            if args.writers > 0 {
+                // Let the writers fill the commit threads first.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            let health = tokio::spawn(probe_health(server.addr(), stopped));
+            let times = storm(server.addr(), args.docs, args.clients, args.new_docs, round).await;
+            let _ = stop.send(true);
+            let worst_health = health.await.unwrap_or_default();
+            while writers.join_next().await.is_some() {}
             server.stop();
             let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
             println!(
-                "| {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {}/{} |",
+                "| {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {}/{} | {:.0} ms |",
                 round + 1,
                 relay.display(),
                 ms(*times.last().unwrap_or(&Duration::ZERO)),
                 ms(at(0.5)),
                 ms(at(0.99)),
                 times.len(),
-                args.clients
+                args.clients,
+                ms(worst_health)
             );
         }
     }
