@@ -2,12 +2,10 @@
 //! `endContent`, locally, merged into a fresh replica and through a snapshot;
 //! the concurrent trace converges through the data set's fork-and-merge recipe.
 
-mod support;
-
 use std::path::PathBuf;
 
 use collab_crdt::{Doc, VersionVector};
-use support::trace;
+use collab_testkit::trace;
 
 /// The trace files, or `None` (with a message) when they are absent outside CI.
 fn traces() -> Option<Vec<PathBuf>> {

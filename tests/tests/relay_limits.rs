@@ -117,7 +117,8 @@ async fn clients_that_never_read_stay_within_the_queue_budget() {
         c.max_doc_chars = u32::MAX as u64;
     })
     .await;
-    let mut reader = client(&relay, "doc-0", 1).await;
+    // On a document of its own: it keeps up, and the flood is not its.
+    let mut reader = client(&relay, "quiet", 1).await;
     let mut attackers = Vec::new();
     for i in 0..4u64 {
         attackers.push((

@@ -169,7 +169,10 @@ async fn storm(
             } else {
                 format!("doc-{}", c % docs)
             };
-            let hello = format!(r#"{{"type":"hello","doc_id":"{doc}","replica_id":{}}}"#, 10_000 + c);
+            let hello = format!(
+                r#"{{"type":"hello","doc_id":"{doc}","replica_id":{}}}"#,
+                10_000 + c
+            );
             socket.send(Message::text(hello)).await.expect("hello");
             while let Some(Ok(frame)) = socket.next().await {
                 if let Message::Text(text) = frame

@@ -4,7 +4,7 @@
 //! prints throughput, op-to-echo latency and server cost side by side.
 //!
 //! ```text
-//! cargo run --release -p collab-relay --bin collab-load -- \
+//! cargo run --release -p collab-bench --bin collab-load -- \
 //!     --clients 1000 --docs 100 --rate 10000 --duration 10
 //! ```
 //!
@@ -15,14 +15,12 @@
 //! - `editor`: one simulated editor on a real `ClientSession`.
 //! - `stats`: latency quantiles and per-second counts.
 //! - `report`: the printed table.
-//! - `rng`: a seeded random number generator.
 
 mod bare;
 mod editor;
 mod load;
 
 mod report;
-mod rng;
 mod stats;
 
 use std::net::SocketAddr;
