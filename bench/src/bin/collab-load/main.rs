@@ -40,7 +40,7 @@ const BARE: &str = "bare broadcast";
 
 /// Load generator for collab-relay: the relay against a bare broadcast server.
 #[derive(Parser, Debug)]
-#[command(name = "collab-load", version, about)]
+#[command(name = "collab-load", version)]
 struct Args {
     /// Connected clients, spread evenly over the documents.
     #[arg(long, default_value_t = 1000)]
