@@ -390,6 +390,7 @@ impl Doc {
 
     /// [`Doc::pos_of`] with the position in UTF-16 units too, found in one
     /// walk: `(pos, pos_utf16, deleted)`.
+    #[cfg(feature = "serde")]
     pub(crate) fn offsets_of(&self, id: Id) -> Option<(usize, usize, bool)> {
         let c = self
             .replica_index
