@@ -48,11 +48,13 @@ impl Subject for Collab {
         Ok(Some(doc.ops_since(&VersionVector::default())))
     }
 
+    /// The whole history at once, as diamond-types gets its whole encoded
+    /// oplog: a fresh replica lays a canonical history out in one step.
     fn merge(remote: Vec<Op>) -> Result<(Doc, String), String> {
         let mut fresh = Doc::new(2).map_err(|e| format!("new: {e:?}"))?;
-        for op in &remote {
-            fresh.apply(op).map_err(|e| format!("apply: {e:?}"))?;
-        }
+        fresh
+            .apply_all(&remote)
+            .map_err(|e| format!("apply_all: {e:?}"))?;
         let text = fresh.text();
         Ok((fresh, text))
     }
