@@ -1,7 +1,7 @@
 //! The document: one replica's state, its local edits and the integration of
 //! remote operations.
 
-mod load;
+pub(crate) mod load;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -329,7 +329,7 @@ impl Doc {
                 Op::Delete(_) => 0,
             })
             .sum();
-        let mut each = ops.iter().map(|&op| op.clone());
+        let mut each = load::Each(ops.iter());
         match Doc::load_sorted(self.replica_id, &mut each, (ops.len(), text)) {
             Some(mut doc) => {
                 doc.pending.limit = self.pending.limit;
