@@ -7,6 +7,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::error::Error;
@@ -188,26 +189,67 @@ impl Doc {
         // The run of consecutive target ids being collected: (replica, first lamport, count).
         let mut run: Option<(u32, u64, u64)> = None;
         let mut left = len as u64;
+        let mut pieces: SmallVec<[(u32, u64, u32); 4]> = SmallVec::new();
         while left > 0 {
             let c = self.tree.find_char(pos);
             let span = self.tree.span(c);
-            let target = span.lamport + u64::from(c.offset);
-            let took = self.tree.delete_at(c, left, &self.content);
-            let took = u64::from(took);
-            left -= took;
-            match run.as_mut() {
-                Some((r, start, n)) if *r == span.replica && *start + *n == target => *n += took,
-                _ => {
-                    if let Some(done) = run.replace((span.replica, target, took)) {
-                        ops.push(self.local_delete(done, &mut seq, &mut lamport));
-                    }
+            pieces.clear();
+            // A range past this span goes leaf by leaf, not span by span.
+            if left > u64::from(span.len - c.offset)
+                && self
+                    .tree
+                    .delete_in_leaf(c, left, &self.content, &mut pieces)
+                    .is_some()
+            {
+                for &(replica, target, took) in &pieces {
+                    left -= u64::from(took);
+                    self.extend_delete(
+                        &mut run,
+                        (replica, target, took),
+                        &mut ops,
+                        &mut seq,
+                        &mut lamport,
+                    );
                 }
+                continue;
             }
+            let took = self.tree.delete_at(c, left, &self.content);
+            left -= u64::from(took);
+            let target = span.lamport + u64::from(c.offset);
+            self.extend_delete(
+                &mut run,
+                (span.replica, target, took),
+                &mut ops,
+                &mut seq,
+                &mut lamport,
+            );
         }
         if let Some(done) = run {
             ops.push(self.local_delete(done, &mut seq, &mut lamport));
         }
         Ok(ops)
+    }
+
+    /// Adds `took` characters from `(replica, target)` on to the run of
+    /// consecutive targets being collected, first turning the run into an
+    /// op when they do not continue it.
+    fn extend_delete(
+        &mut self,
+        run: &mut Option<(u32, u64, u64)>,
+        (replica, target, took): (u32, u64, u32),
+        ops: &mut Ops,
+        seq: &mut u64,
+        lamport: &mut u64,
+    ) {
+        let took = u64::from(took);
+        match run.as_mut() {
+            Some((r, start, n)) if *r == replica && *start + *n == target => *n += took,
+            _ => {
+                if let Some(done) = run.replace((replica, target, took)) {
+                    ops.push(self.local_delete(done, seq, lamport));
+                }
+            }
+        }
     }
 
     /// Records a local delete of `n` characters from `(replica, target)` and

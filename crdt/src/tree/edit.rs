@@ -1,7 +1,7 @@
 //! Edits: placing inserted runs by the RGA rule, typing on, and marking
 //! characters deleted, with the span bookkeeping each needs.
 
-use super::{Cursor, FIRST_LEAF, LEAF_CAP, NONE, Span, Tree, remove_at};
+use super::{Cursor, FIRST_LEAF, LEAF_CAP, Leaf, NONE, Span, Tree, remove_at};
 use crate::id::sibling_cmp;
 
 impl Tree {
@@ -126,6 +126,74 @@ impl Tree {
         let at = self.replace_span(c.leaf, c.idx, &pieces[..count]);
         self.merge_around(at.leaf, at.idx + mid_at);
         take
+    }
+
+    /// Marks up to `n` visible characters deleted from `c` on, as far as its
+    /// leaf goes, in one pass: spans wholly inside are marked in place, the
+    /// first and the last are split, neighbours that continue each other are
+    /// joined, and the counts up the tree change once. Pushes each deleted
+    /// piece `(replica, lamport, len)` onto `pieces` in document order and
+    /// returns the characters deleted; `None` when the leaf has no room for
+    /// the two spans the splits add (the caller then goes span by span).
+    pub(crate) fn delete_in_leaf(
+        &mut self,
+        c: Cursor,
+        n: u64,
+        content: &str,
+        pieces: &mut impl Extend<(u32, u64, u32)>,
+    ) -> Option<u64> {
+        let l = &mut self.leaves[c.leaf as usize];
+        if l.len as usize + 2 > LEAF_CAP {
+            return None;
+        }
+        let (mut idx, mut offset, mut left) = (c.idx, c.offset, n);
+        let (mut chars, mut utf16) = (0u32, 0u32);
+        while left > 0 && idx < l.len as usize {
+            let span = l.spans[idx];
+            if span.deleted {
+                idx += 1;
+                offset = 0;
+                continue;
+            }
+            if offset > 0 {
+                let (keep, rest) = span.split(offset, content);
+                l.spans[idx] = keep;
+                insert_at(l, idx + 1, rest);
+                idx += 1;
+                offset = 0;
+                continue;
+            }
+            let take = u64::from(span.len).min(left) as u32;
+            let mut gone = span;
+            if take < span.len {
+                let rest;
+                (gone, rest) = span.split(take, content);
+                insert_at(l, idx + 1, rest);
+            }
+            gone.deleted = true;
+            l.spans[idx] = gone;
+            pieces.extend([(span.replica, span.lamport, take)]);
+            chars += take;
+            utf16 += gone.utf16;
+            left -= u64::from(take);
+            idx += 1;
+        }
+        // Join what the deletion made continuous, from the span before the
+        // first one touched to the one after the last.
+        let mut at = c.idx.saturating_sub(1);
+        let mut end = (idx + 1).min(l.len as usize);
+        while at + 1 < end {
+            if l.spans[at].joins(&l.spans[at + 1]) {
+                let next = l.spans[at + 1];
+                l.spans[at].absorb(&next);
+                remove_at(l, at + 1);
+                end -= 1;
+            } else {
+                at += 1;
+            }
+        }
+        self.add_counts(c.leaf, -i64::from(chars), -i64::from(utf16));
+        Some(n - left)
     }
 
     /// Deletes `take` characters at the start or end of a span by moving them
@@ -257,4 +325,12 @@ impl Tree {
             offset: 0,
         }
     }
+}
+
+/// Inserts `span` at `idx` of a leaf that has room for it.
+fn insert_at(l: &mut Leaf, idx: usize, span: Span) {
+    let len = l.len as usize;
+    l.spans.copy_within(idx..len, idx + 1);
+    l.spans[idx] = span;
+    l.len += 1;
 }
