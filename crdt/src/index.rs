@@ -88,6 +88,52 @@ impl Keys {
         }
     }
 
+    /// Points `start..end` at `leaf` in one splice when the keys involved
+    /// (the one governing `start`, those inside, the one governing `end`)
+    /// all lie in one chunk, as they do for most leaf splits; false, having
+    /// changed nothing, otherwise.
+    fn set_in_chunk(&mut self, start: u64, end: u64, leaf: u32) -> bool {
+        let Some(c) = self.firsts.partition_point(|&f| f <= start).checked_sub(1) else {
+            return false;
+        };
+        if self.firsts.get(c + 1).is_some_and(|&f| f <= end) {
+            return false;
+        }
+        let chunk = &mut self.chunks[c];
+        let i = chunk.partition_point(|&(k, _)| k < start);
+        let j = chunk.partition_point(|&(k, _)| k <= end);
+        if i == 0 && c > 0 {
+            // What governs `start` then is the previous chunk's last key.
+            return false;
+        }
+        // `c` starts at or below `start`, so `end` is governed from here.
+        let before = chunk[..i].last().map(|&(_, l)| l);
+        let after = chunk[j - 1].1;
+        let mut new = [(0, 0); 2];
+        let mut n = 0;
+        if before != Some(leaf) {
+            new[n] = (start, leaf);
+            n += 1;
+        }
+        if after != leaf {
+            new[n] = (end, after);
+            n += 1;
+        }
+        chunk.splice(i..j, new[..n].iter().copied());
+        if chunk.is_empty() {
+            self.chunks.remove(c);
+            self.firsts.remove(c);
+            return true;
+        }
+        self.firsts[c] = chunk[0].0;
+        if chunk.len() > CHUNK {
+            let upper = chunk.split_off(CHUNK / 2);
+            self.firsts.insert(c + 1, upper[0].0);
+            self.chunks.insert(c + 1, upper);
+        }
+        true
+    }
+
     fn last(&self) -> Option<(u64, u32)> {
         self.chunks.last().and_then(|c| c.last()).copied()
     }
@@ -202,6 +248,12 @@ impl Index {
         self.grow(replica);
         let r = replica as usize;
         let keys = &mut self.maps[r];
+        if keys.set_in_chunk(start, end, leaf) {
+            if end >= self.tail[r].0 || self.tail[r].1 == u32::MAX {
+                self.refresh_tail(replica);
+            }
+            return;
+        }
         let after = keys.get(end);
         keys.remove(start, end);
         if keys.get(start) != Some(leaf) {
@@ -266,6 +318,59 @@ mod tests {
             assert!(!chunk.is_empty() && chunk.len() <= super::CHUNK);
             assert_eq!(keys.firsts[c], chunk[0].0);
         }
+    }
+
+    /// A range set in one splice answers like the generic removal and
+    /// inserts it stands in for.
+    #[test]
+    fn setting_a_range_in_one_chunk_matches_the_general_way() {
+        let mut fast = Index::default();
+        let mut slow = Index::default();
+        let mut seed = 11u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for i in 0..3_000u64 {
+            fast.note_new(0, i * 4, (i / 5) as u32);
+            slow.note_new(0, i * 4, (i / 5) as u32);
+        }
+        for step in 0..5_000 {
+            let start = next(12_500);
+            let end = start + 1 + next(40);
+            let leaf = next(700) as u32;
+            fast.set(0, start, end, leaf);
+            // The general way, as `set` does it when the splice cannot.
+            let keys = &mut slow.maps[0];
+            let after = keys.get(end);
+            keys.remove(start, end);
+            if keys.get(start) != Some(leaf) {
+                keys.insert(start, leaf);
+            }
+            if let Some(after) = after
+                && after != leaf
+            {
+                keys.insert(end, after);
+            }
+            slow.refresh_tail(0);
+            for probe in [
+                start.saturating_sub(1),
+                start,
+                end - 1,
+                end,
+                end + 1,
+                next(12_600),
+            ] {
+                assert_eq!(
+                    fast.leaf_of(0, probe),
+                    slow.leaf_of(0, probe),
+                    "step {step}"
+                );
+            }
+        }
+        assert_eq!(fast.entries(), slow.entries());
     }
 
     #[test]
