@@ -435,12 +435,18 @@ impl Columns {
             Some(reference()?)
         };
         let start = self.at[text];
+        // `len` bytes that are all ASCII are `len` characters: most texts
+        // are, even in a column that is not all ASCII.
+        let ascii_end = usize::try_from(len)
+            .ok()
+            .and_then(|n| start.checked_add(n))
+            .filter(|&end| end <= self.text.len());
         let end = if self.ascii {
-            usize::try_from(len)
-                .ok()
-                .and_then(|n| start.checked_add(n))
-                .filter(|&end| end <= self.text.len())
-                .ok_or(DecodeError::Truncated("text"))?
+            ascii_end.ok_or(DecodeError::Truncated("text"))?
+        } else if let Some(end) =
+            ascii_end.filter(|&end| self.text.as_bytes()[start..end].is_ascii())
+        {
+            end
         } else {
             let mut chars = self.text[start..].char_indices();
             for _ in 0..len {

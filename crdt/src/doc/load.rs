@@ -132,7 +132,8 @@ impl Doc {
         // Per replica: (first lamport, chain) of its inserts, in lamport order.
         let mut inserts: Vec<Vec<(u64, u32)>> = Vec::new();
         let mut kids: Vec<Child> = Vec::with_capacity(n);
-        let mut deleted: Vec<Deleted> = Vec::new();
+        // Most deletes name characters of one insert: one entry each.
+        let mut deleted: Vec<Deleted> = Vec::with_capacity(n / 2);
         let mut chars = 0u64;
         let mut prev = None;
         // The replica of the previous operation: histories come in runs of
@@ -271,8 +272,9 @@ fn layout(
         doc,
         deleted,
         deleted_at: deleted.first.clone(),
-        spans: Vec::new(),
-        pieces: Vec::new(),
+        // A piece per chain and per deleted range's two ends, at most.
+        spans: Vec::with_capacity(chains.len() + 2 * deleted.items.len()),
+        pieces: Vec::with_capacity(chains.len() + 2 * deleted.items.len()),
     };
     let mut stack = alloc::vec![Frame::Kids {
         next: kids.first[chains.len()],
