@@ -47,7 +47,9 @@ fn sequential_traces_replay_to_their_end_content() {
         doc.check().unwrap();
 
         let mut merged = Doc::new(2).unwrap();
-        merged.apply_all(&ops).unwrap();
+        for op in &ops {
+            merged.apply(op).unwrap();
+        }
         assert_eq!(merged.text(), t.end, "{name}: the ops as sent, one by one");
 
         let mut joined = Doc::new(3).unwrap();
@@ -55,6 +57,11 @@ fn sequential_traces_replay_to_their_end_content() {
             .apply_all(&doc.ops_since(&VersionVector::new()))
             .unwrap();
         assert_eq!(joined.text(), t.end, "{name}: the joined op log");
+        assert_eq!(
+            joined.layout(),
+            merged.layout(),
+            "{name}: one step, op by op"
+        );
 
         let bytes = doc.encode();
         assert_eq!(merged.encode(), bytes, "{name}: snapshots agree");
