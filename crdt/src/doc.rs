@@ -539,9 +539,9 @@ impl Doc {
     }
 
     /// Every character ever integrated, in document order, with whether it
-    /// is deleted: the whole state, tombstones included, for tests that
-    /// compare two ways of building a document.
-    #[cfg(feature = "std")]
+    /// is deleted: the whole state, tombstones included. Tests compare two
+    /// ways of building a document with it; the client session rebuilds
+    /// its edits with it after one was refused for good.
     pub fn layout(&self) -> Vec<(Id, bool)> {
         self.tree
             .spans()
