@@ -79,6 +79,17 @@ fn the_spec_transcript_runs_through_two_sessions() {
                     }
                     session.poll_send().unwrap()
                 }
+                ClientMessage::Presence(p) => {
+                    // The transcript's carets, set as an editor would: as
+                    // positions in the session's own text.
+                    let ranges: Vec<(usize, usize)> = p
+                        .selections
+                        .iter()
+                        .map(|s| s.resolve(session.doc()).unwrap())
+                        .collect();
+                    session.set_presence(&ranges, p.data.clone()).unwrap();
+                    session.poll_send().unwrap()
+                }
             };
             assert_eq!(sent, expected, "{who} sends");
             outbox.push((who, sent));
@@ -86,7 +97,13 @@ fn the_spec_transcript_runs_through_two_sessions() {
             session.receive_text(json).unwrap();
         }
     }
-    assert_eq!(lines, 10);
+    assert_eq!(lines, 12);
+    let carets: Vec<_> = b.others()[&11]
+        .selections
+        .iter()
+        .map(|s| b.resolve(s))
+        .collect();
+    assert_eq!(carets, [Some((2, 2))], "B sees A's caret after \"Hi\"");
     assert_eq!(a.doc().text(), "Hi!");
     assert_eq!(b.doc().text(), "Hi!");
     assert_eq!((a.unacked(), b.unacked()), (0, 0));
@@ -95,7 +112,7 @@ fn the_spec_transcript_runs_through_two_sessions() {
     let hello = b.connect().to_json();
     assert_eq!(
         hello,
-        r#"{"type":"hello","doc_id":"demo","replica_id":22,"last_seen_server_seq":2,"epoch":"5be1f00dcafe0001"}"#
+        r#"{"type":"hello","doc_id":"demo","replica_id":22,"last_seen_server_seq":2,"epoch":"5be1f00dcafe0001","presence":true}"#
     );
 }
 

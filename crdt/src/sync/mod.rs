@@ -12,7 +12,10 @@ pub mod message;
 pub mod session;
 
 pub use message::{
-    ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
-    ServerMessage, ServerSeq, SnapshotFormat, SnapshotMessage, close,
+    ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, JsonObject, OpBatch, OpEcho,
+    ParseError, Presence, PresenceRemoved, PresenceUpdate, Resync, ServerMessage, ServerSeq,
+    SnapshotFormat, SnapshotMessage, close,
 };
-pub use session::{ClientSession, Event, MAX_OP_TEXT_BYTES, SessionError, Splice, Status};
+pub use session::{
+    ClientSession, Event, MAX_OP_TEXT_BYTES, RemotePresence, SessionError, Splice, Status,
+};

@@ -278,6 +278,8 @@ impl Tally {
         let offset = schedule.offset(now);
         match event {
             Event::Remote { .. } => {}
+            // Presence is not an echo: it is neither counted nor timed.
+            Event::Presence { .. } => return Ok(()),
             Event::Acknowledged { .. } => {
                 // One echo acknowledges every own op up to it.
                 self.acknowledge(
