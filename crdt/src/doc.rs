@@ -453,8 +453,8 @@ impl Doc {
 
     /// Every character ever integrated, in document order, with whether it
     /// is deleted: the whole state, tombstones included, for tests that
-    /// compare two ways of building a document.
-    #[cfg(feature = "std")]
+    /// compare two ways of building a document, and for the session's
+    /// rebuild after a refused edit (so not only with `std`).
     pub fn layout(&self) -> Vec<(Id, bool)> {
         self.tree
             .spans()
