@@ -102,8 +102,11 @@ fn the_others_are_kept_until_removed_or_disconnected() {
         }
     );
     s.receive(update(3)).unwrap();
-    assert_eq!(s.others().keys().copied().collect::<Vec<_>>(), [1, 3]);
-    assert_eq!(s.others()[&1].sub.as_deref(), Some("user-7"));
+    assert_eq!(
+        s.others().iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [1, 3]
+    );
+    assert_eq!(s.presence_of(1).unwrap().sub.as_deref(), Some("user-7"));
     let gone = s
         .receive(ServerMessage::PresenceRemoved(PresenceRemoved {
             replica_id: 1,
@@ -116,10 +119,13 @@ fn the_others_are_kept_until_removed_or_disconnected() {
             removed: true
         }
     );
-    assert_eq!(s.others().keys().copied().collect::<Vec<_>>(), [3]);
+    assert_eq!(
+        s.others().iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [3]
+    );
     // Its own presence from an older connection is not someone else's.
     s.receive(update(2)).unwrap();
-    assert!(!s.others().contains_key(&2));
+    assert!(s.presence_of(2).is_none());
     s.disconnected();
     assert!(s.others().is_empty(), "known again after the next catch-up");
 }
@@ -135,7 +141,7 @@ fn a_caret_that_overtakes_its_insert_resolves_once_the_insert_arrives() {
     a.set_presence(&[(3, 3)], None).unwrap();
     let presence = a.poll_send().unwrap();
     b.receive(forwarded(1, &presence)).unwrap();
-    let selection = b.others()[&1].selections[0];
+    let selection = b.presence_of(1).unwrap().selections[0];
     assert_eq!(b.resolve(&selection), None, "not integrated yet");
     b.receive(ServerMessage::OpEcho(OpEcho {
         server_seq: ServerSeq(1),
@@ -232,7 +238,7 @@ proptest! {
             if let Some(msg) = &relay.presence {
                 b.receive(forwarded(1, msg)).unwrap();
             }
-            if let Some(theirs) = b.others().get(&1) {
+            if let Some(theirs) = b.presence_of(1) {
                 for sel in &theirs.selections {
                     let known = [sel.anchor, sel.head].iter().all(|an| match an {
                         Anchor::Char { id, .. } => b.doc().pos_of(*id).is_ok(),
@@ -252,7 +258,7 @@ proptest! {
         if let Some(msg) = &relay.presence {
             b.receive(forwarded(1, msg)).unwrap();
             let ClientMessage::Presence(own) = msg else { unreachable!() };
-            let theirs = &b.others()[&1];
+            let theirs = &b.presence_of(1).unwrap();
             for (mine, seen) in own.selections.iter().zip(&theirs.selections) {
                 prop_assert_eq!(b.resolve(seen), Some(mine.resolve(a.doc()).unwrap()));
             }

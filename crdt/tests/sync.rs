@@ -98,7 +98,9 @@ fn the_spec_transcript_runs_through_two_sessions() {
         }
     }
     assert_eq!(lines, 12);
-    let carets: Vec<_> = b.others()[&11]
+    let carets: Vec<_> = b
+        .presence_of(11)
+        .unwrap()
         .selections
         .iter()
         .map(|s| b.resolve(s))

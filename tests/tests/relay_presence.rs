@@ -275,11 +275,11 @@ async fn sessions_resolve_each_others_carets_through_edits() {
     // Ann selects "world".
     let data = JsonObject::parse(r#"{"name":"Ann"}"#).unwrap();
     ann.set_presence(&[(6, 11)], Some(data)).await.unwrap();
-    while !bob.session().others().contains_key(&1) {
+    while bob.session().presence_of(1).is_none() {
         bob.recv().await.unwrap();
     }
     let resolve = |c: &collab_relay::client::Client| {
-        let p = &c.session().others()[&1];
+        let p = &c.session().presence_of(1).unwrap();
         c.session().resolve(&p.selections[0])
     };
     assert_eq!(resolve(&bob), Some((6, 11)));
@@ -290,12 +290,18 @@ async fn sessions_resolve_each_others_carets_through_edits() {
     bob.wait_acked().await.unwrap();
     assert_eq!(resolve(&bob), Some((9, 14)));
     assert_eq!(
-        bob.session().others()[&1].data.as_ref().unwrap().get(),
+        bob.session()
+            .presence_of(1)
+            .unwrap()
+            .data
+            .as_ref()
+            .unwrap()
+            .get(),
         r#"{"name":"Ann"}"#
     );
     // Ann leaves: Bob forgets her.
     ann.close().await;
-    while bob.session().others().contains_key(&1) {
+    while bob.session().presence_of(1).is_some() {
         bob.recv().await.unwrap();
     }
     relay.shutdown().await;

@@ -10,7 +10,7 @@
 //! until the server echoes it, is resent on every new connection until then,
 //! and survives a snapshot resync.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
@@ -207,10 +207,11 @@ pub struct ClientSession {
     presence: Option<Presence>,
     /// Set when `presence` changed (or must be refreshed) and is unsent.
     presence_dirty: bool,
-    /// The other members' presence, by replica; emptied when the
-    /// connection ends, as the relay sends it all again after the next
-    /// catch-up.
-    others: BTreeMap<u64, RemotePresence>,
+    /// The other members' presence, by replica, in the order they came
+    /// (a handful: a `Vec` costs the browser package far less code than a
+    /// map); emptied when the connection ends, as the relay sends it all
+    /// again after the next catch-up.
+    others: Vec<(u64, RemotePresence)>,
 }
 
 impl ClientSession {
@@ -229,7 +230,7 @@ impl ClientSession {
             awaiting_snapshot: false,
             presence: None,
             presence_dirty: false,
-            others: BTreeMap::new(),
+            others: Vec::new(),
         })
     }
 
@@ -314,9 +315,18 @@ impl ClientSession {
         self.presence_dirty = self.presence.is_some();
     }
 
-    /// The other members' presence, by replica id.
-    pub fn others(&self) -> &BTreeMap<u64, RemotePresence> {
+    /// The other members' presence, by replica id, in the order they
+    /// first came.
+    pub fn others(&self) -> &[(u64, RemotePresence)] {
         &self.others
+    }
+
+    /// One member's presence.
+    pub fn presence_of(&self, replica_id: u64) -> Option<&RemotePresence> {
+        self.others
+            .iter()
+            .find(|(id, _)| *id == replica_id)
+            .map(|(_, p)| p)
     }
 
     /// A selection's `(anchor, head)` positions in this replica's text;
@@ -401,7 +411,7 @@ impl ClientSession {
             ServerMessage::Error(error) => Ok(self.on_error(error)),
             ServerMessage::Presence(update) => Ok(self.on_presence(update)),
             ServerMessage::PresenceRemoved(gone) => {
-                self.others.remove(&gone.replica_id);
+                self.others.retain(|(id, _)| *id != gone.replica_id);
                 Ok(Event::Presence {
                     replica_id: gone.replica_id,
                     removed: true,
@@ -415,14 +425,15 @@ impl ClientSession {
         // The relay never sends a member its own presence; a stale one of
         // this replica (an older connection) is not someone else.
         if replica_id != self.doc.replica_id() {
-            self.others.insert(
-                replica_id,
-                RemotePresence {
-                    sub: update.sub,
-                    selections: update.selections,
-                    data: update.data,
-                },
-            );
+            let presence = RemotePresence {
+                sub: update.sub,
+                selections: update.selections,
+                data: update.data,
+            };
+            match self.others.iter_mut().find(|(id, _)| *id == replica_id) {
+                Some((_, kept)) => *kept = presence,
+                None => self.others.push((replica_id, presence)),
+            }
         }
         Event::Presence {
             replica_id,

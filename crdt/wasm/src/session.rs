@@ -5,7 +5,9 @@
 //! `pollSend()` return frames to send, `receive(frame)` takes a frame and
 //! returns what it did as an event object whose splices count UTF-16 units.
 
-use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status};
+use core::fmt::Write;
+
+use collab_crdt::sync::{ClientSession, Event, JsonObject, Resync, Splice, Status};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -51,6 +53,10 @@ enum EventView<'a> {
         code: &'a str,
         seq: u64,
         splices: Vec<SpliceView<'a>>,
+    },
+    Presence {
+        replica_id: u64,
+        removed: bool,
     },
 }
 
@@ -189,6 +195,79 @@ impl WasmSession {
         self.session.poll_send().map(|msg| msg.to_json())
     }
 
+    /// Sets this replica's presence: `selections` as flat UTF-16 pairs
+    /// `[anchor0, head0, anchor1, head1, ...]`, `data` as the JSON text of
+    /// an object (or `undefined`). Sent by `pollSend()`.
+    #[wasm_bindgen(js_name = setPresence)]
+    pub fn set_presence(
+        &mut self,
+        selections: &[u32],
+        data: Option<String>,
+    ) -> Result<(), JsValue> {
+        let doc = self.session.doc();
+        let pos = |i: &u32| doc.utf16_to_pos(*i as usize).map_err(error::crdt);
+        let ranges = selections
+            .chunks_exact(2)
+            .map(|pair| Ok((pos(&pair[0])?, pos(&pair[1])?)))
+            .collect::<Result<Vec<_>, JsValue>>()?;
+        let data = match data {
+            Some(text) => Some(JsonObject::parse(&text).map_err(|e| error::argument("data", e))?),
+            None => None,
+        };
+        self.session
+            .set_presence(&ranges, data)
+            .map_err(error::crdt)
+    }
+
+    /// Sends the presence again even if unchanged, before the relay's TTL
+    /// forgets it.
+    #[wasm_bindgen(js_name = refreshPresence)]
+    pub fn refresh_presence(&mut self) {
+        self.session.refresh_presence();
+    }
+
+    /// The other members' presence as JSON text: `[{replicaId, sub, data,
+    /// selections: [[anchor, head] | null, ...]}]`, offsets in UTF-16 units
+    /// of the current text.
+    pub fn presence(&self) -> String {
+        // Written by hand: serde for these few fields costs the module
+        // kilobytes. `data` is JSON already; `sub` is escaped by serde_json.
+        let doc = self.session.doc();
+        let utf16 = |p: usize| doc.pos_to_utf16(p).ok();
+        let mut out = String::from("[");
+        for (i, (replica_id, p)) in self.session.others().iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let sub = p
+                .sub
+                .as_deref()
+                .and_then(|sub| serde_json::to_string(sub).ok());
+            let _ = write!(
+                out,
+                r#"{{"replicaId":{replica_id},"sub":{},"data":{},"selections":["#,
+                sub.as_deref().unwrap_or("null"),
+                p.data.as_ref().map_or("null", JsonObject::get)
+            );
+            for (j, selection) in p.selections.iter().enumerate() {
+                if j > 0 {
+                    out.push(',');
+                }
+                let resolved = self
+                    .session
+                    .resolve(selection)
+                    .and_then(|(a, h)| Some((utf16(a)?, utf16(h)?)));
+                let _ = match resolved {
+                    Some((a, h)) => write!(out, "[{a},{h}]"),
+                    None => write!(out, "null"),
+                };
+            }
+            out.push_str("]}");
+        }
+        out.push(']');
+        out
+    }
+
     /// Handles one text frame from the server and says what it did. Throws
     /// when the server broke the protocol (`code` says how, for example
     /// `server_seq_gap`): drop the connection and reconnect.
@@ -232,6 +311,13 @@ impl WasmSession {
                 code: code.as_str(),
                 seq: *seq,
                 splices: splices(s),
+            },
+            Event::Presence {
+                replica_id,
+                removed,
+            } => EventView::Presence {
+                replica_id: *replica_id,
+                removed: *removed,
             },
         };
         to_js(&view)
