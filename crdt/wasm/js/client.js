@@ -4,7 +4,9 @@
 // socket, the timers and the events: connect, say hello, feed frames to the
 // session, send what it has to send, and reconnect with backoff and jitter
 // when the connection drops. Local edits are kept until the relay echoes
-// them, across any number of reconnects.
+// them, across any number of reconnects. Presence (carets, selections and
+// who is there) goes the same way: the session keeps it as anchors and
+// resolves the others' against the current text on every read.
 
 import { ClientSession } from './collab_crdt.js';
 
@@ -34,6 +36,12 @@ const TOO_SLOW = 4008;
 const NORMAL = 1000;
 
 const OPEN = 1;
+
+/**
+ * How often an unchanged presence is sent again: the relay forgets one not
+ * refreshed within its TTL (30 s by default, docs/protocol.md §5a).
+ */
+export const PRESENCE_REFRESH_MS = 10_000;
 
 /** A random replica id from 1 to 2^53 - 1, from the platform's CSPRNG. */
 export function randomReplicaId() {
@@ -92,6 +100,10 @@ export class CollabClient {
   /** The relay's head when this connection joined: caught up once integrated. */
   #joinHead = 0;
   #lastError = null;
+  /** This client's presence as last set: selections as flat UTF-16 pairs, data as JSON text. */
+  #presenceSelections = new Uint32Array(0);
+  #presenceData = undefined;
+  #presenceTimer = null;
   #onOnline = () => this.reconnectNow();
 
   /**
@@ -185,8 +197,46 @@ export class CollabClient {
   }
 
   /**
-   * Subscribes to `status`, `change`, `saved`, `error` or `beforeRemote`;
-   * returns the function that unsubscribes.
+   * Sets this client's presence, sent to everyone else in the document:
+   * `selections`, an array of `{anchor, head}` UTF-16 offsets (equal for a
+   * caret), and `data`, a JSON-serialisable object such as `{name, color}`
+   * (`null` removes it). A part left out keeps its last value. It is kept
+   * across reconnects and refreshed before the relay's TTL.
+   */
+  setPresence({ selections, data } = {}) {
+    this.#checkOpen();
+    if (selections !== undefined) {
+      this.#presenceSelections = Uint32Array.from(selections.flatMap((s) => [s.anchor, s.head]));
+    }
+    if (data !== undefined) this.#presenceData = data === null ? undefined : JSON.stringify(data);
+    this.#session.setPresence(this.#presenceSelections, this.#presenceData);
+    this.#presenceTimer ??= setInterval(() => {
+      this.#session.refreshPresence();
+      this.#flush();
+    }, PRESENCE_REFRESH_MS);
+    this.#queueFlush();
+  }
+
+  /**
+   * Everyone else's presence, by replica id: `{replicaId, sub, data,
+   * selections: [{anchor, head}]}` with offsets in UTF-16 units of the
+   * current text (local edits included). A selection naming text this
+   * client has not received yet is left out until it arrives. Empty while
+   * offline.
+   */
+  get presence() {
+    const others = this.#closed ? [] : JSON.parse(this.#session.presence());
+    return new Map(
+      others.map(({ replicaId, sub, data, selections }) => [
+        replicaId,
+        { replicaId, sub, data, selections: selections.filter(Boolean).map(([anchor, head]) => ({ anchor, head })) },
+      ]),
+    );
+  }
+
+  /**
+   * Subscribes to `status`, `change`, `saved`, `error`, `presence` or
+   * `beforeRemote`; returns the function that unsubscribes.
    */
   on(type, listener) {
     let set = this.#listeners.get(type);
@@ -251,6 +301,7 @@ export class CollabClient {
     this.#clearRetry();
     this.#disconnect(null);
     globalThis.removeEventListener?.('online', this.#onOnline);
+    clearInterval(this.#presenceTimer);
     this.#closed = true;
     this.#setState('closed');
     this.#listeners.clear();
@@ -264,6 +315,12 @@ export class CollabClient {
   #edit(apply) {
     this.#checkOpen();
     apply();
+    this.#queueFlush();
+    this.#emitStatus();
+  }
+
+  /** Sends what the session has, once the current task is done (edits made together go together). */
+  #queueFlush() {
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => {
@@ -271,7 +328,6 @@ export class CollabClient {
         this.#flush();
       });
     }
-    this.#emitStatus();
   }
 
   #emit(type, detail) {
@@ -379,6 +435,9 @@ export class CollabClient {
         this.#scheduleRetry(0);
         break;
       }
+      case 'presence':
+        this.#emit('presence', this.presence);
+        break;
       case 'error': {
         const { type: _, ...error } = event;
         this.#lastError = error;
@@ -435,6 +494,8 @@ export class CollabClient {
       // Already closed or closing.
     }
     this.#session.disconnected();
+    // The others' presence is known again after the next catch-up.
+    this.#emit('presence', this.presence);
     if (this.#liveSince !== null && Date.now() - this.#liveSince >= this.#policy.stableAfterMs) {
       this.#attempt = 0;
     }
