@@ -2,6 +2,7 @@
 //! network: what it sends and when, what it keeps of the others, and that
 //! it resolves their selections against its own replica, its
 //! unacknowledged edits included, to where their owner sees them.
+#![cfg(feature = "presence")]
 
 use collab_crdt::sync::{
     ClientMessage, ClientSession, Event, HelloAck, JsonObject, OpEcho, PresenceRemoved,

@@ -5,10 +5,13 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(feature = "presence")]
 use alloc::boxed::Box;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
+#[cfg(feature = "presence")]
 use serde_json::value::RawValue;
 
+#[cfg(feature = "presence")]
 use crate::anchor::Selection;
 use crate::op::Op;
 
@@ -44,6 +47,7 @@ pub enum ClientMessage {
     Op(OpBatch),
     /// Decoded by [`ClientMessage::from_json`] straight into its struct:
     /// serde cannot buffer the raw `data` of a tagged enum's variant.
+    #[cfg(feature = "presence")]
     #[serde(skip_deserializing)]
     Presence(Presence),
 }
@@ -96,6 +100,7 @@ pub struct OpBatch {
     pub ops: Vec<Op>,
 }
 
+#[cfg(feature = "presence")]
 /// A client's presence: its selections, kept as anchors so that they
 /// follow every edit, and what the application says about its user (a name,
 /// a colour). Ephemeral: the relay keeps only the latest per connection and
@@ -110,12 +115,14 @@ pub struct Presence {
     pub data: Option<JsonObject>,
 }
 
+#[cfg(feature = "presence")]
 /// A JSON object kept as its text: the relay forwards it without decoding
 /// it, and the browser package hands it to JavaScript as it came.
 #[derive(Clone, Debug, Serialize)]
 #[serde(transparent)]
 pub struct JsonObject(Box<RawValue>);
 
+#[cfg(feature = "presence")]
 impl JsonObject {
     /// `text` if it is one JSON object.
     pub fn parse(text: &str) -> Result<JsonObject, ParseError> {
@@ -131,16 +138,19 @@ impl JsonObject {
     }
 }
 
+#[cfg(feature = "presence")]
 impl PartialEq for JsonObject {
     fn eq(&self, other: &JsonObject) -> bool {
         self.get() == other.get()
     }
 }
 
+#[cfg(feature = "presence")]
 impl Eq for JsonObject {}
 
+#[cfg(feature = "presence")]
 impl<'de> Deserialize<'de> for JsonObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<JsonObject, D::Error> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonObject, D::Error> {
         let raw = Box::<RawValue>::deserialize(d)?;
         if !raw.get().starts_with('{') {
             return Err(serde::de::Error::invalid_type(
@@ -162,11 +172,14 @@ pub enum ServerMessage {
     Error(ErrorMessage),
     /// Decoded by [`ServerMessage::from_json`] straight into its struct,
     /// like [`ClientMessage::Presence`].
+    #[cfg(feature = "presence")]
     #[serde(skip_deserializing)]
     Presence(PresenceUpdate),
+    #[cfg(feature = "presence")]
     PresenceRemoved(PresenceRemoved),
 }
 
+#[cfg(feature = "presence")]
 /// Another member's presence, as it last sent it (the latest wins).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceUpdate {
@@ -180,6 +193,7 @@ pub struct PresenceUpdate {
     pub data: Option<JsonObject>,
 }
 
+#[cfg(feature = "presence")]
 /// A member's presence is gone: its connection ended, or it sent none
 /// within the presence TTL.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -278,6 +292,7 @@ impl ClientMessage {
         {
             return Ok(ClientMessage::Op(batch));
         }
+        #[cfg(feature = "presence")]
         if message_type(text) == Some("presence") {
             return serde_json::from_str(text)
                 .map(ClientMessage::Presence)
@@ -329,23 +344,30 @@ impl ServerMessage {
         // `presence` cannot go through the tagged enum (see
         // `ClientMessage::Presence`): it is decoded on its own, at once in
         // the shape the relay writes, else once the enum failed.
-        let presence = text.starts_with(r#"{"type":"presence","#);
-        if !presence && let Ok(msg) = serde_json::from_str(text) {
-            return Ok(msg);
-        }
-        if presence || message_type(text) == Some("presence") {
-            return serde_json::from_str(text)
-                .map(ServerMessage::Presence)
-                .map_err(|e| ParseError::new(text, &e, SERVER_TYPES));
+        #[cfg(feature = "presence")]
+        {
+            let presence = text.starts_with(r#"{"type":"presence","#);
+            if !presence && let Ok(msg) = serde_json::from_str(text) {
+                return Ok(msg);
+            }
+            if presence || message_type(text) == Some("presence") {
+                return serde_json::from_str(text)
+                    .map(ServerMessage::Presence)
+                    .map_err(|e| ParseError::new(text, &e, SERVER_TYPES));
+            }
         }
         serde_json::from_str(text).map_err(|e| ParseError::new(text, &e, SERVER_TYPES))
     }
 }
 
-/// The `type`s a client sends.
+/// The `type`s a client sends that this side knows.
+#[cfg(feature = "presence")]
 const CLIENT_TYPES: &[&str] = &["hello", "op", "presence"];
+#[cfg(not(feature = "presence"))]
+const CLIENT_TYPES: &[&str] = &["hello", "op"];
 
-/// The `type`s a server sends.
+/// The `type`s a server sends that this side knows.
+#[cfg(feature = "presence")]
 const SERVER_TYPES: &[&str] = &[
     "hello_ack",
     "snapshot",
@@ -354,6 +376,8 @@ const SERVER_TYPES: &[&str] = &[
     "presence",
     "presence_removed",
 ];
+#[cfg(not(feature = "presence"))]
+const SERVER_TYPES: &[&str] = &["hello_ack", "snapshot", "op_echo", "error"];
 
 /// The `type` of a message, when it is a JSON object with a string `type`:
 /// how messages that serde cannot decode as a tagged enum are routed.

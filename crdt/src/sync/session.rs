@@ -18,15 +18,19 @@ use core::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use crate::anchor::Selection;
 use crate::doc::Doc;
 use crate::error::Error;
 use crate::op::Op;
 use crate::snapshot::Snapshot;
 use crate::sync::message::{
-    ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, JsonObject, OpBatch, OpEcho,
-    ParseError, Presence, PresenceUpdate, Resync, ServerMessage, ServerSeq, SnapshotMessage,
+    ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
+    ServerMessage, ServerSeq, SnapshotMessage,
 };
+
+#[cfg(feature = "presence")]
+mod presence;
+#[cfg(feature = "presence")]
+pub use presence::RemotePresence;
 
 /// Largest text one local insert operation carries; longer pastes are split
 /// so that every message stays well under the relay's size limit.
@@ -92,18 +96,8 @@ pub enum Event {
     Error(ErrorMessage),
     /// Another member's presence changed (`removed`: it is gone); see
     /// [`ClientSession::others`].
+    #[cfg(feature = "presence")]
     Presence { replica_id: u64, removed: bool },
-}
-
-/// Another member's presence as the session keeps it: anchors, resolved
-/// against this replica whenever asked ([`ClientSession::resolve`]), so
-/// that they follow every edit, this replica's unacknowledged ones too.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RemotePresence {
-    /// The member's token subject, once the relay checks tokens.
-    pub sub: Option<String>,
-    pub selections: Vec<Selection>,
-    pub data: Option<JsonObject>,
 }
 
 /// A change to the visible text as an editor applies it: at `pos`, remove
@@ -203,15 +197,10 @@ pub struct ClientSession {
     join_head: ServerSeq,
     /// Set between `hello_ack` with `resync: "snapshot"` and the snapshot.
     awaiting_snapshot: bool,
-    /// This replica's presence as last set, sent again on every connection.
-    presence: Option<Presence>,
-    /// Set when `presence` changed (or must be refreshed) and is unsent.
-    presence_dirty: bool,
-    /// The other members' presence, by replica, in the order they came
-    /// (a handful: a `Vec` costs the browser package far less code than a
-    /// map); emptied when the connection ends, as the relay sends it all
-    /// again after the next catch-up.
-    others: Vec<(u64, RemotePresence)>,
+    /// Whether `hello` asks for the others' presence.
+    wants_presence: bool,
+    #[cfg(feature = "presence")]
+    presence: presence::State,
 }
 
 impl ClientSession {
@@ -228,9 +217,9 @@ impl ClientSession {
             sent: 0,
             join_head: ServerSeq::ZERO,
             awaiting_snapshot: false,
-            presence: None,
-            presence_dirty: false,
-            others: Vec::new(),
+            wants_presence: cfg!(feature = "presence"),
+            #[cfg(feature = "presence")]
+            presence: presence::State::default(),
         })
     }
 
@@ -266,7 +255,8 @@ impl ClientSession {
     pub fn connect(&mut self) -> ClientMessage {
         self.status = Status::Connecting;
         self.sent = 0;
-        self.presence_dirty = self.presence.is_some();
+        #[cfg(feature = "presence")]
+        self.presence.connected();
         let resumable = self.epoch.is_some() && self.last_seen > ServerSeq::ZERO;
         ClientMessage::Hello(Hello {
             doc_id: self.doc_id.clone(),
@@ -275,7 +265,7 @@ impl ClientSession {
             epoch: if resumable { self.epoch.clone() } else { None },
             snapshot_format: None,
             token: None,
-            presence: Some(true),
+            presence: self.wants_presence.then_some(true),
         })
     }
 
@@ -285,55 +275,16 @@ impl ClientSession {
     pub fn disconnected(&mut self) {
         self.status = Status::Offline;
         self.sent = 0;
-        self.others.clear();
+        #[cfg(feature = "presence")]
+        self.presence.others.clear();
     }
 
-    /// Sets this replica's presence: its selections as `(anchor, head)`
-    /// character positions (equal for a caret), kept as anchors, and the
-    /// application's data. Sent by [`ClientSession::poll_send`] once
-    /// connected, and again on every new connection.
-    pub fn set_presence(
-        &mut self,
-        selections: &[(usize, usize)],
-        data: Option<JsonObject>,
-    ) -> Result<(), Error> {
-        let selections = selections
-            .iter()
-            .map(|&(anchor, head)| Selection::new(&self.doc, anchor, head))
-            .collect::<Result<Vec<_>, _>>()?;
-        let presence = Presence { selections, data };
-        if self.presence.as_ref() != Some(&presence) {
-            self.presence = Some(presence);
-            self.presence_dirty = true;
-        }
-        Ok(())
-    }
-
-    /// Sends the presence again even if unchanged: the relay forgets a
-    /// presence that is not refreshed within its TTL (`docs/protocol.md`).
-    pub fn refresh_presence(&mut self) {
-        self.presence_dirty = self.presence.is_some();
-    }
-
-    /// The other members' presence, by replica id, in the order they
-    /// first came.
-    pub fn others(&self) -> &[(u64, RemotePresence)] {
-        &self.others
-    }
-
-    /// One member's presence.
-    pub fn presence_of(&self, replica_id: u64) -> Option<&RemotePresence> {
-        self.others
-            .iter()
-            .find(|(id, _)| *id == replica_id)
-            .map(|(_, p)| p)
-    }
-
-    /// A selection's `(anchor, head)` positions in this replica's text;
-    /// `None` while it names a character this replica has not integrated
-    /// yet (ask again after the next remote operation).
-    pub fn resolve(&self, selection: &Selection) -> Option<(usize, usize)> {
-        selection.resolve(&self.doc).ok()
+    /// Whether `hello` asks the relay for the others' presence: by default
+    /// exactly when the `presence` feature is on. A caller that handles the
+    /// presence messages itself turns it on without the feature (the
+    /// browser package does, to keep its module small).
+    pub fn want_presence(&mut self, yes: bool) {
+        self.wants_presence = yes;
     }
 
     /// Inserts `text` at character position `pos`.
@@ -371,12 +322,9 @@ impl ClientSession {
     /// once the connection is live.
     pub fn poll_send(&mut self) -> Option<ClientMessage> {
         if !self.may_send() || self.sent >= self.unacked.len() {
-            // Presence after the edits it may name characters of, and once
-            // `hello_ack` came: the relay takes no message before `hello`.
-            if self.presence_dirty && matches!(self.status, Status::Syncing | Status::Live) {
-                self.presence_dirty = false;
-                return self.presence.clone().map(ClientMessage::Presence);
-            }
+            #[cfg(feature = "presence")]
+            return self.poll_presence();
+            #[cfg(not(feature = "presence"))]
             return None;
         }
         let mut ops = Vec::new();
@@ -409,35 +357,10 @@ impl ClientSession {
             ServerMessage::Snapshot(snapshot) => self.on_snapshot(snapshot),
             ServerMessage::OpEcho(echo) => self.on_echo(echo),
             ServerMessage::Error(error) => Ok(self.on_error(error)),
+            #[cfg(feature = "presence")]
             ServerMessage::Presence(update) => Ok(self.on_presence(update)),
-            ServerMessage::PresenceRemoved(gone) => {
-                self.others.retain(|(id, _)| *id != gone.replica_id);
-                Ok(Event::Presence {
-                    replica_id: gone.replica_id,
-                    removed: true,
-                })
-            }
-        }
-    }
-
-    fn on_presence(&mut self, update: PresenceUpdate) -> Event {
-        let replica_id = update.replica_id;
-        // The relay never sends a member its own presence; a stale one of
-        // this replica (an older connection) is not someone else.
-        if replica_id != self.doc.replica_id() {
-            let presence = RemotePresence {
-                sub: update.sub,
-                selections: update.selections,
-                data: update.data,
-            };
-            match self.others.iter_mut().find(|(id, _)| *id == replica_id) {
-                Some((_, kept)) => *kept = presence,
-                None => self.others.push((replica_id, presence)),
-            }
-        }
-        Event::Presence {
-            replica_id,
-            removed: false,
+            #[cfg(feature = "presence")]
+            ServerMessage::PresenceRemoved(gone) => Ok(self.on_presence_removed(gone.replica_id)),
         }
     }
 

@@ -86,7 +86,5 @@ export type SessionEvent =
       closeCode: number | null; index: number | null }
   /** An own edit refused for good (e.g. document_too_large): dropped, the
    *  later edits rebuilt; reconnect. */
-  | { type: "dropped"; code: string; seq: number; splices: Splice[] }
-  /** Another member's presence changed, or it is gone (`removed`). */
-  | { type: "presence"; replicaId: number; removed: boolean };
+  | { type: "dropped"; code: string; seq: number; splices: Splice[] };
 "#;

@@ -4,10 +4,13 @@
 //! Messages cross as the JSON text of WebSocket frames: `connect()` and
 //! `pollSend()` return frames to send, `receive(frame)` takes a frame and
 //! returns what it did as an event object whose splices count UTF-16 units.
+//!
+//! Presence is spoken by the JS client (`js/client.js`), not here: decoding
+//! its messages in Rust would cost the module kilobytes. The session only
+//! turns positions into anchors and back (`anchorAt`, `resolveAnchor`).
 
-use core::fmt::Write;
-
-use collab_crdt::sync::{ClientSession, Event, JsonObject, Resync, Splice, Status};
+use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status};
+use collab_crdt::{Anchor, Id, Side};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -54,10 +57,6 @@ enum EventView<'a> {
         seq: u64,
         splices: Vec<SpliceView<'a>>,
     },
-    Presence {
-        replica_id: u64,
-        removed: bool,
-    },
 }
 
 /// A splice in UTF-16 units: `text.slice(0, index) + insert +
@@ -87,7 +86,9 @@ impl WasmSession {
     /// among the document's editors: pick it at random).
     #[wasm_bindgen(constructor)]
     pub fn new(doc_id: String, replica: f64) -> Result<WasmSession, JsValue> {
-        let session = ClientSession::new(doc_id, replica_id(replica)?).map_err(error::crdt)?;
+        let mut session = ClientSession::new(doc_id, replica_id(replica)?).map_err(error::crdt)?;
+        // The JS client handles the others' presence.
+        session.want_presence(true);
         Ok(WasmSession { session })
     }
 
@@ -195,77 +196,39 @@ impl WasmSession {
         self.session.poll_send().map(|msg| msg.to_json())
     }
 
-    /// Sets this replica's presence: `selections` as flat UTF-16 pairs
-    /// `[anchor0, head0, anchor1, head1, ...]`, `data` as the JSON text of
-    /// an object (or `undefined`). Sent by `pollSend()`.
-    #[wasm_bindgen(js_name = setPresence)]
-    pub fn set_presence(
-        &mut self,
-        selections: &[u32],
-        data: Option<String>,
-    ) -> Result<(), JsValue> {
+    /// The anchor for UTF-16 offset `index` on the given side of its
+    /// character (`docs/crdt.md` §13): `[0]` for the start, `[1]` for the
+    /// end, `[2, lamport, replicaId]` for a character.
+    #[wasm_bindgen(js_name = anchorAt)]
+    pub fn anchor_at(&self, index: usize, before: bool) -> Result<Vec<f64>, JsValue> {
         let doc = self.session.doc();
-        let pos = |i: &u32| doc.utf16_to_pos(*i as usize).map_err(error::crdt);
-        let ranges = selections
-            .chunks_exact(2)
-            .map(|pair| Ok((pos(&pair[0])?, pos(&pair[1])?)))
-            .collect::<Result<Vec<_>, JsValue>>()?;
-        let data = match data {
-            Some(text) => Some(JsonObject::parse(&text).map_err(|e| error::argument("data", e))?),
-            None => None,
+        let pos = doc.utf16_to_pos(index).map_err(error::crdt)?;
+        let side = if before { Side::Before } else { Side::After };
+        Ok(match Anchor::at(doc, pos, side).map_err(error::crdt)? {
+            Anchor::Start => vec![0.0],
+            Anchor::End => vec![1.0],
+            Anchor::Char { id, .. } => vec![2.0, id.lamport as f64, id.replica_id as f64],
+        })
+    }
+
+    /// Where the anchor on character `(lamport, replicaId)` is now, as a
+    /// UTF-16 offset of the current text, local edits included; -1 while
+    /// this replica has not integrated the character (or the id is invalid).
+    #[wasm_bindgen(js_name = resolveAnchor)]
+    pub fn resolve_anchor(&self, lamport: f64, replica: f64, before: bool) -> f64 {
+        let doc = self.session.doc();
+        let (Ok(lamport), Ok(replica)) = (replica_id(lamport), replica_id(replica)) else {
+            return -1.0;
         };
-        self.session
-            .set_presence(&ranges, data)
-            .map_err(error::crdt)
-    }
-
-    /// Sends the presence again even if unchanged, before the relay's TTL
-    /// forgets it.
-    #[wasm_bindgen(js_name = refreshPresence)]
-    pub fn refresh_presence(&mut self) {
-        self.session.refresh_presence();
-    }
-
-    /// The other members' presence as JSON text: `[{replicaId, sub, data,
-    /// selections: [[anchor, head] | null, ...]}]`, offsets in UTF-16 units
-    /// of the current text.
-    pub fn presence(&self) -> String {
-        // Written by hand: serde for these few fields costs the module
-        // kilobytes. `data` is JSON already; `sub` is escaped by serde_json.
-        let doc = self.session.doc();
-        let utf16 = |p: usize| doc.pos_to_utf16(p).ok();
-        let mut out = String::from("[");
-        for (i, (replica_id, p)) in self.session.others().iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let sub = p
-                .sub
-                .as_deref()
-                .and_then(|sub| serde_json::to_string(sub).ok());
-            let _ = write!(
-                out,
-                r#"{{"replicaId":{replica_id},"sub":{},"data":{},"selections":["#,
-                sub.as_deref().unwrap_or("null"),
-                p.data.as_ref().map_or("null", JsonObject::get)
-            );
-            for (j, selection) in p.selections.iter().enumerate() {
-                if j > 0 {
-                    out.push(',');
-                }
-                let resolved = self
-                    .session
-                    .resolve(selection)
-                    .and_then(|(a, h)| Some((utf16(a)?, utf16(h)?)));
-                let _ = match resolved {
-                    Some((a, h)) => write!(out, "[{a},{h}]"),
-                    None => write!(out, "null"),
-                };
-            }
-            out.push_str("]}");
+        let side = if before { Side::Before } else { Side::After };
+        let anchor = Anchor::Char {
+            id: Id::new(lamport, replica),
+            side,
+        };
+        match anchor.resolve(doc).map(|pos| doc.pos_to_utf16(pos)) {
+            Ok(Ok(offset)) => offset as f64,
+            _ => -1.0,
         }
-        out.push(']');
-        out
     }
 
     /// Handles one text frame from the server and says what it did. Throws
@@ -311,13 +274,6 @@ impl WasmSession {
                 code: code.as_str(),
                 seq: *seq,
                 splices: splices(s),
-            },
-            Event::Presence {
-                replica_id,
-                removed,
-            } => EventView::Presence {
-                replica_id: *replica_id,
-                removed: *removed,
             },
         };
         to_js(&view)
