@@ -1,8 +1,10 @@
 // demo.js: the demo page. Loads the collab-crdt package from /pkg/, opens
 // two CollabClients (two replicas, two WebSockets) on the document named by
 // ?doc= (default "demo"), binds each to a textarea and shows its status.
-// ?editors=N changes the number of editors. window.demo exposes the clients
-// for the browser tests.
+// ?editors=N changes the number of editors, ?window=N the names they go by.
+// Each editor shows the others'
+// carets (the textarea binding draws them) and a list of who is in the
+// document. window.demo exposes the clients for the browser tests.
 
 const params = new URLSearchParams(location.search);
 const docId = params.get('doc') || 'demo';
@@ -21,6 +23,32 @@ function describe(status) {
   }
 }
 
+/** Names and colours of the editors; ?window=N starts a second window's further down the list. */
+const PEOPLE = [
+  { name: 'Ada', color: '#d33f49' },
+  { name: 'Grace', color: '#2b7bd6' },
+  { name: 'Alan', color: '#2f9e44' },
+  { name: 'Edsger', color: '#7c3aed' },
+];
+
+/** Who is in the document, as seen by `client`: itself first, then the others. */
+function renderPeople(list, me, others) {
+  const item = (person, cls) => {
+    const li = document.createElement('li');
+    li.className = cls;
+    li.style.setProperty('--color', person.color ?? '#888');
+    li.textContent = person.name ?? '?';
+    return li;
+  };
+  const items = [item({ ...me, name: `${me.name} (you)` }, 'me')];
+  for (const p of others.values()) {
+    const li = item({ name: p.data?.name ?? `#${p.replicaId}`, color: p.data?.color }, 'other');
+    li.dataset.replica = String(p.replicaId);
+    items.push(li);
+  }
+  list.replaceChildren(...items);
+}
+
 function mountEditor(pkg, index, root) {
   const { CollabClient, bindTextarea } = pkg;
   const template = document.getElementById('editor-template');
@@ -35,8 +63,12 @@ function mountEditor(pkg, index, root) {
   const el = (cls) => section.querySelector(`.${cls}`);
 
   const client = new CollabClient({ url: location.origin, docId });
+  const me = PEOPLE[(index + (Number(params.get('window')) || 0)) % PEOPLE.length];
+  client.setPresence({ data: me });
   const binding = bindTextarea(client, textarea);
   el('replica').textContent = String(client.replicaId);
+  client.on('presence', (others) => renderPeople(el('people'), me, others));
+  renderPeople(el('people'), me, client.presence);
 
   const render = (status) => {
     section.dataset.state = status.state;

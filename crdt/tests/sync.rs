@@ -11,6 +11,7 @@ use collab_crdt::{Doc, Op};
 
 const PROTOCOL: &str = include_str!("../../docs/protocol.md");
 
+#[cfg(feature = "presence")]
 fn json_blocks() -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
@@ -28,6 +29,8 @@ fn json_blocks() -> Vec<String> {
     blocks
 }
 
+/// The spec's examples include presence messages.
+#[cfg(feature = "presence")]
 #[test]
 fn every_json_example_in_the_spec_is_a_valid_message_or_operation() {
     let blocks = json_blocks();
@@ -48,7 +51,8 @@ fn every_json_example_in_the_spec_is_a_valid_message_or_operation() {
 }
 
 /// Runs §9 of the spec: every `X →` line must be exactly what session X
-/// sends next, every `X ←` line is fed to session X.
+/// sends next, every `X ←` line is fed to session X. It ends with presence.
+#[cfg(feature = "presence")]
 #[test]
 fn the_spec_transcript_runs_through_two_sessions() {
     let start = PROTOCOL.find("## 9. A complete exchange").unwrap();
@@ -79,6 +83,17 @@ fn the_spec_transcript_runs_through_two_sessions() {
                     }
                     session.poll_send().unwrap()
                 }
+                ClientMessage::Presence(p) => {
+                    // The transcript's carets, set as an editor would: as
+                    // positions in the session's own text.
+                    let ranges: Vec<(usize, usize)> = p
+                        .selections
+                        .iter()
+                        .map(|s| s.resolve(session.doc()).unwrap())
+                        .collect();
+                    session.set_presence(&ranges, p.data.clone()).unwrap();
+                    session.poll_send().unwrap()
+                }
             };
             assert_eq!(sent, expected, "{who} sends");
             outbox.push((who, sent));
@@ -86,7 +101,15 @@ fn the_spec_transcript_runs_through_two_sessions() {
             session.receive_text(json).unwrap();
         }
     }
-    assert_eq!(lines, 10);
+    assert_eq!(lines, 12);
+    let carets: Vec<_> = b
+        .presence_of(11)
+        .unwrap()
+        .selections
+        .iter()
+        .map(|s| b.resolve(s))
+        .collect();
+    assert_eq!(carets, [Some((2, 2))], "B sees A's caret after \"Hi\"");
     assert_eq!(a.doc().text(), "Hi!");
     assert_eq!(b.doc().text(), "Hi!");
     assert_eq!((a.unacked(), b.unacked()), (0, 0));
@@ -95,7 +118,7 @@ fn the_spec_transcript_runs_through_two_sessions() {
     let hello = b.connect().to_json();
     assert_eq!(
         hello,
-        r#"{"type":"hello","doc_id":"demo","replica_id":22,"last_seen_server_seq":2,"epoch":"5be1f00dcafe0001"}"#
+        r#"{"type":"hello","doc_id":"demo","replica_id":22,"last_seen_server_seq":2,"epoch":"5be1f00dcafe0001","presence":true}"#
     );
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use collab_crdt::Op;
 use collab_crdt::sync::{
-    ClientSession, ErrorMessage, Event, Resync, ServerMessage, ServerSeq, SessionError, Status,
-    close,
+    ClientSession, ErrorMessage, Event, JsonObject, Resync, ServerMessage, ServerSeq, SessionError,
+    Status, close,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -139,6 +139,20 @@ impl Client {
     pub async fn delete(&mut self, pos: usize, len: usize) -> Result<(), ClientError> {
         self.session
             .delete(pos, len)
+            .map_err(SessionError::Rejected)?;
+        self.flush_if_connected().await
+    }
+
+    /// Sets this client's presence (selections as `(anchor, head)`
+    /// character positions, and the application's data) and sends it when
+    /// connected.
+    pub async fn set_presence(
+        &mut self,
+        selections: &[(usize, usize)],
+        data: Option<JsonObject>,
+    ) -> Result<(), ClientError> {
+        self.session
+            .set_presence(selections, data)
             .map_err(SessionError::Rejected)?;
         self.flush_if_connected().await
     }

@@ -112,6 +112,21 @@ pub struct Config {
     #[arg(long, env = "COLLAB_SNAPSHOT_EVERY_BYTES", default_value_t = 4 << 20)]
     pub snapshot_every_bytes: u64,
 
+    /// Largest `presence` message accepted, in bytes; larger ones are
+    /// refused with `presence_too_large`.
+    #[arg(long, env = "COLLAB_MAX_PRESENCE_BYTES", default_value_t = 4096)]
+    pub max_presence_bytes: usize,
+
+    /// Milliseconds a presence lasts without a refresh before it is
+    /// removed for everyone.
+    #[arg(long, env = "COLLAB_PRESENCE_TTL_MS", default_value_t = 30_000)]
+    pub presence_ttl_ms: u64,
+
+    /// Least milliseconds between two fan-outs of one member's presence;
+    /// updates in between are coalesced (the latest wins).
+    #[arg(long, env = "COLLAB_PRESENCE_INTERVAL_MS", default_value_t = 50)]
+    pub presence_interval_ms: u64,
+
     /// Milliseconds shutdown waits for connections to flush and close.
     #[arg(long, env = "COLLAB_SHUTDOWN_GRACE_MS", default_value_t = 5_000)]
     pub shutdown_grace_ms: u64,
@@ -162,6 +177,14 @@ impl Config {
                 "unknown store {other:?}: use \"sqlite\" or \"memory\""
             )),
         }
+    }
+
+    pub fn presence_ttl(&self) -> Duration {
+        Duration::from_millis(self.presence_ttl_ms)
+    }
+
+    pub fn presence_interval(&self) -> Duration {
+        Duration::from_millis(self.presence_interval_ms)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

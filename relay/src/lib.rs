@@ -9,7 +9,8 @@
 //! - [`rooms`]: loads documents on demand (off the runtime) and unloads
 //!   idle ones.
 //! - [`room`]: one loaded document: checks, integration, `server_seq`,
-//!   fan-out, the replay-or-snapshot decision for a joining client.
+//!   fan-out, the replay-or-snapshot decision for a joining client, and
+//!   its members' presence (never logged or stored).
 //! - [`commit`]: group commit of appends for durable stores, on a few
 //!   threads of its own.
 //! - [`store`]: the storage trait, the SQLite store and the memory store.

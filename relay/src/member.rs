@@ -1,6 +1,7 @@
 //! What a room holds for each connected client, below every other layer:
 //! serialized messages ([`Frame`], [`Outgoing`]), the connection's send
-//! queue bounded in bytes ([`Queue`]), the switch that ends a connection
+//! queue bounded in bytes ([`Queue`]), the latest presence of the others
+//! not yet sent to it ([`Inbox`]), the switch that ends a connection
 //! ([`Kill`]), and the relay-wide bound on queued bytes ([`Budget`]).
 //!
 //! Nothing here knows about sockets: the room hands out JSON text, and the
@@ -214,6 +215,53 @@ impl Drop for QueueRx {
     }
 }
 
+/// The other members' presence not yet sent to one connection: at most
+/// one frame per replica, a newer one replacing the unsent older one. It
+/// sits beside the send queue, not in it, so that presence never waits
+/// behind echoes nor makes them wait, and a client that reads slowly or a
+/// member that moves its caret fast costs at most one frame per member
+/// (each frame's bytes are shared by every inbox holding it).
+#[derive(Default)]
+pub struct Inbox {
+    frames: Mutex<HashMap<u64, Frame>>,
+    ready: Notify,
+}
+
+impl Inbox {
+    /// Replaces `replica_id`'s unsent presence with `frame`.
+    pub fn put(&self, replica_id: u64, frame: Frame) {
+        self.lock().insert(replica_id, frame);
+        self.ready.notify_one();
+    }
+
+    /// Everything waiting, in no particular order (each frame names its
+    /// replica, and at most one per replica is left).
+    pub fn take(&self) -> Vec<Frame> {
+        self.lock().drain().map(|(_, frame)| frame).collect()
+    }
+
+    /// Returns once something was put since the last wake-up.
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Frame>> {
+        // Nothing panics while holding it; a poisoned map is still whole.
+        self.frames.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A member's own presence, as the room keeps it: the latest only.
+#[derive(Default)]
+pub struct OwnPresence {
+    /// The `presence` message to send the others, serialized once.
+    pub frame: Option<Frame>,
+    /// When it was last fanned out: the rate limit's clock.
+    pub sent_at: Option<tokio::time::Instant>,
+    /// Set when `frame` is newer than what was fanned out.
+    pub pending: bool,
+}
+
 /// A connected client as the room sees it.
 pub struct Member {
     pub replica_id: u64,
@@ -221,6 +269,10 @@ pub struct Member {
     pub kill: Arc<Kill>,
     /// Where the client's catch-up ended: echoes up to here it already has.
     pub caught_up: ServerSeq,
+    /// Whether the client asked for the others' presence (`hello.presence`).
+    pub wants_presence: bool,
+    pub inbox: Arc<Inbox>,
+    pub presence: OwnPresence,
 }
 
 /// The relay-wide bound on bytes held in queued messages. Every

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub ops_accepted: Counter,
     ops_refused: Family<Labels, Counter>,
     pub echoes: Counter,
+    pub presence_received: Counter,
+    pub presence_queued: Counter,
     closes: Family<Labels, Counter>,
     pub queued_bytes: Gauge,
     commit_seconds: Histogram,
@@ -48,6 +50,8 @@ impl Metrics {
             ops_accepted: Counter::default(),
             ops_refused: Family::default(),
             echoes: Counter::default(),
+            presence_received: Counter::default(),
+            presence_queued: Counter::default(),
             closes: Family::default(),
             queued_bytes: Gauge::default(),
             commit_seconds: seconds(),
@@ -84,6 +88,16 @@ impl Metrics {
             "echoes",
             "op_echo messages queued to clients (one per operation per member)",
             m.echoes.clone(),
+        );
+        registry.register(
+            "presence_received",
+            "presence messages accepted from clients",
+            m.presence_received.clone(),
+        );
+        registry.register(
+            "presence_queued",
+            "presence and presence_removed messages handed to members (after coalescing by sender; a receiver's unsent one is replaced)",
+            m.presence_queued.clone(),
         );
         registry.register(
             "connections_closed",

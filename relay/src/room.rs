@@ -3,7 +3,10 @@
 //! learns how to catch up. Nothing here touches a socket or waits on a
 //! disk: the room queues serialized messages ([`crate::member`]) and hands
 //! durable writes to the commit workers ([`crate::commit`]), which report
-//! back through [`CommitSink`].
+//! back through [`CommitSink`]. Presence, which is none of that, is in
+//! [`presence`].
+
+mod presence;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -256,7 +259,7 @@ impl Room {
             .map(|(&id, _)| id)
             .collect();
         for id in stale {
-            if let Some(old) = state.members.remove(&id) {
+            if let Some(old) = self.remove_member(&mut state, id) {
                 old.kill
                     .fire(ErrorCode::Superseded, "replica connected again");
             }
@@ -271,6 +274,7 @@ impl Room {
         let catch_up = self.catch_up(&mut state, hello, log_start)?;
         let at = state.durable;
         member.caught_up = at;
+        Self::greet(&state, &member);
         state.members.insert(conn, member);
         state.empty_since = None;
         let ack = HelloAck {
@@ -399,7 +403,7 @@ impl Room {
     /// Removes a client; returns true when the room is left empty.
     pub fn leave(&self, conn: ConnId) -> bool {
         let mut state = self.lock();
-        state.members.remove(&conn);
+        self.remove_member(&mut state, conn);
         if state.members.is_empty() && state.empty_since.is_none() {
             state.empty_since = Some(Instant::now());
         }
@@ -542,7 +546,7 @@ impl Room {
         }
         self.cx.metrics.echoes.inc_by(queued);
         for id in slow {
-            if let Some(member) = state.members.remove(&id) {
+            if let Some(member) = self.remove_member(state, id) {
                 member.kill.fire(ErrorCode::TooSlow, "send queue full");
             }
         }

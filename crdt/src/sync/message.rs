@@ -5,8 +5,14 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+#[cfg(feature = "presence")]
+use alloc::boxed::Box;
 use serde::{Deserialize, Serialize};
+#[cfg(feature = "presence")]
+use serde_json::value::RawValue;
 
+#[cfg(feature = "presence")]
+use crate::anchor::Selection;
 use crate::op::Op;
 
 /// A position in a document's server log: the `n`th operation the relay
@@ -39,6 +45,11 @@ impl fmt::Display for ServerSeq {
 pub enum ClientMessage {
     Hello(Hello),
     Op(OpBatch),
+    /// Decoded by [`ClientMessage::from_json`] straight into its struct:
+    /// serde cannot buffer the raw `data` of a tagged enum's variant.
+    #[cfg(feature = "presence")]
+    #[serde(skip_deserializing)]
+    Presence(Presence),
 }
 
 /// The first message on every connection.
@@ -64,6 +75,11 @@ pub struct Hello {
     /// Reserved for access control; accepted and ignored today.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// `true`: send this client the presence of the others (`presence`
+    /// and `presence_removed` messages). Absent for clients that do not
+    /// know those messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<bool>,
 }
 
 /// The two encodings of a `snapshot` message.
@@ -84,6 +100,68 @@ pub struct OpBatch {
     pub ops: Vec<Op>,
 }
 
+#[cfg(feature = "presence")]
+/// A client's presence: its selections, kept as anchors so that they
+/// follow every edit, and what the application says about its user (a name,
+/// a colour). Ephemeral: the relay keeps only the latest per connection and
+/// never logs or stores it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Carets and ranges; a caret's `anchor` equals its `head`.
+    #[serde(default)]
+    pub selections: Vec<Selection>,
+    /// Application-defined; forwarded as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<JsonObject>,
+}
+
+#[cfg(feature = "presence")]
+/// A JSON object kept as its text: the relay forwards it without decoding
+/// it, and the browser package hands it to JavaScript as it came.
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct JsonObject(Box<RawValue>);
+
+#[cfg(feature = "presence")]
+impl JsonObject {
+    /// `text` if it is one JSON object.
+    pub fn parse(text: &str) -> Result<JsonObject, ParseError> {
+        serde_json::from_str(text).map_err(|e| ParseError {
+            code: ErrorCode::InvalidMessage,
+            detail: alloc::format!("{e}"),
+        })
+    }
+
+    /// The object's JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+#[cfg(feature = "presence")]
+impl PartialEq for JsonObject {
+    fn eq(&self, other: &JsonObject) -> bool {
+        self.get() == other.get()
+    }
+}
+
+#[cfg(feature = "presence")]
+impl Eq for JsonObject {}
+
+#[cfg(feature = "presence")]
+impl<'de> Deserialize<'de> for JsonObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<JsonObject, D::Error> {
+        let raw = Box::<RawValue>::deserialize(d)?;
+        if !raw.get().starts_with('{') {
+            return Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Other(raw.get()),
+                &"a JSON object",
+            ));
+        }
+        Ok(JsonObject(raw))
+    }
+}
+
 /// What the server sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -92,6 +170,35 @@ pub enum ServerMessage {
     Snapshot(SnapshotMessage),
     OpEcho(OpEcho),
     Error(ErrorMessage),
+    /// Decoded by [`ServerMessage::from_json`] straight into its struct,
+    /// like [`ClientMessage::Presence`].
+    #[cfg(feature = "presence")]
+    #[serde(skip_deserializing)]
+    Presence(PresenceUpdate),
+    #[cfg(feature = "presence")]
+    PresenceRemoved(PresenceRemoved),
+}
+
+#[cfg(feature = "presence")]
+/// Another member's presence, as it last sent it (the latest wins).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceUpdate {
+    pub replica_id: u64,
+    /// The `sub` of the member's access token, once the relay checks
+    /// tokens; absent today.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    pub selections: Vec<Selection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<JsonObject>,
+}
+
+#[cfg(feature = "presence")]
+/// A member's presence is gone: its connection ended, or it sent none
+/// within the presence TTL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRemoved {
+    pub replica_id: u64,
 }
 
 /// The answer to `hello`.
@@ -185,7 +292,13 @@ impl ClientMessage {
         {
             return Ok(ClientMessage::Op(batch));
         }
-        serde_json::from_str(text).map_err(|e| ParseError::new(text, &e, &["hello", "op"]))
+        #[cfg(feature = "presence")]
+        if message_type(text) == Some("presence") {
+            return serde_json::from_str(text)
+                .map(ClientMessage::Presence)
+                .map_err(|e| ParseError::new(text, &e, CLIENT_TYPES));
+        }
+        serde_json::from_str(text).map_err(|e| ParseError::new(text, &e, CLIENT_TYPES))
     }
 
     /// Parses the first frame of a connection, which must be `hello`. The
@@ -201,7 +314,7 @@ impl ClientMessage {
         match serde_json::from_str::<ClientMessage>(text) {
             Ok(ClientMessage::Hello(hello)) => Ok(hello),
             Ok(_) => Err(required()),
-            Err(e) => match classify(text, &e, &["hello", "op"]) {
+            Err(e) => match classify(text, &e, CLIENT_TYPES) {
                 (ErrorCode::UnknownType | ErrorCode::InvalidMessage, Some(ty)) if ty != "hello" => {
                     Err(required())
                 }
@@ -228,9 +341,53 @@ impl ServerMessage {
         {
             return Ok(ServerMessage::OpEcho(echo));
         }
-        serde_json::from_str(text)
-            .map_err(|e| ParseError::new(text, &e, &["hello_ack", "snapshot", "op_echo", "error"]))
+        // `presence` cannot go through the tagged enum (see
+        // `ClientMessage::Presence`): it is decoded on its own, at once in
+        // the shape the relay writes, else once the enum failed.
+        #[cfg(feature = "presence")]
+        {
+            let presence = text.starts_with(r#"{"type":"presence","#);
+            if !presence && let Ok(msg) = serde_json::from_str(text) {
+                return Ok(msg);
+            }
+            if presence || message_type(text) == Some("presence") {
+                return serde_json::from_str(text)
+                    .map(ServerMessage::Presence)
+                    .map_err(|e| ParseError::new(text, &e, SERVER_TYPES));
+            }
+        }
+        serde_json::from_str(text).map_err(|e| ParseError::new(text, &e, SERVER_TYPES))
     }
+}
+
+/// The `type`s a client sends that this side knows.
+#[cfg(feature = "presence")]
+const CLIENT_TYPES: &[&str] = &["hello", "op", "presence"];
+#[cfg(not(feature = "presence"))]
+const CLIENT_TYPES: &[&str] = &["hello", "op"];
+
+/// The `type`s a server sends that this side knows.
+#[cfg(feature = "presence")]
+const SERVER_TYPES: &[&str] = &[
+    "hello_ack",
+    "snapshot",
+    "op_echo",
+    "error",
+    "presence",
+    "presence_removed",
+];
+#[cfg(not(feature = "presence"))]
+const SERVER_TYPES: &[&str] = &["hello_ack", "snapshot", "op_echo", "error"];
+
+/// The `type` of a message, when it is a JSON object with a string `type`:
+/// how messages that serde cannot decode as a tagged enum are routed.
+fn message_type(text: &str) -> Option<&str> {
+    #[derive(Deserialize)]
+    struct Probe<'a> {
+        #[serde(rename = "type", borrow, default)]
+        ty: Option<&'a str>,
+    }
+    serde_json::from_str::<Probe<'_>>(text).ok()?.ty
 }
 
 /// How deep a message's arrays and objects may nest: a message nested
@@ -310,11 +467,6 @@ fn is_syntax(err: &serde_json::Error) -> bool {
 /// bad JSON from a missing or unknown type and from a bad field, in that
 /// order (`docs/protocol.md` §6).
 fn classify(text: &str, err: &serde_json::Error, types: &[&str]) -> (ErrorCode, Option<String>) {
-    #[derive(Deserialize)]
-    struct Probe<'a> {
-        #[serde(rename = "type", borrow, default)]
-        ty: Option<&'a str>,
-    }
     if is_syntax(err) {
         return (ErrorCode::MalformedJson, None);
     }
@@ -326,12 +478,10 @@ fn classify(text: &str, err: &serde_json::Error, types: &[&str]) -> (ErrorCode, 
         Err(_) => return (ErrorCode::InvalidMessage, None),
         Ok(_) => {}
     }
-    match serde_json::from_str::<Probe<'_>>(text) {
-        Ok(Probe { ty: None }) | Err(_) => (ErrorCode::MissingType, None),
-        Ok(Probe { ty: Some(ty) }) if !types.contains(&ty) => {
-            (ErrorCode::UnknownType, Some(ty.to_owned()))
-        }
-        Ok(Probe { ty: Some(ty) }) => (ErrorCode::InvalidMessage, Some(ty.to_owned())),
+    match message_type(text) {
+        None => (ErrorCode::MissingType, None),
+        Some(ty) if !types.contains(&ty) => (ErrorCode::UnknownType, Some(ty.to_owned())),
+        Some(ty) => (ErrorCode::InvalidMessage, Some(ty.to_owned())),
     }
 }
 
@@ -387,11 +537,14 @@ pub enum ErrorCode {
     IdTooLarge,
     ReservedReplica,
     EmptyOp,
+    /// A `presence` message above the relay's size limit; the previous
+    /// presence stays.
+    PresenceTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, in the order of the table in `docs/protocol.md` §6.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingType,
         ErrorCode::UnknownType,
@@ -421,6 +574,7 @@ impl ErrorCode {
         ErrorCode::IdTooLarge,
         ErrorCode::ReservedReplica,
         ErrorCode::EmptyOp,
+        ErrorCode::PresenceTooLarge,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -454,6 +608,7 @@ impl ErrorCode {
             ErrorCode::IdTooLarge => "id_too_large",
             ErrorCode::ReservedReplica => "reserved_replica",
             ErrorCode::EmptyOp => "empty_op",
+            ErrorCode::PresenceTooLarge => "presence_too_large",
         }
     }
 
@@ -516,7 +671,8 @@ impl ErrorCode {
             | ErrorCode::CausalityViolation
             | ErrorCode::IdTooLarge
             | ErrorCode::ReservedReplica
-            | ErrorCode::EmptyOp => None,
+            | ErrorCode::EmptyOp
+            | ErrorCode::PresenceTooLarge => None,
         }
     }
 

@@ -7,6 +7,10 @@
 //! - [`message`]: every message, the `server_seq` newtype, error codes and
 //!   WebSocket close codes.
 //! - [`session`]: the sans-IO client session.
+//!
+//! Presence (carets, selections, who is there) is behind the `presence`
+//! feature: the relay and native clients turn it on; the browser package
+//! leaves it out and speaks it in JavaScript, which keeps its module small.
 
 pub mod message;
 pub mod session;
@@ -15,4 +19,8 @@ pub use message::{
     ClientMessage, ErrorCode, ErrorMessage, Hello, HelloAck, OpBatch, OpEcho, ParseError, Resync,
     ServerMessage, ServerSeq, SnapshotFormat, SnapshotMessage, close,
 };
+#[cfg(feature = "presence")]
+pub use message::{JsonObject, Presence, PresenceRemoved, PresenceUpdate};
+#[cfg(feature = "presence")]
+pub use session::RemotePresence;
 pub use session::{ClientSession, Event, MAX_OP_TEXT_BYTES, SessionError, Splice, Status};

@@ -27,6 +27,11 @@ use crate::sync::message::{
     ServerMessage, ServerSeq, SnapshotMessage,
 };
 
+#[cfg(feature = "presence")]
+mod presence;
+#[cfg(feature = "presence")]
+pub use presence::RemotePresence;
+
 /// Largest text one local insert operation carries; longer pastes are split
 /// so that every message stays well under the relay's size limit.
 pub const MAX_OP_TEXT_BYTES: usize = 64 * 1024;
@@ -89,6 +94,10 @@ pub enum Event {
     /// The server reported an error. When `fatal`, it is closing the
     /// connection; reconnecting is the caller's decision.
     Error(ErrorMessage),
+    /// Another member's presence changed (`removed`: it is gone); see
+    /// [`ClientSession::others`].
+    #[cfg(feature = "presence")]
+    Presence { replica_id: u64, removed: bool },
 }
 
 /// A change to the visible text as an editor applies it: at `pos`, remove
@@ -188,6 +197,10 @@ pub struct ClientSession {
     join_head: ServerSeq,
     /// Set between `hello_ack` with `resync: "snapshot"` and the snapshot.
     awaiting_snapshot: bool,
+    /// Whether `hello` asks for the others' presence.
+    wants_presence: bool,
+    #[cfg(feature = "presence")]
+    presence: presence::State,
 }
 
 impl ClientSession {
@@ -204,6 +217,9 @@ impl ClientSession {
             sent: 0,
             join_head: ServerSeq::ZERO,
             awaiting_snapshot: false,
+            wants_presence: cfg!(feature = "presence"),
+            #[cfg(feature = "presence")]
+            presence: presence::State::default(),
         })
     }
 
@@ -239,6 +255,8 @@ impl ClientSession {
     pub fn connect(&mut self) -> ClientMessage {
         self.status = Status::Connecting;
         self.sent = 0;
+        #[cfg(feature = "presence")]
+        self.presence.connected();
         let resumable = self.epoch.is_some() && self.last_seen > ServerSeq::ZERO;
         ClientMessage::Hello(Hello {
             doc_id: self.doc_id.clone(),
@@ -247,14 +265,26 @@ impl ClientSession {
             epoch: if resumable { self.epoch.clone() } else { None },
             snapshot_format: None,
             token: None,
+            presence: self.wants_presence.then_some(true),
         })
     }
 
     /// The connection is gone. Local edits go on; they are sent after the
-    /// next [`ClientSession::connect`].
+    /// next [`ClientSession::connect`]. The others' presence is forgotten:
+    /// who is still there is known again after the next catch-up.
     pub fn disconnected(&mut self) {
         self.status = Status::Offline;
         self.sent = 0;
+        #[cfg(feature = "presence")]
+        self.presence.others.clear();
+    }
+
+    /// Whether `hello` asks the relay for the others' presence: by default
+    /// exactly when the `presence` feature is on. A caller that handles the
+    /// presence messages itself turns it on without the feature (the
+    /// browser package does, to keep its module small).
+    pub fn want_presence(&mut self, yes: bool) {
+        self.wants_presence = yes;
     }
 
     /// Inserts `text` at character position `pos`.
@@ -292,6 +322,9 @@ impl ClientSession {
     /// once the connection is live.
     pub fn poll_send(&mut self) -> Option<ClientMessage> {
         if !self.may_send() || self.sent >= self.unacked.len() {
+            #[cfg(feature = "presence")]
+            return self.poll_presence();
+            #[cfg(not(feature = "presence"))]
             return None;
         }
         let mut ops = Vec::new();
@@ -324,6 +357,10 @@ impl ClientSession {
             ServerMessage::Snapshot(snapshot) => self.on_snapshot(snapshot),
             ServerMessage::OpEcho(echo) => self.on_echo(echo),
             ServerMessage::Error(error) => Ok(self.on_error(error)),
+            #[cfg(feature = "presence")]
+            ServerMessage::Presence(update) => Ok(self.on_presence(update)),
+            #[cfg(feature = "presence")]
+            ServerMessage::PresenceRemoved(gone) => Ok(self.on_presence_removed(gone.replica_id)),
         }
     }
 

@@ -110,13 +110,13 @@ export async function launchBrowser() {
   };
 }
 
-/** Opens the demo on `doc`; resolves once its clients are live. */
-export async function openDemo(browser, url, doc, editors = 2) {
+/** Opens the demo on `doc` (`query` adds parameters); resolves once its clients are live. */
+export async function openDemo(browser, url, doc, editors = 2, query = '') {
   const page = await browser.context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err));
   page.errors = errors;
-  await page.goto(`${url}/?doc=${encodeURIComponent(doc)}&editors=${editors}`);
+  await page.goto(`${url}/?doc=${encodeURIComponent(doc)}&editors=${editors}${query}`);
   await page.waitForSelector('body[data-ready="true"]');
   await waitFor(() => page.evaluate(() => window.demo.editors.every((e) => e.client.state === 'live')), 'demo live');
   return page;

@@ -61,8 +61,21 @@ export interface SavedEvent {
   pending: number;
 }
 
+/** Another member of the document, as `client.presence` holds it. */
+export interface Presence {
+  replicaId: number;
+  /** The subject of its access token, once the relay checks tokens. */
+  sub: string | null;
+  /** What it passed as `data` to `setPresence` (a name, a colour, ...). */
+  data: Record<string, unknown> | null;
+  /** Its selections in UTF-16 offsets of this client's current text; `anchor === head` for a caret. */
+  selections: { anchor: number; head: number }[];
+}
+
 export interface ClientEvents {
   status: ClientStatus;
+  /** The others' presence changed (someone moved, came, left, or the connection dropped): the new `client.presence`. */
+  presence: Map<number, Presence>;
   change: ChangeEvent;
   saved: SavedEvent;
   error: ClientError;
@@ -137,6 +150,10 @@ export class CollabClient {
   replace(index: number, length: number, text: string): void;
   on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): () => void;
   off<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): void;
+  /** Sets this client's presence; a part left out keeps its last value, `data: null` removes the data. */
+  setPresence(presence: { selections?: { anchor: number; head: number }[]; data?: Record<string, unknown> | null }): void;
+  /** Everyone else's presence by replica id, resolved against the current text. */
+  readonly presence: Map<number, Presence>;
   /** Queues frames from the relay instead of integrating them, until the matching `releaseRemote()`. */
   holdRemote(): void;
   releaseRemote(): void;
@@ -148,6 +165,9 @@ export class CollabClient {
   /** Ends the client for good and frees its wasm memory. */
   close(): void;
 }
+
+/** How often an unchanged presence is sent again (the relay's TTL is 30 s). */
+export const PRESENCE_REFRESH_MS: number;
 
 /** A random replica id from 1 to 2^53 - 1. */
 export function randomReplicaId(): number;

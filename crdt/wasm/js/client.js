@@ -4,7 +4,11 @@
 // socket, the timers and the events: connect, say hello, feed frames to the
 // session, send what it has to send, and reconnect with backoff and jitter
 // when the connection drops. Local edits are kept until the relay echoes
-// them, across any number of reconnects.
+// them, across any number of reconnects. Presence (carets, selections and
+// who is there, docs/protocol.md §5a) is spoken here rather than in the
+// wasm module, whose size budget it would strain: selections are kept as
+// anchors the session makes (`anchorAt`) and resolves against the current
+// text on every read (`resolveAnchor`), as the native session does.
 
 import { ClientSession } from './collab_crdt.js';
 
@@ -34,6 +38,12 @@ const TOO_SLOW = 4008;
 const NORMAL = 1000;
 
 const OPEN = 1;
+
+/**
+ * How often an unchanged presence is sent again: the relay forgets one not
+ * refreshed within its TTL (30 s by default, docs/protocol.md §5a).
+ */
+export const PRESENCE_REFRESH_MS = 10_000;
 
 /** A random replica id from 1 to 2^53 - 1, from the platform's CSPRNG. */
 export function randomReplicaId() {
@@ -92,6 +102,14 @@ export class CollabClient {
   /** The relay's head when this connection joined: caught up once integrated. */
   #joinHead = 0;
   #lastError = null;
+  /** This client's presence as last set (selections as anchors), whether it is unsent, and its refresh timer. */
+  #presenceSelections = [];
+  #presenceData = undefined;
+  #presenceSet = false;
+  #presenceDirty = false;
+  #presenceTimer = null;
+  /** The others' presence by replica id, selections as anchors; emptied when the connection ends. */
+  #others = new Map();
   #onOnline = () => this.reconnectNow();
 
   /**
@@ -185,8 +203,55 @@ export class CollabClient {
   }
 
   /**
-   * Subscribes to `status`, `change`, `saved`, `error` or `beforeRemote`;
-   * returns the function that unsubscribes.
+   * Sets this client's presence, sent to everyone else in the document:
+   * `selections`, an array of `{anchor, head}` UTF-16 offsets (equal for a
+   * caret), and `data`, a JSON-serialisable object such as `{name, color}`
+   * (`null` removes it). A part left out keeps its last value. It is kept
+   * across reconnects and refreshed before the relay's TTL.
+   */
+  setPresence({ selections, data } = {}) {
+    this.#checkOpen();
+    if (selections !== undefined) {
+      this.#presenceSelections = selections.map(({ anchor, head }) => this.#selection(anchor, head));
+    }
+    if (data !== undefined && data !== null && (typeof data !== 'object' || Array.isArray(data))) {
+      throw new TypeError('CollabClient.setPresence: data must be an object or null');
+    }
+    if (data !== undefined) this.#presenceData = data ?? undefined;
+    this.#presenceSet = true;
+    this.#presenceDirty = true;
+    this.#presenceTimer ??= setInterval(() => {
+      this.#presenceDirty = true;
+      this.#flush();
+    }, PRESENCE_REFRESH_MS);
+    this.#queueFlush();
+  }
+
+  /**
+   * Everyone else's presence, by replica id: `{replicaId, sub, data,
+   * selections: [{anchor, head}]}` with offsets in UTF-16 units of the
+   * current text (local edits included). A selection naming text this
+   * client has not received yet is left out until it arrives. Empty while
+   * offline.
+   */
+  get presence() {
+    const map = new Map();
+    if (this.#closed) return map;
+    for (const [replicaId, { sub, data, selections }] of this.#others) {
+      const resolved = [];
+      for (const s of selections) {
+        const anchor = this.#resolve(s?.anchor);
+        const head = this.#resolve(s?.head);
+        if (anchor !== null && head !== null) resolved.push({ anchor, head });
+      }
+      map.set(replicaId, { replicaId, sub, data, selections: resolved });
+    }
+    return map;
+  }
+
+  /**
+   * Subscribes to `status`, `change`, `saved`, `error`, `presence` or
+   * `beforeRemote`; returns the function that unsubscribes.
    */
   on(type, listener) {
     let set = this.#listeners.get(type);
@@ -251,6 +316,7 @@ export class CollabClient {
     this.#clearRetry();
     this.#disconnect(null);
     globalThis.removeEventListener?.('online', this.#onOnline);
+    clearInterval(this.#presenceTimer);
     this.#closed = true;
     this.#setState('closed');
     this.#listeners.clear();
@@ -261,9 +327,58 @@ export class CollabClient {
     if (this.#closed) throw new Error('CollabClient: closed');
   }
 
+  /** A selection as anchors, as `Selection::new` makes it (docs/crdt.md §13). */
+  #selection(anchor, head) {
+    if (anchor === head) {
+      const caret = this.#anchor(head, false);
+      return { anchor: caret, head: caret };
+    }
+    const start = this.#anchor(Math.min(anchor, head), true);
+    const end = this.#anchor(Math.max(anchor, head), false);
+    return anchor < head ? { anchor: start, head: end } : { anchor: end, head: start };
+  }
+
+  /** The anchor in its JSON form for UTF-16 offset `index`. */
+  #anchor(index, before) {
+    const [kind, lamport, replicaId] = this.#session.anchorAt(index, before);
+    if (kind === 0) return 'start';
+    if (kind === 1) return 'end';
+    return { lamport, replica_id: replicaId, side: before ? 'before' : 'after' };
+  }
+
+  /** An anchor's UTF-16 offset in the current text, or null while it cannot be resolved. */
+  #resolve(anchor) {
+    if (anchor === 'start') return 0;
+    if (anchor === 'end') return this.#session.length;
+    if (anchor === null || typeof anchor !== 'object') return null;
+    const offset = this.#session.resolveAnchor(anchor.lamport, anchor.replica_id, anchor.side === 'before');
+    return offset < 0 ? null : offset;
+  }
+
+  /** A `presence` or `presence_removed` message from the relay. */
+  #receivePresence(msg) {
+    const id = msg.replica_id;
+    if (!Number.isSafeInteger(id)) return;
+    if (msg.type === 'presence_removed') this.#others.delete(id);
+    else if (id !== this.replicaId) {
+      this.#others.set(id, {
+        sub: msg.sub ?? null,
+        data: msg.data ?? null,
+        selections: Array.isArray(msg.selections) ? msg.selections : [],
+      });
+    }
+    this.#emit('presence', this.presence);
+  }
+
   #edit(apply) {
     this.#checkOpen();
     apply();
+    this.#queueFlush();
+    this.#emitStatus();
+  }
+
+  /** Sends what the session has, once the current task is done (edits made together go together). */
+  #queueFlush() {
     if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(() => {
@@ -271,7 +386,6 @@ export class CollabClient {
         this.#flush();
       });
     }
-    this.#emitStatus();
   }
 
   #emit(type, detail) {
@@ -330,11 +444,17 @@ export class CollabClient {
   }
 
   #receive(frame) {
+    // The relay writes `type` first; presence never reaches the session.
+    if (frame.startsWith('{"type":"presence')) {
+      this.#receiveFrame(frame);
+      return;
+    }
     this.#emit('beforeRemote');
     let event;
     try {
       event = this.#session.receive(frame);
     } catch (err) {
+      if (err.code === 'unknown_type' && this.#receiveFrame(frame)) return;
       // The relay broke the protocol (a gap in server_seq, a bad frame):
       // drop the connection; the next hello repairs it by replay or snapshot.
       const error = { code: err.code ?? 'internal_error', message: err.message };
@@ -393,6 +513,19 @@ export class CollabClient {
     }
   }
 
+  /** Handles a presence frame the session does not know; false if it is none. */
+  #receiveFrame(frame) {
+    let msg;
+    try {
+      msg = JSON.parse(frame);
+    } catch {
+      return false;
+    }
+    if (msg?.type !== 'presence' && msg?.type !== 'presence_removed') return false;
+    this.#receivePresence(msg);
+    return true;
+  }
+
   /** While syncing by replay: goes live once the head is reached. */
   #checkCaughtUp() {
     if (this.#state !== 'syncing' || this.#session.status !== 'live') return false;
@@ -416,6 +549,14 @@ export class CollabClient {
     for (let frame = this.#session.pollSend(); frame !== undefined; frame = this.#session.pollSend()) {
       ws.send(frame);
     }
+    // After the edits whose characters it may name, once hello_ack came.
+    const status = this.#session.status;
+    if (this.#presenceDirty && (status === 'syncing' || status === 'live')) {
+      this.#presenceDirty = false;
+      const msg = { type: 'presence', selections: this.#presenceSelections };
+      if (this.#presenceData !== undefined) msg.data = this.#presenceData;
+      ws.send(JSON.stringify(msg));
+    }
   }
 
   /** Detaches and closes the current socket, if any. */
@@ -435,6 +576,11 @@ export class CollabClient {
       // Already closed or closing.
     }
     this.#session.disconnected();
+    // The relay forgot this client's presence; the others' is known again
+    // after the next catch-up.
+    this.#presenceDirty = this.#presenceSet;
+    this.#others.clear();
+    this.#emit('presence', this.presence);
     if (this.#liveSince !== null && Date.now() - this.#liveSince >= this.#policy.stableAfterMs) {
       this.#attempt = 0;
     }

@@ -12,6 +12,7 @@ export type {
 } from "./collab_crdt.js";
 export {
   CollabClient,
+  PRESENCE_REFRESH_MS,
   RECONNECT_DEFAULTS,
   randomReplicaId,
   reconnectDelay,
@@ -24,6 +25,7 @@ export type {
   ClientState,
   ClientStatus,
   CollabClientOptions,
+  Presence,
   ReconnectPolicy,
   SavedEvent,
   WebSocketLike,

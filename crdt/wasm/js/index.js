@@ -8,7 +8,7 @@ import { CollabClient } from './client.js';
 
 export { Doc, ClientSession, initSync };
 export { CollabClient };
-export { RECONNECT_DEFAULTS, randomReplicaId, reconnectDelay, relayWebSocketUrl } from './client.js';
+export { PRESENCE_REFRESH_MS, RECONNECT_DEFAULTS, randomReplicaId, reconnectDelay, relayWebSocketUrl } from './client.js';
 export { bindTextarea } from './textarea.js';
 export { diffText, transformIndex, transformSelection, applySplices } from './text.js';
 

@@ -3,21 +3,29 @@
 // element's own undo and redo) is found by comparing the element's value
 // with the text the binding last gave it, and sent as one splice. Remote
 // splices are applied to the element with the selection moved so that the
-// user's caret stays on the same text (see text.js for the rules).
+// user's caret stays on the same text (see text.js for the rules). The
+// user's selection is sent as presence whenever it moves, and the others'
+// carets and selections are drawn over the element (carets.js).
 
+import { drawRemoteCarets } from './carets.js';
 import { diffText, transformSelection } from './text.js';
 
 /**
  * @param {import('./client.js').CollabClient} client
  * @param {HTMLTextAreaElement} textarea
+ * @param {import('./textarea.d.ts').TextareaOptions} [options]
  * @returns {import('./textarea.d.ts').TextareaBinding}
  */
-export function bindTextarea(client, textarea) {
+export function bindTextarea(client, textarea, { presence = true, color, name } = {}) {
   /** The element's value as the model knows it; equal to client.text() between events. */
   let shadow = client.text();
   let composing = false;
   let destroyed = false;
+  const doc = textarea.ownerDocument;
   textarea.value = shadow;
+  const carets = presence ? drawRemoteCarets(client, textarea, { color, name }) : null;
+  /** The selection last sent, to send only moves. */
+  let sentSelection = '';
 
   /** Turns whatever the user did since the last call into one edit. */
   function syncLocal() {
@@ -29,6 +37,19 @@ export function bindTextarea(client, textarea) {
     if (deleteCount > 0 && insert.length > 0) client.replace(index, deleteCount, insert);
     else if (deleteCount > 0) client.delete(index, deleteCount);
     else client.insert(index, insert);
+    carets?.render();
+  }
+
+  /** Sends the user's selection if it moved (after any edit that moved it). */
+  function sendSelection() {
+    if (!presence || composing || destroyed) return;
+    syncLocal();
+    const { selectionStart: start, selectionEnd: end, selectionDirection: direction } = textarea;
+    const [anchor, head] = direction === 'backward' ? [end, start] : [start, end];
+    const key = `${anchor}:${head}`;
+    if (key === sentSelection) return;
+    sentSelection = key;
+    client.setPresence({ selections: [{ anchor, head }] });
   }
 
   function applyRemote({ splices }) {
@@ -47,12 +68,24 @@ export function bindTextarea(client, textarea) {
     textarea.setSelectionRange(start, end, direction);
     textarea.scrollTop = scrollTop;
     textarea.scrollLeft = scrollLeft;
+    // The caret moved with the text it sits on: its anchor did too, so
+    // nothing needs sending, only the key of what was sent.
+    if (sentSelection !== '') {
+      sentSelection = direction === 'backward' ? `${end}:${start}` : `${start}:${end}`;
+    }
   }
 
   const onInput = (event) => {
     if (event.isComposing) return;
     syncLocal();
+    sendSelection();
   };
+  // Chromium and Firefox report selection moves in a textarea on the
+  // document; keys and clicks cover the others.
+  const onSelectionChange = () => {
+    if (doc.activeElement === textarea) sendSelection();
+  };
+  const selectionEvents = ['select', 'keyup', 'mouseup', 'focus'];
   // During a composition the element shows text the IME has not committed:
   // send nothing, and change nothing under it. Frames from the relay wait.
   const onCompositionStart = () => {
@@ -67,9 +100,12 @@ export function bindTextarea(client, textarea) {
     composing = false;
     syncLocal();
     client.releaseRemote();
+    sendSelection();
   };
 
   textarea.addEventListener('input', onInput);
+  for (const type of selectionEvents) textarea.addEventListener(type, sendSelection);
+  doc.addEventListener('selectionchange', onSelectionChange);
   textarea.addEventListener('compositionstart', onCompositionStart);
   textarea.addEventListener('compositionend', onCompositionEnd);
   const unsubscribe = [client.on('beforeRemote', syncLocal), client.on('change', applyRemote)];
@@ -87,6 +123,9 @@ export function bindTextarea(client, textarea) {
       textarea.removeEventListener('input', onInput);
       textarea.removeEventListener('compositionstart', onCompositionStart);
       textarea.removeEventListener('compositionend', onCompositionEnd);
+      for (const type of selectionEvents) textarea.removeEventListener(type, sendSelection);
+      doc.removeEventListener('selectionchange', onSelectionChange);
+      carets?.destroy();
       for (const off of unsubscribe) off();
     },
   };

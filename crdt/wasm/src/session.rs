@@ -4,8 +4,13 @@
 //! Messages cross as the JSON text of WebSocket frames: `connect()` and
 //! `pollSend()` return frames to send, `receive(frame)` takes a frame and
 //! returns what it did as an event object whose splices count UTF-16 units.
+//!
+//! Presence is spoken by the JS client (`js/client.js`), not here: decoding
+//! its messages in Rust would cost the module kilobytes. The session only
+//! turns positions into anchors and back (`anchorAt`, `resolveAnchor`).
 
 use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status};
+use collab_crdt::{Anchor, Id, Side};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
@@ -81,7 +86,9 @@ impl WasmSession {
     /// among the document's editors: pick it at random).
     #[wasm_bindgen(constructor)]
     pub fn new(doc_id: String, replica: f64) -> Result<WasmSession, JsValue> {
-        let session = ClientSession::new(doc_id, replica_id(replica)?).map_err(error::crdt)?;
+        let mut session = ClientSession::new(doc_id, replica_id(replica)?).map_err(error::crdt)?;
+        // The JS client handles the others' presence.
+        session.want_presence(true);
         Ok(WasmSession { session })
     }
 
@@ -187,6 +194,41 @@ impl WasmSession {
     #[wasm_bindgen(js_name = pollSend)]
     pub fn poll_send(&mut self) -> Option<String> {
         self.session.poll_send().map(|msg| msg.to_json())
+    }
+
+    /// The anchor for UTF-16 offset `index` on the given side of its
+    /// character (`docs/crdt.md` §13): `[0]` for the start, `[1]` for the
+    /// end, `[2, lamport, replicaId]` for a character.
+    #[wasm_bindgen(js_name = anchorAt)]
+    pub fn anchor_at(&self, index: usize, before: bool) -> Result<Vec<f64>, JsValue> {
+        let doc = self.session.doc();
+        let pos = doc.utf16_to_pos(index).map_err(error::crdt)?;
+        let side = if before { Side::Before } else { Side::After };
+        Ok(match Anchor::at(doc, pos, side).map_err(error::crdt)? {
+            Anchor::Start => vec![0.0],
+            Anchor::End => vec![1.0],
+            Anchor::Char { id, .. } => vec![2.0, id.lamport as f64, id.replica_id as f64],
+        })
+    }
+
+    /// Where the anchor on character `(lamport, replicaId)` is now, as a
+    /// UTF-16 offset of the current text, local edits included; -1 while
+    /// this replica has not integrated the character (or the id is invalid).
+    #[wasm_bindgen(js_name = resolveAnchor)]
+    pub fn resolve_anchor(&self, lamport: f64, replica: f64, before: bool) -> f64 {
+        let doc = self.session.doc();
+        let (Ok(lamport), Ok(replica)) = (replica_id(lamport), replica_id(replica)) else {
+            return -1.0;
+        };
+        let side = if before { Side::Before } else { Side::After };
+        let anchor = Anchor::Char {
+            id: Id::new(lamport, replica),
+            side,
+        };
+        match anchor.resolve(doc).map(|pos| doc.pos_to_utf16(pos)) {
+            Ok(Ok(offset)) => offset as f64,
+            _ => -1.0,
+        }
     }
 
     /// Handles one text frame from the server and says what it did. Throws

@@ -28,7 +28,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::member::{Budget, Closing, Kill, Member, Queue};
+use crate::member::{Budget, Closing, Inbox, Kill, Member, Queue};
 use crate::metrics::Metrics;
 use crate::room::{ConnId, JoinError};
 use crate::rooms::Rooms;
@@ -187,6 +187,7 @@ async fn session(
     let config = &shared.config;
     let (kill, kill_rx) = Kill::new();
     let (queue, queue_rx) = Queue::new(config.send_queue_bytes, kill.clone(), &shared.budget);
+    let inbox = Arc::new(Inbox::default());
     let (room, joined) = loop {
         let room = match shared.rooms.get(&hello.doc_id).await {
             Ok(room) => room,
@@ -215,6 +216,9 @@ async fn session(
             queue: queue.clone(),
             kill: kill.clone(),
             caught_up: Default::default(),
+            wants_presence: hello.presence == Some(true),
+            inbox: inbox.clone(),
+            presence: Default::default(),
         };
         match room.join(conn, &hello, member, log_start) {
             Ok(joined) => break (room, joined),
@@ -237,6 +241,7 @@ async fn session(
     let writer = tokio::spawn(writer::run(writer::Writer {
         sink,
         queue: queue_rx,
+        inbox,
         kill: kill_rx.clone(),
         ack,
         catch_up: joined.catch_up,
@@ -248,6 +253,7 @@ async fn session(
     let reader = reader::Reader {
         shared,
         room: &room,
+        conn,
         replica_id: hello.replica_id,
         queue: &queue,
         kill: &kill,

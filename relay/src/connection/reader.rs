@@ -1,24 +1,45 @@
 //! The reading side of a joined connection: parses each text frame, hands
-//! operations to the room, and decides when the client must be closed.
+//! operations and presence to the room, keeps the connection's presence
+//! timers (a coalesced update due, the TTL), and decides when the client
+//! must be closed.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use collab_crdt::sync::{ClientMessage, ErrorCode};
+use collab_crdt::sync::{ClientMessage, ErrorCode, Presence};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{Phase, Shared, Stream, binary_frame, closing_phase, frame_error, killed, stopping};
 use crate::member::{Closing, Kill, Outgoing, Queue};
-use crate::room::{Room, SubmitError};
+use crate::room::{ConnId, Room, SubmitError};
 
 pub(super) struct Reader<'a> {
     pub shared: &'a Arc<Shared>,
     pub room: &'a Arc<Room>,
+    pub conn: ConnId,
     pub replica_id: u64,
     pub queue: &'a Queue,
     pub kill: &'a Kill,
+}
+
+/// When this connection must next act on its own presence.
+#[derive(Default)]
+struct PresenceTimers {
+    /// A coalesced update waits for the rate limit.
+    flush_at: Option<tokio::time::Instant>,
+    /// No refresh by then: the presence is removed.
+    expires_at: Option<tokio::time::Instant>,
+}
+
+impl PresenceTimers {
+    fn next(&self) -> Option<tokio::time::Instant> {
+        match (self.flush_at, self.expires_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl Reader<'_> {
@@ -36,7 +57,16 @@ impl Reader<'_> {
         let mut last_frame = tokio::time::Instant::now();
         let deadline = tokio::time::sleep_until(last_frame + idle);
         tokio::pin!(deadline);
+        let mut timers = PresenceTimers::default();
+        let presence_timer = tokio::time::sleep_until(last_frame);
+        tokio::pin!(presence_timer);
         loop {
+            let presence_due = timers.next();
+            if let Some(at) = presence_due
+                && presence_timer.deadline() != at
+            {
+                presence_timer.as_mut().reset(at);
+            }
             let frame = tokio::select! {
                 biased;
                 _ = killed(&mut kill_rx) => return stream,
@@ -49,6 +79,10 @@ impl Reader<'_> {
                     }
                     self.kill.fire(ErrorCode::ServerShutdown, "server shutting down");
                     return stream;
+                }
+                () = &mut presence_timer, if presence_due.is_some() => {
+                    self.presence_timers_fired(&mut timers);
+                    continue;
                 }
                 () = &mut deadline => {
                     if last_frame.elapsed() < idle {
@@ -72,7 +106,7 @@ impl Reader<'_> {
                     Some(c) => Some(c),
                     None => return stream,
                 },
-                Ok(Some(Ok(Message::Text(text)))) => self.handle_text(text.as_str()),
+                Ok(Some(Ok(Message::Text(text)))) => self.handle_text(text.as_str(), &mut timers),
                 Ok(Some(Ok(Message::Binary(_)))) => Some(binary_frame()),
                 Ok(Some(Ok(Message::Close(_)))) => return stream,
                 // Pings and pongs only keep the idle timer alive.
@@ -85,11 +119,72 @@ impl Reader<'_> {
         }
     }
 
+    /// A presence timer is due: sends the coalesced update, or removes the
+    /// presence whose TTL ended.
+    fn presence_timers_fired(&self, timers: &mut PresenceTimers) {
+        let now = tokio::time::Instant::now();
+        if timers.flush_at.is_some_and(|at| at <= now) {
+            timers.flush_at = None;
+            self.room.flush_presence(self.conn, now);
+        }
+        if timers.expires_at.is_some_and(|at| at <= now) {
+            timers.expires_at = None;
+            timers.flush_at = None;
+            self.room.expire_presence(self.conn);
+        }
+    }
+
+    /// Handles a `presence` message of `bytes` bytes.
+    fn handle_presence(
+        &self,
+        presence: Presence,
+        bytes: usize,
+        timers: &mut PresenceTimers,
+    ) -> Option<Closing> {
+        let config = &self.shared.config;
+        if bytes > config.max_presence_bytes {
+            let error = ErrorCode::PresenceTooLarge.message(format!(
+                "a presence message may hold {} bytes, this one holds {bytes}; the previous presence stays",
+                config.max_presence_bytes
+            ));
+            return self.reply(error);
+        }
+        for selection in &presence.selections {
+            for anchor in [selection.anchor, selection.head] {
+                if let Err(e) = anchor.validate() {
+                    return Some(Closing::new(
+                        ErrorCode::InvalidMessage,
+                        format!("presence anchor: {e}"),
+                    ));
+                }
+            }
+        }
+        let now = tokio::time::Instant::now();
+        timers.expires_at = Some(now + config.presence_ttl());
+        if let Some(at) = self.room.set_presence(self.conn, presence, now) {
+            timers.flush_at = Some(at);
+        }
+        None
+    }
+
+    /// Queues a non-fatal `error` for this client.
+    fn reply(&self, error: collab_crdt::sync::ServerMessage) -> Option<Closing> {
+        let frame = crate::member::Frame::new(error.to_json());
+        let out = Outgoing::new(vec![frame], &self.shared.budget);
+        self.queue
+            .push(out)
+            .err()
+            .map(|_| Closing::new(ErrorCode::TooSlow, "send queue full"))
+    }
+
     /// Handles one text frame; returns why to close, if it must.
-    fn handle_text(&self, text: &str) -> Option<Closing> {
+    fn handle_text(&self, text: &str, timers: &mut PresenceTimers) -> Option<Closing> {
         let received = Instant::now();
         let batch = match ClientMessage::from_json(text) {
             Ok(ClientMessage::Op(batch)) => batch,
+            Ok(ClientMessage::Presence(presence)) => {
+                return self.handle_presence(presence, text.len(), timers);
+            }
             Ok(ClientMessage::Hello(_)) => {
                 return Some(Closing::new(
                     ErrorCode::DuplicateHello,
@@ -102,12 +197,7 @@ impl Reader<'_> {
             Ok(None) => None,
             Ok(Some(refused)) => {
                 tracing::debug!(code = %refused.code, message = %refused.message, "operation refused");
-                let frame = crate::member::Frame::new(refused.to_message().to_json());
-                let out = Outgoing::new(vec![frame], &self.shared.budget);
-                self.queue
-                    .push(out)
-                    .err()
-                    .map(|_| Closing::new(ErrorCode::TooSlow, "send queue full"))
+                self.reply(refused.to_message())
             }
             Err(SubmitError::Closed) => Some(Closing::new(
                 ErrorCode::Internal,

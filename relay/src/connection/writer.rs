@@ -1,7 +1,8 @@
 //! The writing side of a connection: `hello_ack`, the catch-up (a replay
 //! read from the store page by page, or one snapshot), then everything the
-//! room queues, in order, batching writes; and once the connection is
-//! killed, the `error` message and the close frame.
+//! room queues, in order, batching writes, and the others' presence as it
+//! comes (beside the queue, so neither waits for the other); and once the
+//! connection is killed, the `error` message and the close frame.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::{CLOSE_TIMEOUT, Sink, WsError, killed};
-use crate::member::{Closing, Frame, Outgoing, QueueRx};
+use crate::member::{Closing, Frame, Inbox, Outgoing, QueueRx};
 use crate::metrics::Metrics;
 use crate::room::CatchUp;
 use crate::rooms::Rooms;
@@ -27,6 +28,7 @@ const REPLAY_PAGE: usize = 256;
 pub(super) struct Writer {
     pub sink: Sink,
     pub queue: QueueRx,
+    pub inbox: Arc<Inbox>,
     pub kill: watch::Receiver<Option<Closing>>,
     pub ack: String,
     pub catch_up: CatchUp,
@@ -115,6 +117,12 @@ async fn pump(w: &mut Writer) -> Stop {
                             }
                             None => break,
                         }
+                    }
+                    w.sink.flush().await?;
+                }
+                () = w.inbox.ready() => {
+                    for frame in w.inbox.take() {
+                        w.sink.feed(text(&frame)).await?;
                     }
                     w.sink.flush().await?;
                 }

@@ -63,6 +63,8 @@ pub struct Plan {
     /// Diagnostic: time own echoes by their `replica_id` field alone, never
     /// parsing or integrating an echo (see `--echo-only`).
     pub echo_only: bool,
+    /// Send the caret as presence after every edit.
+    pub presence: bool,
 }
 
 /// The phases of a run, shared by every editor.
@@ -97,6 +99,9 @@ pub struct Report {
     pub latencies: Latencies,
     /// Ops sent inside the window never echoed before the drain ended.
     pub lost: u64,
+    /// Presence updates sent, and others' received, inside the window.
+    pub presence_sent: u64,
+    pub presence_received: u64,
     /// Why the connection ended early, if it did.
     pub error: Option<String>,
 }
@@ -204,7 +209,7 @@ impl Editor {
                     if Instant::now() >= schedule.measure_end {
                         typing = false;
                     } else {
-                        if let Err(e) = tally.type_one(&mut session, &mut socket, &mut rng, &schedule).await {
+                        if let Err(e) = tally.type_one(&mut session, &mut socket, &mut rng, &schedule, plan.presence).await {
                             break Some(e);
                         }
                         // Open loop: the schedule does not wait for echoes,
@@ -278,6 +283,11 @@ impl Tally {
         let offset = schedule.offset(now);
         match event {
             Event::Remote { .. } => {}
+            // Presence is not an echo: counted apart, not timed.
+            Event::Presence { .. } => {
+                self.report.presence_received += u64::from(offset.is_some());
+                return Ok(());
+            }
             Event::Acknowledged { .. } => {
                 // One echo acknowledges every own op up to it.
                 self.acknowledge(
@@ -324,11 +334,27 @@ impl Tally {
         sink: &mut Socket,
         rng: &mut Rng,
         schedule: &Schedule,
+        presence: bool,
     ) -> Result<(), String> {
-        edit(session, rng)?;
+        let caret = edit(session, rng)?;
+        if presence {
+            session
+                .set_presence(&[(caret, caret)], None)
+                .map_err(|e| format!("presence: {e}"))?;
+        }
         while let Some(msg) = session.poll_send() {
-            let ClientMessage::Op(batch) = msg else {
-                continue;
+            let batch = match msg {
+                ClientMessage::Op(batch) => batch,
+                // After the op: the caret names the character just typed.
+                presence @ ClientMessage::Presence(_) => {
+                    self.report.presence_sent +=
+                        u64::from(schedule.offset(Instant::now()).is_some());
+                    sink.send(Message::text(presence.to_json()))
+                        .await
+                        .map_err(|e| format!("send: {e}"))?;
+                    continue;
+                }
+                ClientMessage::Hello(_) => continue,
             };
             for op in batch.ops {
                 let text = ClientMessage::Op(OpBatch { ops: vec![op] }).to_json();
@@ -354,14 +380,18 @@ fn close_reason(frame: Option<CloseFrame>) -> String {
 }
 
 /// One keystroke: a character typed at a random place, or now and then
-/// one deleted.
-fn edit(session: &mut ClientSession, rng: &mut Rng) -> Result<(), String> {
+/// one deleted; returns where the caret is after it.
+fn edit(session: &mut ClientSession, rng: &mut Rng) -> Result<usize, String> {
     let len = session.doc().len();
     let result = if len > 0 && rng.below(10) == 0 {
-        session.delete(rng.below(len), 1)
+        let at = rng.below(len);
+        session.delete(at, 1).map(|()| at)
     } else {
         let c = char::from(TYPED[rng.below(TYPED.len())]);
-        session.insert(rng.below(len + 1), c.encode_utf8(&mut [0; 4]))
+        let at = rng.below(len + 1);
+        session
+            .insert(at, c.encode_utf8(&mut [0; 4]))
+            .map(|()| at + 1)
     };
     result.map_err(|e| format!("local edit: {e}"))
 }

@@ -32,6 +32,8 @@ pub struct Settings {
     pub arrival: Arrival,
     pub seed: u64,
     pub echo_only: bool,
+    /// Each edit is followed by a presence update (`--presence-per-edit`).
+    pub presence: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,9 @@ pub struct Outcome {
     pub echoes_per_second: PerSecond,
     pub latencies: Latencies,
     pub lost: u64,
+    /// Presence updates sent and received inside the window.
+    pub presence_sent: u64,
+    pub presence_received: u64,
     /// Editors whose connection ended early, and the first reason.
     pub failed: usize,
     pub first_error: Option<String>,
@@ -89,6 +94,7 @@ pub async fn run(
             arrival: settings.arrival,
             seed: settings.seed,
             echo_only: settings.echo_only,
+            presence: settings.presence,
         };
         let gate = gate.clone();
         let live_tx = live_tx.clone();
@@ -149,6 +155,8 @@ pub async fn run(
         echoes_per_second: PerSecond::new(settings.duration.as_secs() as usize),
         latencies: Latencies::default(),
         lost: 0,
+        presence_sent: 0,
+        presence_received: 0,
         failed: 0,
         first_error: None,
         server_cpu: used(after.0, before.0),
@@ -162,6 +170,8 @@ pub async fn run(
         outcome.echoes_per_second.merge(&report.echoes);
         outcome.latencies.merge(report.latencies);
         outcome.lost += report.lost;
+        outcome.presence_sent += report.presence_sent;
+        outcome.presence_received += report.presence_received;
         if let Some(error) = report.error {
             outcome.failed += 1;
             outcome.first_error.get_or_insert(error);

@@ -100,6 +100,12 @@ struct Args {
     #[arg(long)]
     echo_only: bool,
 
+    /// Presence traffic: after every edit, the editor sends its caret as
+    /// presence (`docs/protocol.md` §5a), as a textarea binding does. Only
+    /// the relay speaks presence: the bare server is not measured.
+    #[arg(long)]
+    presence_per_edit: bool,
+
     /// Seed of the edits and their timing.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -149,6 +155,7 @@ async fn main() -> ExitCode {
         arrival: args.arrival,
         seed: args.seed,
         echo_only: args.echo_only,
+        presence: args.presence_per_edit,
     };
     let mut rows = Vec::new();
     let mut failed = false;
@@ -168,7 +175,7 @@ async fn main() -> ExitCode {
             }
         }
     }
-    if args.server != Which::Relay {
+    if args.server != Which::Relay && !args.presence_per_edit {
         match measure_bare(&settings, args.bare_read_buffer).await {
             Ok(row) => rows.push(row),
             Err(e) => {

@@ -67,6 +67,9 @@ pub fn print(settings: &Settings, rows: &mut [Row]) {
     } else {
         println!("clients: a ClientSession each, parsing and integrating every echo");
     }
+    if settings.presence {
+        println!("presence: every edit is followed by a presence update (the caret)");
+    }
     if rows.is_empty() {
         return;
     }
@@ -165,6 +168,15 @@ pub fn print(settings: &Settings, rows: &mut [Row]) {
             o.latencies.len(),
             o.lost
         );
+        if settings.presence {
+            println!(
+                "{}: presence updates sent {:.0}/s, received {:.0}/s ({:.1} per member per second)",
+                row.server,
+                o.presence_sent as f64 / o.window.as_secs_f64(),
+                o.presence_received as f64 / o.window.as_secs_f64(),
+                o.presence_received as f64 / o.window.as_secs_f64() / settings.clients as f64
+            );
+        }
         if let Some(error) = &o.first_error {
             println!(
                 "{}: {} clients ended early; first: {error}",

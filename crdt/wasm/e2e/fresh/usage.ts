@@ -8,6 +8,8 @@ import init, {
   CollabClient,
   diffText,
   Doc,
+  PRESENCE_REFRESH_MS,
+  type Presence,
   type ClientStatus,
   type CollabError,
   type Op,
@@ -49,6 +51,13 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
   } catch (e) {
     console.log((e as CollabError).code);
   }
+  client.setPresence({ selections: [{ anchor: 0, head: 1 }], data: { name: "Ann", color: "#d33" } });
+  client.setPresence({ data: null });
+  const stopPresence = client.on("presence", (others: Map<number, Presence>) => {
+    for (const p of others.values()) console.log(p.replicaId, p.sub, p.data, p.selections[0]?.head);
+  });
+  console.log(client.presence.size, PRESENCE_REFRESH_MS);
+  stopPresence();
   binding.destroy();
   off();
   client.goOffline();

@@ -126,7 +126,7 @@ test('handshake, edits, acknowledgement: statuses in order', async () => {
   assert.equal(c.state, 'connecting');
   c.insert(0, 'hi 👋'); // before the connection: kept
   ws.open();
-  assert.deepEqual(ws.sent, [{ type: 'hello', doc_id: 'notes', replica_id: 7 }]);
+  assert.deepEqual(ws.sent, [{ type: 'hello', doc_id: 'notes', replica_id: 7, presence: true }]);
   ack(ws);
   assert.equal(c.state, 'live');
   assert.equal(ws.sent[1].type, 'op');
@@ -331,4 +331,59 @@ test('close() ends everything', async () => {
     }
   })();
   assert.equal(err.code, 'reserved_replica');
+});
+
+test('presence: sent after the edits once live, the others resolved against the current text, gone on removal and on disconnect', async () => {
+  const c = client();
+  const ws = FakeSocket.last();
+  c.insert(0, '👋 hello');
+  c.setPresence({ selections: [{ anchor: 3, head: 8 }], data: { name: 'Ann', color: '#d33' } });
+  ws.open();
+  ack(ws);
+  await tick();
+  assert.deepEqual(
+    ws.sent.map((m) => m.type),
+    ['hello', 'op', 'presence'],
+    'the presence follows the edit whose characters it names',
+  );
+  const sent = ws.sent[2];
+  assert.deepEqual(sent.data, { name: 'Ann', color: '#d33' });
+  assert.equal(sent.selections.length, 1);
+  assert.equal(sent.selections[0].head.side, 'after');
+  // Only the selection changes: the data is kept.
+  c.setPresence({ selections: [{ anchor: 8, head: 8 }] });
+  await tick();
+  assert.deepEqual(ws.sent.at(-1).data, { name: 'Ann', color: '#d33' });
+  // Bob's caret after the emoji and the space (UTF-16 offset 3).
+  const log = relayLog();
+  for (const op of ws.sent[1].ops) log.echo(ws, op);
+  const events = [];
+  c.on('presence', (map) => events.push(map));
+  const caret = { lamport: 2, replica_id: 7, side: 'after' };
+  ws.deliver({ type: 'presence', replica_id: 9, selections: [{ anchor: caret, head: caret }], data: { name: 'Bob' } });
+  assert.equal(events.length, 1);
+  assert.deepEqual(c.presence.get(9), { replicaId: 9, sub: null, data: { name: 'Bob' }, selections: [{ anchor: 3, head: 3 }] });
+  // A local edit before it, not acknowledged yet, moves it along.
+  c.insert(0, '>> ');
+  assert.deepEqual(c.presence.get(9).selections, [{ anchor: 6, head: 6 }]);
+  // A caret on text not received yet is left out until it arrives.
+  const ahead = { lamport: 1, replica_id: 11, side: 'after' };
+  ws.deliver({ type: 'presence', replica_id: 11, selections: [{ anchor: ahead, head: ahead }] });
+  assert.deepEqual(c.presence.get(11).selections, []);
+  log.echo(ws, { kind: 'insert', replica_id: 11, seq: 0, lamport: 1, parent_id: null, text: 'x' });
+  const afterX = c.text().indexOf('x') + 1;
+  assert.deepEqual(c.presence.get(11).selections, [{ anchor: afterX, head: afterX }]);
+  ws.deliver({ type: 'presence_removed', replica_id: 9 });
+  assert.deepEqual([...c.presence.keys()], [11]);
+  assert.deepEqual([...events.at(-1).keys()], [11]);
+  ws.serverClose(1006);
+  assert.equal(c.presence.size, 0, 'nobody is known while offline');
+  assert.equal(events.at(-1).size, 0);
+  // The next connection sends the presence again.
+  await until(() => FakeSocket.all.length === 2, 'a reconnect');
+  const ws2 = FakeSocket.last();
+  ws2.open();
+  ack(ws2, { head: log.head });
+  await tick();
+  assert.ok(ws2.sent.some((m) => m.type === 'presence'), 'presence sent again');
 });
