@@ -4,6 +4,7 @@
 //!
 //! # Layout
 //! - [`config`]: every setting, as flags and `COLLAB_` environment variables.
+//! - [`auth`]: the tokens `hello` carries: verification, minting.
 //! - [`server`]: routes, the accept loop and shutdown.
 //! - [`connection`]: one WebSocket: handshake, reader, writer.
 //! - [`rooms`]: loads documents on demand (off the runtime) and unloads
@@ -24,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod client;
 pub mod commit;
 pub mod config;

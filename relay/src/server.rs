@@ -28,6 +28,7 @@ use warp::Filter;
 use warp::http::{HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::{Reply, Response};
 
+use crate::auth::Verifier;
 use crate::commit::CommitQueue;
 use crate::config::Config;
 use crate::connection::{self, Phase, Shared};
@@ -50,6 +51,15 @@ pub struct Relay {
 impl Relay {
     /// Binds `config.addr` and starts serving.
     pub async fn start(config: Config, store: Arc<dyn Store>) -> io::Result<Relay> {
+        let verifier = Verifier::from_config(&config)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+        if verifier.is_open() {
+            tracing::warn!(
+                "no --auth-secret-file or --auth-public-key-file: the relay runs OPEN, anyone who reaches it may read and write every document"
+            );
+        } else {
+            tracing::info!(keys = verifier.keys(), "tokens required");
+        }
         let listener = listen(config.addr)?;
         let addr = listener.local_addr()?;
         let config = Arc::new(config);
@@ -67,7 +77,7 @@ impl Relay {
             metrics,
         }));
         let (phase, phase_rx) = watch::channel(Phase::Running);
-        let shared = Arc::new(Shared::new(rooms, phase_rx));
+        let shared = Arc::new(Shared::new(rooms, Arc::new(verifier), phase_rx));
         let (stop_accepting, stop_rx) = oneshot::channel::<()>();
         let http = TowerToHyperService::new(warp::service(routes(shared.clone())));
         let server = tokio::spawn(accept_loop(listener, http, shared.clone(), stop_rx));
@@ -389,6 +399,7 @@ fn routes(
                 "version": env!("CARGO_PKG_VERSION"),
                 "rooms": shared.rooms.loaded(),
                 "connections": shared.connections(),
+                "auth": if shared.verifier.is_open() { "open" } else { "token" },
             }))
             .into_response()
         });

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use collab_crdt::sync::ServerMessage;
+use collab_relay::auth::{Role, Signer};
 use collab_relay::client::{Client, Socket};
 use collab_relay::{Config, MemoryStore, Relay};
 use futures_util::{SinkExt, StreamExt};
@@ -47,6 +48,50 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// The HS256 secret of [`auth_relay`]; public, for tests only.
+pub const SECRET: &[u8] = b"collab-tests-secret-0123456789abcdef";
+
+/// A relay that requires tokens signed with [`SECRET`], with `tweak`
+/// applied (which may add more keys).
+pub async fn auth_relay(tweak: impl FnOnce(&mut Config)) -> Relay {
+    let dir = TempDir::new("auth");
+    let path = dir.0.join("secret");
+    std::fs::write(&path, SECRET).expect("secret written");
+    // The relay reads its keys at start: the directory may go after it.
+    relay_with(|c| {
+        c.auth_secret_file = vec![path];
+        tweak(c);
+    })
+    .await
+}
+
+/// A test key file: `tests/fixtures/NAME`.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// A token signed with [`SECRET`] for `doc` with `role`, valid for an hour.
+pub fn token(doc: &str, role: Role) -> String {
+    Signer::hs256(SECRET)
+        .mint("tester", doc, role, Duration::from_secs(3600))
+        .expect("token signed")
+}
+
+/// A hello carrying `token`, for a raw socket.
+pub fn hello_with(doc_id: &str, replica_id: u64, token: &str) -> String {
+    format!(r#"{{"type":"hello","doc_id":"{doc_id}","replica_id":{replica_id},"token":"{token}"}}"#)
+}
+
+/// A connected session client that shows `token`.
+pub async fn client_with(relay: &Relay, doc_id: &str, replica_id: u64, token: &str) -> Client {
+    let mut client = Client::new(ws_url(relay), doc_id, replica_id);
+    client.session_mut().set_token(Some(token.to_owned()));
+    client.connect().await.expect("client connects");
+    client
 }
 
 pub async fn relay() -> Relay {

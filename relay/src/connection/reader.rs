@@ -11,12 +11,14 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::{Phase, Shared, Stream, binary_frame, closing_phase, frame_error, killed, stopping};
 use crate::member::{Closing, Kill, Outgoing, Queue};
-use crate::room::{Room, SubmitError};
+use crate::room::{Refused, Room, SubmitError};
 
 pub(super) struct Reader<'a> {
     pub shared: &'a Arc<Shared>,
     pub room: &'a Arc<Room>,
     pub replica_id: u64,
+    /// The token grants reading only: every `op` is refused.
+    pub read_only: bool,
     pub queue: &'a Queue,
     pub kill: &'a Kill,
 }
@@ -85,6 +87,18 @@ impl Reader<'_> {
         }
     }
 
+    /// Tells the client an operation was refused; the connection stays
+    /// unless its queue is full.
+    fn refuse(&self, refused: &Refused) -> Option<Closing> {
+        tracing::debug!(code = %refused.code, message = %refused.message, "operation refused");
+        let frame = crate::member::Frame::new(refused.to_message().to_json());
+        let out = Outgoing::new(vec![frame], &self.shared.budget);
+        self.queue
+            .push(out)
+            .err()
+            .map(|_| Closing::new(ErrorCode::TooSlow, "send queue full"))
+    }
+
     /// Handles one text frame; returns why to close, if it must.
     fn handle_text(&self, text: &str) -> Option<Closing> {
         let received = Instant::now();
@@ -98,17 +112,17 @@ impl Reader<'_> {
             }
             Err(e) => return Some(Closing::new(e.code, e.detail)),
         };
+        if let (true, Some(first)) = (self.read_only, batch.ops.first()) {
+            return self.refuse(&Refused {
+                index: 0,
+                seq: first.seq(),
+                code: ErrorCode::ReadOnly,
+                message: "the token grants reading only".into(),
+            });
+        }
         match self.room.submit(self.replica_id, batch.ops, received) {
             Ok(None) => None,
-            Ok(Some(refused)) => {
-                tracing::debug!(code = %refused.code, message = %refused.message, "operation refused");
-                let frame = crate::member::Frame::new(refused.to_message().to_json());
-                let out = Outgoing::new(vec![frame], &self.shared.budget);
-                self.queue
-                    .push(out)
-                    .err()
-                    .map(|_| Closing::new(ErrorCode::TooSlow, "send queue full"))
-            }
+            Ok(Some(refused)) => self.refuse(&refused),
             Err(SubmitError::Closed) => Some(Closing::new(
                 ErrorCode::Internal,
                 "document closed; reconnect",
