@@ -174,6 +174,14 @@ impl Verifier {
         Ok(Verifier { keys })
     }
 
+    /// Adds an HS256 secret (demo mode's key of the moment).
+    pub fn add_secret(&mut self, secret: &[u8]) {
+        self.keys.push(Key {
+            key: DecodingKey::from_secret(secret),
+            validation: validation(Algorithm::HS256),
+        });
+    }
+
     /// Whether the relay runs open (no key configured).
     pub fn is_open(&self) -> bool {
         self.keys.is_empty()
@@ -264,6 +272,20 @@ impl Signer {
         match config.auth_secret_file.first() {
             Some(path) => Ok(Signer::hs256(&read_secret(path)?)),
             None => Err(KeyError::NoSigningKey),
+        }
+    }
+
+    /// Demo mode's signer: the configured key, or else a random secret
+    /// that `verifier` learns too and that dies with the process.
+    pub fn for_demo(config: &Config, verifier: &mut Verifier) -> Result<Signer, KeyError> {
+        match Signer::from_config(config) {
+            Err(KeyError::NoSigningKey) => {
+                let mut secret = [0u8; 32];
+                getrandom::getrandom(&mut secret).map_err(|e| KeyError::Sign(e.to_string()))?;
+                verifier.add_secret(&secret);
+                Ok(Signer::hs256(&secret))
+            }
+            other => other,
         }
     }
 

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`config`]: every setting, as flags and `COLLAB_` environment variables.
 //! - [`auth`]: the tokens `hello` carries: verification, minting.
+//! - [`origin`]: which web pages may open a WebSocket.
 //! - [`server`]: routes, the accept loop and shutdown.
 //! - [`connection`]: one WebSocket: handshake, reader, writer.
 //! - [`rooms`]: loads documents on demand (off the runtime) and unloads
@@ -32,6 +33,7 @@ pub mod config;
 pub mod connection;
 pub mod member;
 pub mod metrics;
+pub mod origin;
 pub mod room;
 pub mod rooms;
 pub mod server;

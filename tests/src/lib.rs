@@ -109,6 +109,23 @@ pub async fn client(relay: &Relay, doc_id: &str, replica_id: u64) -> Client {
     client
 }
 
+/// Opens a WebSocket whose upgrade carries `Origin: origin`; the HTTP
+/// status of a refused upgrade.
+pub async fn raw_from_origin(relay: &Relay, origin: &str) -> Result<Socket, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = ws_url(relay).into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().expect("header value"));
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("upgrade failed otherwise: {e}"),
+    }
+}
+
 /// A raw WebSocket to the relay, for sending arbitrary frames.
 pub async fn raw(relay: &Relay) -> Socket {
     let (socket, _) = tokio_tungstenite::connect_async(ws_url(relay))
@@ -189,11 +206,24 @@ pub fn hello(doc_id: &str, replica_id: u64) -> String {
 /// A plain HTTP/1.1 GET on a connection of its own: the status code and
 /// the body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http_get_with(addr, path, &[]).await
+}
+
+/// [`http_get`] with extra request headers.
+pub async fn http_get_with(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connects");
-    let request = format!("GET {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n{extra}\r\n");
     stream
         .write_all(request.as_bytes())
         .await

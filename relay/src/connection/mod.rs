@@ -327,13 +327,17 @@ async fn read_hello(
     }
 }
 
-fn check_doc_id(doc_id: &str) -> Result<(), Closing> {
-    let ok = !doc_id.is_empty()
+/// Whether `doc_id` follows `docs/protocol.md` §2.
+pub fn valid_doc_id(doc_id: &str) -> bool {
+    !doc_id.is_empty()
         && doc_id.len() <= MAX_DOC_ID_BYTES
         && doc_id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:~/".contains(&b));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:~/".contains(&b))
+}
+
+fn check_doc_id(doc_id: &str) -> Result<(), Closing> {
+    if valid_doc_id(doc_id) {
         Ok(())
     } else {
         Err(Closing::new(
