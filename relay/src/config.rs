@@ -123,6 +123,37 @@ pub struct Config {
     #[arg(long, env = "COLLAB_COMMIT_THREADS", default_value_t = 2)]
     pub commit_threads: usize,
 
+    /// Operations a connection may send per second on average (0: no
+    /// limit); beyond it an `op` message is refused with `rate_limited`
+    /// and a retry-after, and the connection stays.
+    #[arg(long, env = "COLLAB_OP_RATE", default_value_t = 500)]
+    pub op_rate: u64,
+
+    /// Operations a connection may send at once above `--op-rate` (a
+    /// reconnect resending an offline session's edits, a paste).
+    #[arg(long, env = "COLLAB_OP_BURST", default_value_t = 5_000)]
+    pub op_burst: u64,
+
+    /// Bytes of `op` messages a connection may send per second on average
+    /// (0: no limit); beyond it: `rate_limited`.
+    #[arg(long, env = "COLLAB_BYTE_RATE", default_value_t = 1 << 20)]
+    pub byte_rate: u64,
+
+    /// Bytes a connection may send at once above `--byte-rate`.
+    #[arg(long, env = "COLLAB_BYTE_BURST", default_value_t = 16 << 20)]
+    pub byte_burst: u64,
+
+    /// Open WebSockets one client address may hold (an IPv6 address counts
+    /// by its /64; 0: no limit); more get HTTP 429.
+    #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// WebSocket upgrades (each one `hello` attempt) one client address may
+    /// make per minute, in bursts of as many (0: no limit); more get HTTP
+    /// 429 with a `Retry-After`.
+    #[arg(long, env = "COLLAB_HELLOS_PER_IP_PER_MINUTE", default_value_t = 600)]
+    pub hellos_per_ip_per_minute: u64,
+
     /// Milliseconds a new connection has to send `hello`.
     #[arg(long, env = "COLLAB_HELLO_TIMEOUT_MS", default_value_t = 10_000)]
     pub hello_timeout_ms: u64,

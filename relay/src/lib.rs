@@ -6,6 +6,7 @@
 //! - [`config`]: every setting, as flags and `COLLAB_` environment variables.
 //! - [`auth`]: the tokens `hello` carries: verification, minting.
 //! - [`origin`]: which web pages may open a WebSocket.
+//! - [`limits`]: rates per connection, connections and upgrades per address.
 //! - [`server`]: routes, the accept loop and shutdown.
 //! - [`connection`]: one WebSocket: handshake, reader, writer.
 //! - [`rooms`]: loads documents on demand (off the runtime) and unloads
@@ -31,6 +32,7 @@ pub mod client;
 pub mod commit;
 pub mod config;
 pub mod connection;
+pub mod limits;
 pub mod member;
 pub mod metrics;
 pub mod origin;

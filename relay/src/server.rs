@@ -199,10 +199,10 @@ async fn accept_loop<H>(
         .header_read_timeout(shared.config.header_timeout());
     let builder = builder.http1_only();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, usually: wait rather than spin.
                     tracing::warn!(error = %e, "accept failed");
@@ -224,6 +224,7 @@ async fn accept_loop<H>(
             warp: http.clone(),
             shared: shared.clone(),
             permit,
+            peer: peer.ip(),
         };
         let builder = builder.clone();
         tokio::spawn(async move {
@@ -291,6 +292,8 @@ struct Http<H> {
     warp: H,
     shared: Arc<Shared>,
     permit: Arc<OpenConnection>,
+    /// The client's address, for the per-address limits.
+    peer: std::net::IpAddr,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -306,7 +309,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> BoxFuture {
         if req.uri().path() == "/ws" {
-            let response = upgrade(req, &self.shared, self.permit.clone());
+            let response = upgrade(req, &self.shared, self.permit.clone(), self.peer);
             return Box::pin(async move { Ok(response) });
         }
         // Every plain HTTP response closes its connection: an idle
@@ -342,6 +345,7 @@ fn upgrade(
     mut req: Request<Incoming>,
     shared: &Arc<Shared>,
     permit: Arc<OpenConnection>,
+    peer: std::net::IpAddr,
 ) -> Response {
     let handshake = req.method() == Method::GET
         && has_token(&req, header::CONNECTION, "upgrade")
@@ -358,6 +362,20 @@ fn upgrade(
         shared.metrics.upgrade_refused("origin");
         return status(StatusCode::FORBIDDEN, "origin not allowed");
     }
+    // Refused here, before an upgrade or a task is spent on it: a flood
+    // from one address costs the relay one small answer per attempt.
+    let address = match shared.addresses.admit(peer) {
+        Ok(address) => address,
+        Err(refusal) => {
+            shared.metrics.upgrade_refused(refusal.reason);
+            let secs = refusal.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut response = status(StatusCode::TOO_MANY_REQUESTS, refusal.reason);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return response;
+        }
+    };
     let Some(guard) = shared.admit() else {
         return status(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     };
@@ -378,6 +396,7 @@ fn upgrade(
                 )
                 .await;
                 connection::handle(socket, shared, guard).await;
+                drop(address);
                 drop(permit);
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),

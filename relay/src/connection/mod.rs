@@ -29,6 +29,7 @@ use tracing::Instrument;
 
 use crate::auth::{Access, Refusal, Verifier};
 use crate::config::Config;
+use crate::limits::{AddressLimits, ConnLimiter};
 use crate::member::{Budget, Closing, Kill, Member, Queue};
 use crate::metrics::Metrics;
 use crate::room::{ConnId, JoinError};
@@ -68,6 +69,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Checks every `hello`'s token; empty when the relay runs open.
     pub verifier: Arc<Verifier>,
+    /// Open WebSockets and upgrades per client address.
+    pub addresses: Arc<AddressLimits>,
     next_conn: AtomicU64,
     connections: AtomicUsize,
     phase: watch::Receiver<Phase>,
@@ -96,11 +99,13 @@ impl Shared {
         phase: watch::Receiver<Phase>,
     ) -> Shared {
         let cx = rooms.context().clone();
+        let addresses = AddressLimits::new(&cx.config);
         Shared {
             config: cx.config,
             budget: cx.budget,
             metrics: cx.metrics,
             verifier,
+            addresses,
             rooms,
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
@@ -269,6 +274,7 @@ async fn session(
         room: &room,
         replica_id: hello.replica_id,
         read_only: access.read_only(),
+        limiter: std::sync::Mutex::new(ConnLimiter::new(config)),
         queue: &queue,
         kill: &kill,
     };

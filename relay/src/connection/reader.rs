@@ -4,12 +4,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use collab_crdt::sync::{ClientMessage, ErrorCode};
+use collab_crdt::sync::{ClientMessage, ErrorCode, ServerMessage};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{Phase, Shared, Stream, binary_frame, closing_phase, frame_error, killed, stopping};
+use crate::limits::ConnLimiter;
 use crate::member::{Closing, Kill, Outgoing, Queue};
 use crate::room::{Refused, Room, SubmitError};
 
@@ -19,6 +20,9 @@ pub(super) struct Reader<'a> {
     pub replica_id: u64,
     /// The token grants reading only: every `op` is refused.
     pub read_only: bool,
+    /// The connection's operation and byte rates. A mutex only because
+    /// the reader is shared by reference; nothing else ever locks it.
+    pub limiter: std::sync::Mutex<ConnLimiter>,
     pub queue: &'a Queue,
     pub kill: &'a Kill,
 }
@@ -89,9 +93,17 @@ impl Reader<'_> {
 
     /// Tells the client an operation was refused; the connection stays
     /// unless its queue is full.
-    fn refuse(&self, refused: &Refused) -> Option<Closing> {
+    fn refuse(&self, refused: &Refused, retry_after_ms: Option<u64>) -> Option<Closing> {
         tracing::debug!(code = %refused.code, message = %refused.message, "operation refused");
-        let frame = crate::member::Frame::new(refused.to_message().to_json());
+        let mut message = refused.to_message();
+        if let ServerMessage::Error(e) = &mut message {
+            e.retry_after_ms = retry_after_ms;
+        }
+        if matches!(refused.code, ErrorCode::ReadOnly | ErrorCode::RateLimited) {
+            // The room counts its own refusals; these never reach it.
+            self.shared.metrics.refused(refused.code.as_str());
+        }
+        let frame = crate::member::Frame::new(message.to_json());
         let out = Outgoing::new(vec![frame], &self.shared.budget);
         self.queue
             .push(out)
@@ -112,17 +124,30 @@ impl Reader<'_> {
             }
             Err(e) => return Some(Closing::new(e.code, e.detail)),
         };
-        if let (true, Some(first)) = (self.read_only, batch.ops.first()) {
-            return self.refuse(&Refused {
+        if let Some(first) = batch.ops.first() {
+            let refusal = |code, message: String| Refused {
                 index: 0,
                 seq: first.seq(),
-                code: ErrorCode::ReadOnly,
-                message: "the token grants reading only".into(),
-            });
+                code,
+                message,
+            };
+            let admitted = match self.limiter.lock() {
+                Ok(mut limiter) => limiter.admit(batch.ops.len(), text.len()),
+                Err(_) => Ok(()),
+            };
+            if let Err(wait) = admitted {
+                let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                let message = format!("over the connection's rate limit; send again in {ms} ms");
+                return self.refuse(&refusal(ErrorCode::RateLimited, message), Some(ms));
+            }
+            if self.read_only {
+                let message = "the token grants reading only".into();
+                return self.refuse(&refusal(ErrorCode::ReadOnly, message), None);
+            }
         }
         match self.room.submit(self.replica_id, batch.ops, received) {
             Ok(None) => None,
-            Ok(Some(refused)) => self.refuse(&refused),
+            Ok(Some(refused)) => self.refuse(&refused, None),
             Err(SubmitError::Closed) => Some(Closing::new(
                 ErrorCode::Internal,
                 "document closed; reconnect",
