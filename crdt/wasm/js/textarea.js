@@ -3,7 +3,9 @@
 // element's own undo and redo) is found by comparing the element's value
 // with the text the binding last gave it, and sent as one splice. Remote
 // splices are applied to the element with the selection moved so that the
-// user's caret stays on the same text (see text.js for the rules).
+// user's caret stays on the same text (see text.js for the rules). When
+// the relay says the client may only read, the element is made read-only,
+// and writable again when a later connection may write.
 
 import { diffText, transformSelection } from './text.js';
 
@@ -18,6 +20,14 @@ export function bindTextarea(client, textarea) {
   let composing = false;
   let destroyed = false;
   textarea.value = shadow;
+  /** Whether the binding made the element read-only (and so may undo it). */
+  let lockedByUs = false;
+  const applyReadOnly = ({ readOnly }) => {
+    if (destroyed || readOnly === lockedByUs) return;
+    lockedByUs = readOnly;
+    textarea.readOnly = readOnly;
+  };
+  applyReadOnly(client.status);
 
   /** Turns whatever the user did since the last call into one edit. */
   function syncLocal() {
@@ -72,7 +82,11 @@ export function bindTextarea(client, textarea) {
   textarea.addEventListener('input', onInput);
   textarea.addEventListener('compositionstart', onCompositionStart);
   textarea.addEventListener('compositionend', onCompositionEnd);
-  const unsubscribe = [client.on('beforeRemote', syncLocal), client.on('change', applyRemote)];
+  const unsubscribe = [
+    client.on('beforeRemote', syncLocal),
+    client.on('change', applyRemote),
+    client.on('status', applyReadOnly),
+  ];
 
   return {
     sync: syncLocal,
@@ -83,6 +97,7 @@ export function bindTextarea(client, textarea) {
         syncLocal();
         client.releaseRemote();
       }
+      if (lockedByUs) textarea.readOnly = false;
       destroyed = true;
       textarea.removeEventListener('input', onInput);
       textarea.removeEventListener('compositionstart', onCompositionStart);
