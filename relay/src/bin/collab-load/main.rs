@@ -102,6 +102,11 @@ struct Args {
     #[arg(long)]
     echo_only: bool,
 
+    /// Start the relay with a fresh HS256 key (`--auth-secret-file`): every
+    /// client then shows a token in `hello`, which the relay verifies.
+    #[arg(long)]
+    auth: bool,
+
     /// Seed of the edits and their timing.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -151,6 +156,9 @@ async fn main() -> ExitCode {
         arrival: args.arrival,
         seed: args.seed,
         echo_only: args.echo_only,
+        auth_secret: args
+            .auth
+            .then(|| format!("collab-load-secret-{}-{:032}", std::process::id(), 0).into_bytes()),
     };
     let mut rows = Vec::new();
     let mut failed = false;
@@ -225,6 +233,12 @@ async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<
     .map(str::to_owned)
     .to_vec();
     flags.extend(["--data-dir".to_owned(), data_dir.display().to_string()]);
+    if let Some(secret) = &settings.auth_secret {
+        std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+        let path = data_dir.join("auth-secret");
+        std::fs::write(&path, secret).map_err(|e| e.to_string())?;
+        flags.extend(["--auth-secret-file".to_owned(), path.display().to_string()]);
+    }
     let server = start(bin, flags).await?;
     let name = format!("{RELAY} ({store})");
     eprintln!(
