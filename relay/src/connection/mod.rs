@@ -188,7 +188,6 @@ fn authorize(verifier: &Verifier, hello: &Hello) -> Result<Access, Closing> {
 }
 
 /// The connection after `hello`: join, catch up, then read until the end.
-#[allow(clippy::too_many_arguments)]
 async fn session(
     conn: ConnId,
     mut sink: Sink,
