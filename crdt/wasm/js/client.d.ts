@@ -122,7 +122,8 @@ export interface CollabClientOptions {
   /**
    * Called before every connection and reconnection; its token goes in that
    * connection's `hello`. An expired token is thus replaced without losing
-   * unsaved edits. A rejection counts as a failed attempt (backoff).
+   * unsaved edits. A rejection, or no answer within `connectTimeoutMs`,
+   * counts as a failed attempt (backoff).
    */
   getToken?: () => string | undefined | Promise<string | undefined>;
 }

@@ -344,17 +344,27 @@ export class CollabClient {
     } catch (err) {
       pending = Promise.reject(err);
     }
+    const stale = () => opening !== this.#opening || this.#closed || this.#paused || this.#ws;
+    const fail = (error) => {
+      this.#opening++; // an answer after this is for an abandoned attempt
+      this.#lastError = error;
+      this.#emit('error', error);
+      this.#scheduleRetry();
+    };
+    // A getToken that never answers must not leave the client waiting for good.
+    const timer = setTimeout(() => {
+      if (!stale()) fail({ code: 'token_timeout', message: `getToken did not answer within ${this.#policy.connectTimeoutMs} ms` });
+    }, this.#policy.connectTimeoutMs);
     pending.then(
       (token) => {
-        if (opening !== this.#opening || this.#closed || this.#paused || this.#ws) return;
+        clearTimeout(timer);
+        if (stale()) return;
         this.#session.setToken(token ?? undefined);
         this.#openSocket();
       },
       (err) => {
-        if (opening !== this.#opening || this.#closed || this.#paused || this.#ws) return;
-        this.#lastError = { code: 'token_unavailable', message: String(err?.message ?? err) };
-        this.#emit('error', this.#lastError);
-        this.#scheduleRetry();
+        clearTimeout(timer);
+        if (!stale()) fail({ code: 'token_unavailable', message: String(err?.message ?? err) });
       },
     );
   }

@@ -419,3 +419,19 @@ test('status.readOnly follows hello_ack, and a reader keeps its edits unsent', a
   assert.equal(ws.sent.length, 1, 'only the hello');
   assert.equal(c.status.pending, 1);
 });
+
+test('a getToken that never answers times out and is asked again', async () => {
+  let calls = 0;
+  const errors = [];
+  const c = client({
+    getToken: () => {
+      calls += 1;
+      return calls === 1 ? new Promise(() => {}) : 'late-but-fine';
+    },
+  });
+  c.on('error', (e) => errors.push(e.code));
+  await until(() => FakeSocket.all.length === 1, 'a socket after the timeout');
+  assert.deepEqual(errors, ['token_timeout']);
+  FakeSocket.last().open();
+  assert.equal(FakeSocket.last().sent[0].token, 'late-but-fine');
+});
