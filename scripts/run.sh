@@ -3,8 +3,9 @@
 # the wasm tools on first use), builds and starts the relay on
 # http://localhost:8000 (or COLLAB_ADDR / --addr), keeping documents in
 # SQLite under ./data, serving the demo from www/ and the browser package
-# from pkg/. Extra arguments go to collab-relay (see --help). Ctrl-C stops
-# it gracefully.
+# from pkg/, in demo mode (--demo: the page mints its tokens at
+# /demo/token; never use it in production, see docs/security.md). Extra
+# arguments go to collab-relay (see --help). Ctrl-C stops it gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
@@ -29,4 +30,4 @@ case "$host" in 0.0.0.0 | "[::]" | "") host=localhost ;; esac
 if [ "$port" != 0 ]; then
     printf '\nOpen http://%s:%s/ in two browser windows and type in both (?doc=NAME picks a document).\n\n' "$host" "$port"
 fi
-exec target/release/collab-relay "$@"
+exec target/release/collab-relay --demo "$@"

@@ -1,18 +1,36 @@
 // demo.js: the demo page. Loads the collab-crdt package from /pkg/, opens
 // two CollabClients (two replicas, two WebSockets) on the document named by
 // ?doc= (default "demo"), binds each to a textarea and shows its status.
-// ?editors=N changes the number of editors, ?window=N the names they go by.
-// Each editor shows the others'
-// carets (the textarea binding draws them) and a list of who is in the
-// document. window.demo exposes the clients for the browser tests.
+// ?editors=N changes the number of editors, ?window=N the names they go by,
+// and ?roles=write,read gives each editor its role (a read-only viewer
+// beside a writer). Each editor shows the others' carets (the textarea
+// binding draws them) and a list of who is in the document. Tokens come
+// from the relay's /demo/token, which exists only when it was started with
+// --demo (docs/security.md); without it the page connects without a token,
+// as an open relay expects. window.demo exposes the clients for the
+// browser tests.
 
 const params = new URLSearchParams(location.search);
 const docId = params.get('doc') || 'demo';
 const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
+const roles = (params.get('roles') || '').split(',');
+
+/**
+ * The demo's getToken: a fresh token before every connection. A real
+ * application asks its own server, which checks who the user is.
+ */
+async function demoToken(role) {
+  const query = new URLSearchParams({ doc: docId, role });
+  const response = await fetch(`/demo/token?${query}`);
+  if (response.status === 404) return undefined;
+  if (!response.ok) throw new Error(`/demo/token answered ${response.status}`);
+  return (await response.json()).token;
+}
 
 function describe(status) {
   switch (status.state) {
     case 'live':
+      if (status.readOnly) return 'live · read-only viewer';
       return status.pending === 0 ? 'live · all edits saved' : `live · sending ${status.pending}`;
     case 'reconnecting':
       return `reconnecting in ${(status.retryInMs / 1000).toFixed(1)} s (attempt ${status.attempt})`;
@@ -62,7 +80,9 @@ function mountEditor(pkg, index, root) {
   const button = section.querySelector('button.toggle');
   const el = (cls) => section.querySelector(`.${cls}`);
 
-  const client = new CollabClient({ url: location.origin, docId });
+  const role = roles[index] === 'read' ? 'read' : 'write';
+  section.dataset.role = role;
+  const client = new CollabClient({ url: location.origin, docId, getToken: () => demoToken(role) });
   const me = PEOPLE[(index + (Number(params.get('window')) || 0)) % PEOPLE.length];
   client.setPresence({ data: me });
   const binding = bindTextarea(client, textarea);

@@ -98,6 +98,7 @@ fn run(s: &Settings) -> Result<f64, String> {
             server_seq: ServerSeq::ZERO,
             epoch: "bench".to_owned(),
             resync: Resync::Replay,
+            read_only: false,
         });
         session.receive(ack).map_err(err)?;
         sessions.push(session);

@@ -20,6 +20,7 @@ fn live(doc: &str, replica: u64) -> ClientSession {
         server_seq: ServerSeq(0),
         epoch: "e".into(),
         resync: Resync::Replay,
+        read_only: false,
     }))
     .unwrap();
     s
@@ -57,6 +58,7 @@ fn presence_goes_out_after_the_edits_and_again_on_every_connection() {
         server_seq: ServerSeq(0),
         epoch: "e".into(),
         resync: Resync::Replay,
+        read_only: false,
     }))
     .unwrap();
     assert!(matches!(s.poll_send(), Some(ClientMessage::Op(_))));
@@ -78,6 +80,7 @@ fn presence_goes_out_after_the_edits_and_again_on_every_connection() {
         server_seq: ServerSeq(0),
         epoch: "e".into(),
         resync: Resync::Replay,
+        read_only: false,
     }))
     .unwrap();
     assert!(matches!(s.poll_send(), Some(ClientMessage::Op(_))));

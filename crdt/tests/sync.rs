@@ -130,6 +130,7 @@ fn ack(session: &mut ClientSession, head: u64, resync: Resync) -> Event {
             server_seq: ServerSeq(head),
             epoch: "e".into(),
             resync,
+            read_only: false,
         }))
         .unwrap()
 }
@@ -228,6 +229,7 @@ fn messages_out_of_place_are_errors() {
         server_seq: ServerSeq(0),
         epoch: "e".into(),
         resync: Resync::Replay,
+        read_only: false,
     });
     assert!(matches!(
         s.receive(wrong),
@@ -629,4 +631,97 @@ fn operations_decode_strictly_but_ignore_unknown_fields() {
     for op in [insert, delete] {
         assert_eq!(parse(&serde_json::to_string(&op).unwrap()).unwrap(), op);
     }
+}
+
+fn refusal(code: ErrorCode, seq: u64, retry_after_ms: Option<u64>) -> ServerMessage {
+    let ServerMessage::Error(mut e) = code.message("refused") else {
+        unreachable!()
+    };
+    e.index = Some(0);
+    e.seq = Some(seq);
+    e.retry_after_ms = retry_after_ms;
+    ServerMessage::Error(e)
+}
+
+#[test]
+fn every_hello_carries_the_token_set_last() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    let token = |msg: ClientMessage| match msg {
+        ClientMessage::Hello(h) => h.token,
+        other => panic!("expected hello, got {other:?}"),
+    };
+    assert_eq!(token(s.connect()), None);
+    s.set_token(Some("t1".into()));
+    assert_eq!(token(s.connect()).as_deref(), Some("t1"));
+    s.disconnected();
+    s.set_token(Some("t2".into()));
+    assert_eq!(token(s.connect()).as_deref(), Some("t2"));
+}
+
+#[test]
+fn a_rate_limited_batch_is_kept_and_sent_again_after_resume() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    s.insert(0, "a").unwrap();
+    let first = sent_ops(s.poll_send());
+    s.insert(1, "b").unwrap();
+    let second = sent_ops(s.poll_send());
+    // The relay accepted the first message and refused the second.
+    s.receive(echo(1, &first[0])).unwrap();
+    let event = s
+        .receive(refusal(ErrorCode::RateLimited, second[0].seq(), Some(250)))
+        .unwrap();
+    assert!(matches!(event, Event::Error(e) if e.retry_after_ms == Some(250)));
+    assert_eq!(s.unacked(), 1, "the refused edit stays in the outbox");
+    assert_eq!(s.doc().text(), "ab", "and in the text");
+    assert!(s.is_held());
+    s.insert(2, "c").unwrap();
+    assert_eq!(s.poll_send(), None, "nothing goes out before resume");
+    s.resume();
+    let again = sent_ops(s.poll_send());
+    assert_eq!(again.len(), 2, "the refused edit and the later one");
+    assert_eq!(again[0], second[0]);
+    assert_eq!(s.status(), Status::Live, "the connection is kept");
+}
+
+#[test]
+fn a_read_only_client_keeps_its_edits_unsent_until_it_may_write() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    s.receive(ServerMessage::HelloAck(collab_crdt::sync::HelloAck {
+        doc_id: "d".into(),
+        replica_id: 1,
+        server_seq: ServerSeq(0),
+        epoch: "e".into(),
+        resync: Resync::Replay,
+        read_only: true,
+    }))
+    .unwrap();
+    assert!(s.is_read_only());
+    s.insert(0, "x").unwrap();
+    assert_eq!(s.poll_send(), None, "a reader sends nothing");
+    s.disconnected();
+    assert!(s.is_read_only(), "still read-only while offline");
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    assert!(!s.is_read_only(), "a writer's hello_ack lifts it");
+    assert_eq!(sent_ops(s.poll_send()).len(), 1, "the kept edit goes out");
+}
+
+#[test]
+fn a_read_only_refusal_keeps_the_edit() {
+    let mut s = ClientSession::new("d", 1).unwrap();
+    s.connect();
+    ack(&mut s, 0, Resync::Replay);
+    s.insert(0, "x").unwrap();
+    let ops = sent_ops(s.poll_send());
+    let event = s
+        .receive(refusal(ErrorCode::ReadOnly, ops[0].seq(), None))
+        .unwrap();
+    assert!(matches!(event, Event::Error(_)), "not dropped: {event:?}");
+    assert_eq!(s.unacked(), 1);
+    assert_eq!(s.doc().text(), "x");
+    assert!(s.is_read_only());
+    assert_eq!(s.poll_send(), None);
 }

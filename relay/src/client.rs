@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use collab_crdt::Op;
 use collab_crdt::sync::{
-    ClientSession, ErrorMessage, Event, JsonObject, Resync, ServerMessage, ServerSeq, SessionError,
+    ClientSession, ErrorCode, ErrorMessage, Event, JsonObject, Resync, ServerMessage, ServerSeq,
+    SessionError,
     Status, close,
 };
 use futures_util::{SinkExt, StreamExt};
@@ -227,6 +228,15 @@ impl Client {
                 return Err(ClientError::Server(error));
             }
             self.errors.push(error.clone());
+            if let (Some(ErrorCode::RateLimited), Some(ms)) =
+                (error.error_code(), error.retry_after_ms)
+            {
+                // The session holds the refused edits: send them again
+                // once the relay said it would take them.
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                self.session.resume();
+                self.flush().await?;
+            }
         }
         if let Event::Connected { resync, .. } = event {
             self.resyncs.push(resync);

@@ -5,12 +5,53 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// collab-relay: sequences, stores and fans out collaborative text edits.
 #[derive(Clone, Debug, Parser)]
 #[command(name = "collab-relay", version, about)]
 pub struct Config {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Files holding an HS256 secret (at least 32 bytes) that tokens may be
+    /// signed with; several (comma-separated in the variable) while
+    /// rotating. With no key at all the relay runs open.
+    #[arg(
+        long,
+        global = true,
+        env = "COLLAB_AUTH_SECRET_FILE",
+        value_delimiter = ','
+    )]
+    pub auth_secret_file: Vec<PathBuf>,
+
+    /// Files holding an Ed25519 public key (PEM) that tokens may be signed
+    /// with (EdDSA); several while rotating.
+    #[arg(
+        long,
+        global = true,
+        env = "COLLAB_AUTH_PUBLIC_KEY_FILE",
+        value_delimiter = ','
+    )]
+    pub auth_public_key_file: Vec<PathBuf>,
+
+    /// File holding an Ed25519 private key (PKCS#8 PEM) that the `token`
+    /// subcommand and the demo's endpoint sign with; only they read it.
+    /// Without it they sign with the first `--auth-secret-file`.
+    #[arg(long, global = true, env = "COLLAB_AUTH_PRIVATE_KEY_FILE")]
+    pub auth_private_key_file: Option<PathBuf>,
+
+    /// Origins (`scheme://host[:port]`) whose pages may open WebSockets,
+    /// comma-separated; `*` allows any. Empty: only pages the relay itself
+    /// serves (the `Origin`'s host equals the request's `Host`). Upgrades
+    /// without an `Origin` (not from a browser) are not checked.
+    #[arg(long, env = "COLLAB_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Demo mode: serves `/demo/token`, which mints a token for anyone who
+    /// asks. Never in production.
+    #[arg(long, env = "COLLAB_DEMO")]
+    pub demo: bool,
     /// Where documents are stored: `sqlite` (in `--data-dir`, durable) or
     /// `memory` (lost on restart; for tests and throwaway runs).
     #[arg(long, env = "COLLAB_STORE", default_value = "sqlite")]
@@ -82,6 +123,37 @@ pub struct Config {
     #[arg(long, env = "COLLAB_COMMIT_THREADS", default_value_t = 2)]
     pub commit_threads: usize,
 
+    /// Operations a connection may send per second on average (0: no
+    /// limit); beyond it an `op` message is refused with `rate_limited`
+    /// and a retry-after, and the connection stays.
+    #[arg(long, env = "COLLAB_OP_RATE", default_value_t = 500)]
+    pub op_rate: u64,
+
+    /// Operations a connection may send at once above `--op-rate` (a
+    /// reconnect resending an offline session's edits, a paste).
+    #[arg(long, env = "COLLAB_OP_BURST", default_value_t = 5_000)]
+    pub op_burst: u64,
+
+    /// Bytes of `op` messages a connection may send per second on average
+    /// (0: no limit); beyond it: `rate_limited`.
+    #[arg(long, env = "COLLAB_BYTE_RATE", default_value_t = 1 << 20)]
+    pub byte_rate: u64,
+
+    /// Bytes a connection may send at once above `--byte-rate`.
+    #[arg(long, env = "COLLAB_BYTE_BURST", default_value_t = 16 << 20)]
+    pub byte_burst: u64,
+
+    /// Open WebSockets one client address may hold (an IPv6 address counts
+    /// by its /64; 0: no limit); more get HTTP 429.
+    #[arg(long, env = "COLLAB_MAX_CONNECTIONS_PER_IP", default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// WebSocket upgrades (each one `hello` attempt) one client address may
+    /// make per minute, in bursts of as many (0: no limit); more get HTTP
+    /// 429 with a `Retry-After`.
+    #[arg(long, env = "COLLAB_HELLOS_PER_IP_PER_MINUTE", default_value_t = 600)]
+    pub hellos_per_ip_per_minute: u64,
+
     /// Milliseconds a new connection has to send `hello`.
     #[arg(long, env = "COLLAB_HELLO_TIMEOUT_MS", default_value_t = 10_000)]
     pub hello_timeout_ms: u64,
@@ -134,6 +206,30 @@ pub struct Config {
     /// Log filter, in `tracing_subscriber::EnvFilter` syntax.
     #[arg(long, env = "COLLAB_LOG", default_value = "info,warp=warn")]
     pub log: String,
+}
+
+/// What the binary does instead of serving.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Prints a token signed with the configured key
+    /// (`--auth-private-key-file` or the first `--auth-secret-file`).
+    Token(TokenArgs),
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct TokenArgs {
+    /// The document id, or a prefix ending in `*`.
+    #[arg(long)]
+    pub doc: String,
+    /// `read` or `write`.
+    #[arg(long, default_value = "write")]
+    pub role: crate::auth::Role,
+    /// The user the token names.
+    #[arg(long)]
+    pub sub: String,
+    /// How long the token is valid: 90s, 15m, 1h, 7d.
+    #[arg(long, default_value = "1h", value_parser = crate::auth::parse_ttl)]
+    pub ttl: Duration,
 }
 
 impl Config {

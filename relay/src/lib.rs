@@ -4,6 +4,9 @@
 //!
 //! # Layout
 //! - [`config`]: every setting, as flags and `COLLAB_` environment variables.
+//! - [`auth`]: the tokens `hello` carries: verification, minting.
+//! - [`origin`]: which web pages may open a WebSocket.
+//! - [`limits`]: rates per connection, connections and upgrades per address.
 //! - [`server`]: routes, the accept loop and shutdown.
 //! - [`connection`]: one WebSocket: handshake, reader, writer.
 //! - [`rooms`]: loads documents on demand (off the runtime) and unloads
@@ -25,12 +28,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod client;
 pub mod commit;
 pub mod config;
 pub mod connection;
+pub mod limits;
 pub mod member;
 pub mod metrics;
+pub mod origin;
 pub mod room;
 pub mod rooms;
 pub mod server;

@@ -2,12 +2,29 @@
 //! SIGINT or SIGTERM.
 
 use clap::Parser;
+use collab_relay::auth::Signer;
+use collab_relay::config::Command;
 use collab_relay::{Config, Relay};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let config = Config::parse();
+    if let Some(Command::Token(args)) = &config.command {
+        // Only the token goes to stdout, so that scripts can capture it.
+        let token = Signer::from_config(&config)
+            .and_then(|signer| signer.mint(&args.sub, &args.doc, args.role, args.ttl));
+        return match token {
+            Ok(token) => {
+                println!("{token}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("collab-relay token: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -25,7 +42,8 @@ async fn main() -> std::process::ExitCode {
     let relay = match Relay::start(config, store).await {
         Ok(relay) => relay,
         Err(e) => {
-            tracing::error!(%addr, error = %e, "cannot listen");
+            tracing::error!(%addr, error = %e, "cannot start");
+            eprintln!("collab-relay: cannot start: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };

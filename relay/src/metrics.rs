@@ -25,6 +25,7 @@ pub struct Metrics {
     pub presence_received: Counter,
     pub presence_queued: Counter,
     closes: Family<Labels, Counter>,
+    upgrades_refused: Family<Labels, Counter>,
     pub queued_bytes: Gauge,
     commit_seconds: Histogram,
     commit_batches: Histogram,
@@ -53,6 +54,7 @@ impl Metrics {
             presence_received: Counter::default(),
             presence_queued: Counter::default(),
             closes: Family::default(),
+            upgrades_refused: Family::default(),
             queued_bytes: Gauge::default(),
             commit_seconds: seconds(),
             commit_batches: Histogram::new(exponential_buckets(1.0, 2.0, 13)),
@@ -103,6 +105,11 @@ impl Metrics {
             "connections_closed",
             "Connections the relay closed, by error code",
             m.closes.clone(),
+        );
+        registry.register(
+            "upgrades_refused",
+            "WebSocket upgrades refused before any message, by reason (origin, per-address limits)",
+            m.upgrades_refused.clone(),
         );
         registry.register_with_unit(
             "queued",
@@ -155,6 +162,12 @@ impl Metrics {
 
     pub fn refused(&self, code: &'static str) {
         self.ops_refused.get_or_create(&vec![("code", code)]).inc();
+    }
+
+    pub fn upgrade_refused(&self, reason: &'static str) {
+        self.upgrades_refused
+            .get_or_create(&vec![("reason", reason)])
+            .inc();
     }
 
     pub fn closed(&self, code: &'static str) {

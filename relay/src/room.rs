@@ -164,6 +164,7 @@ impl Refused {
             close_code: None,
             index: Some(self.index),
             seq: Some(self.seq),
+            retry_after_ms: None,
         })
     }
 }
@@ -286,6 +287,7 @@ impl Room {
                 CatchUp::Replay { .. } => Resync::Replay,
                 CatchUp::Snapshot(_) => Resync::Snapshot,
             },
+            read_only: false,
         };
         Ok(Joined { ack, catch_up })
     }

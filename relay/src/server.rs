@@ -28,6 +28,7 @@ use warp::Filter;
 use warp::http::{HeaderValue, Method, Request, StatusCode, header};
 use warp::reply::{Reply, Response};
 
+use crate::auth::{self, Signer, Verifier};
 use crate::commit::CommitQueue;
 use crate::config::Config;
 use crate::connection::{self, Phase, Shared};
@@ -50,6 +51,24 @@ pub struct Relay {
 impl Relay {
     /// Binds `config.addr` and starts serving.
     pub async fn start(config: Config, store: Arc<dyn Store>) -> io::Result<Relay> {
+        let invalid =
+            |e: crate::auth::KeyError| io::Error::new(io::ErrorKind::InvalidInput, e.to_string());
+        let mut verifier = Verifier::from_config(&config).map_err(invalid)?;
+        let demo = if config.demo {
+            tracing::warn!("demo mode: /demo/token mints a token for anyone who asks");
+            Some(Arc::new(
+                Signer::for_demo(&config, &mut verifier).map_err(invalid)?,
+            ))
+        } else {
+            None
+        };
+        if verifier.is_open() {
+            tracing::warn!(
+                "no --auth-secret-file or --auth-public-key-file: the relay runs OPEN, anyone who reaches it may read and write every document"
+            );
+        } else {
+            tracing::info!(keys = verifier.keys(), "tokens required");
+        }
         let listener = listen(config.addr)?;
         let addr = listener.local_addr()?;
         let config = Arc::new(config);
@@ -67,9 +86,9 @@ impl Relay {
             metrics,
         }));
         let (phase, phase_rx) = watch::channel(Phase::Running);
-        let shared = Arc::new(Shared::new(rooms, phase_rx));
+        let shared = Arc::new(Shared::new(rooms, Arc::new(verifier), phase_rx));
         let (stop_accepting, stop_rx) = oneshot::channel::<()>();
-        let http = TowerToHyperService::new(warp::service(routes(shared.clone())));
+        let http = TowerToHyperService::new(warp::service(routes(shared.clone(), demo)));
         let server = tokio::spawn(accept_loop(listener, http, shared.clone(), stop_rx));
         tracing::info!(%addr, "relay listening");
         Ok(Relay {
@@ -185,10 +204,10 @@ async fn accept_loop<H>(
         .header_read_timeout(shared.config.header_timeout());
     let builder = builder.http1_only();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, usually: wait rather than spin.
                     tracing::warn!(error = %e, "accept failed");
@@ -210,6 +229,7 @@ async fn accept_loop<H>(
             warp: http.clone(),
             shared: shared.clone(),
             permit,
+            peer: peer.ip(),
         };
         let builder = builder.clone();
         tokio::spawn(async move {
@@ -277,6 +297,8 @@ struct Http<H> {
     warp: H,
     shared: Arc<Shared>,
     permit: Arc<OpenConnection>,
+    /// The client's address, for the per-address limits.
+    peer: std::net::IpAddr,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
@@ -292,7 +314,7 @@ where
 
     fn call(&self, req: Request<Incoming>) -> BoxFuture {
         if req.uri().path() == "/ws" {
-            let response = upgrade(req, &self.shared, self.permit.clone());
+            let response = upgrade(req, &self.shared, self.permit.clone(), self.peer);
             return Box::pin(async move { Ok(response) });
         }
         // Every plain HTTP response closes its connection: an idle
@@ -328,6 +350,7 @@ fn upgrade(
     mut req: Request<Incoming>,
     shared: &Arc<Shared>,
     permit: Arc<OpenConnection>,
+    peer: std::net::IpAddr,
 ) -> Response {
     let handshake = req.method() == Method::GET
         && has_token(&req, header::CONNECTION, "upgrade")
@@ -339,6 +362,24 @@ fn upgrade(
     let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let (true, Some(key)) = (handshake, key) else {
         return status(StatusCode::BAD_REQUEST, "expected a WebSocket upgrade");
+    };
+    if !crate::origin::allowed(req.headers(), &shared.config.allowed_origins) {
+        shared.metrics.upgrade_refused("origin");
+        return status(StatusCode::FORBIDDEN, "origin not allowed");
+    }
+    // Refused here, before an upgrade or a task is spent on it: a flood
+    // from one address costs the relay one small answer per attempt.
+    let address = match shared.addresses.admit(peer) {
+        Ok(address) => address,
+        Err(refusal) => {
+            shared.metrics.upgrade_refused(refusal.reason);
+            let secs = refusal.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            let mut response = status(StatusCode::TOO_MANY_REQUESTS, refusal.reason);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            return response;
+        }
     };
     let Some(guard) = shared.admit() else {
         return status(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
@@ -360,6 +401,7 @@ fn upgrade(
                 )
                 .await;
                 connection::handle(socket, shared, guard).await;
+                drop(address);
                 drop(permit);
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
@@ -379,8 +421,13 @@ fn upgrade(
 /// buffer past it as needed; a small one keeps idle connections cheap.
 const READ_BUFFER: usize = 4096;
 
+/// How long the demo's tokens last: short, so that the demo shows a
+/// refresh through `getToken` now and then.
+const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn routes(
     shared: Arc<Shared>,
+    demo: Option<Arc<Signer>>,
 ) -> impl Filter<Extract = (impl Reply,), Error = warp::Rejection> + Clone {
     let config = shared.config.clone();
     let with_shared = warp::any().map(move || shared.clone());
@@ -394,6 +441,7 @@ fn routes(
                 "version": env!("CARGO_PKG_VERSION"),
                 "rooms": shared.rooms.loaded(),
                 "connections": shared.connections(),
+                "auth": if shared.verifier.is_open() { "open" } else { "token" },
             }))
             .into_response()
         });
@@ -401,7 +449,14 @@ fn routes(
         .and(warp::path::end())
         .and(warp::get())
         .and(with_shared.clone())
-        .map(|shared: Arc<Shared>| {
+        .and(warp::header::optional::<String>("authorization"))
+        .map(|shared: Arc<Shared>, authorization: Option<String>| {
+            if !may_read_metrics(&shared.verifier, authorization.as_deref()) {
+                return status(
+                    StatusCode::UNAUTHORIZED,
+                    "a token for doc \"*\" is required",
+                );
+            }
             shared.metrics.queued_bytes.set(shared.budget.used() as i64);
             warp::reply::with_header(
                 shared.metrics.render(),
@@ -423,7 +478,22 @@ fn routes(
             Err(warp::reject::not_found())
         }
     });
+    // Only in demo mode: anyone may have a token for any document.
+    let demo_token = warp::path!("demo" / "token")
+        .and(warp::get())
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and_then(move |query: std::collections::HashMap<String, String>| {
+            let demo = demo.clone();
+            async move {
+                match demo {
+                    Some(signer) => Ok(demo_token(&signer, &query)),
+                    None => Err(warp::reject::not_found()),
+                }
+            }
+        });
     nul.or(health)
+        .unify()
+        .or(demo_token)
         .unify()
         .or(metrics)
         .unify()
@@ -432,4 +502,42 @@ fn routes(
         .or(www)
         .unify()
         .with(warp::trace::request())
+}
+
+/// `/metrics` is open on an open relay; with keys, it needs
+/// `Authorization: Bearer` and a token whose `doc` is `*`.
+fn may_read_metrics(verifier: &Verifier, authorization: Option<&str>) -> bool {
+    if verifier.is_open() {
+        return true;
+    }
+    authorization
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .and_then(|token| verifier.claims(token.trim()).ok())
+        .is_some_and(|claims| claims.doc == "*")
+}
+
+/// `GET /demo/token?doc=ID&role=read|write`: `{"token": ..., "expires_in": seconds}`.
+fn demo_token(signer: &Signer, query: &std::collections::HashMap<String, String>) -> Response {
+    let Some(doc) = query.get("doc").filter(|d| connection::valid_doc_id(d)) else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "doc: a valid document id is required",
+        );
+    };
+    let role = match query.get("role").map(String::as_str) {
+        None | Some("write") => auth::Role::Write,
+        Some("read") => auth::Role::Read,
+        Some(_) => return status(StatusCode::BAD_REQUEST, "role: read or write"),
+    };
+    match signer.mint("demo", doc, role, DEMO_TOKEN_TTL) {
+        Ok(token) => warp::reply::json(&serde_json::json!({
+            "token": token,
+            "expires_in": DEMO_TOKEN_TTL.as_secs(),
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "demo token");
+            status(StatusCode::INTERNAL_SERVER_ERROR, "cannot sign")
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use collab_crdt::sync::ServerMessage;
+use collab_relay::auth::{Role, Signer};
 use collab_relay::client::{Client, Socket};
 use collab_relay::{Config, MemoryStore, Relay};
 use futures_util::{SinkExt, StreamExt};
@@ -49,6 +50,50 @@ impl Drop for TempDir {
     }
 }
 
+/// The HS256 secret of [`auth_relay`]; public, for tests only.
+pub const SECRET: &[u8] = b"collab-tests-secret-0123456789abcdef";
+
+/// A relay that requires tokens signed with [`SECRET`], with `tweak`
+/// applied (which may add more keys).
+pub async fn auth_relay(tweak: impl FnOnce(&mut Config)) -> Relay {
+    let dir = TempDir::new("auth");
+    let path = dir.0.join("secret");
+    std::fs::write(&path, SECRET).expect("secret written");
+    // The relay reads its keys at start: the directory may go after it.
+    relay_with(|c| {
+        c.auth_secret_file = vec![path];
+        tweak(c);
+    })
+    .await
+}
+
+/// A test key file: `tests/fixtures/NAME`.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// A token signed with [`SECRET`] for `doc` with `role`, valid for an hour.
+pub fn token(doc: &str, role: Role) -> String {
+    Signer::hs256(SECRET)
+        .mint("tester", doc, role, Duration::from_secs(3600))
+        .expect("token signed")
+}
+
+/// A hello carrying `token`, for a raw socket.
+pub fn hello_with(doc_id: &str, replica_id: u64, token: &str) -> String {
+    format!(r#"{{"type":"hello","doc_id":"{doc_id}","replica_id":{replica_id},"token":"{token}"}}"#)
+}
+
+/// A connected session client that shows `token`.
+pub async fn client_with(relay: &Relay, doc_id: &str, replica_id: u64, token: &str) -> Client {
+    let mut client = Client::new(ws_url(relay), doc_id, replica_id);
+    client.session_mut().set_token(Some(token.to_owned()));
+    client.connect().await.expect("client connects");
+    client
+}
+
 pub async fn relay() -> Relay {
     relay_with(|_| {}).await
 }
@@ -62,6 +107,23 @@ pub async fn client(relay: &Relay, doc_id: &str, replica_id: u64) -> Client {
     let mut client = Client::new(ws_url(relay), doc_id, replica_id);
     client.connect().await.expect("client connects");
     client
+}
+
+/// Opens a WebSocket whose upgrade carries `Origin: origin`; the HTTP
+/// status of a refused upgrade.
+pub async fn raw_from_origin(relay: &Relay, origin: &str) -> Result<Socket, u16> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = ws_url(relay).into_client_request().expect("request");
+    request
+        .headers_mut()
+        .insert("origin", origin.parse().expect("header value"));
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
+        Err(e) => panic!("upgrade failed otherwise: {e}"),
+    }
 }
 
 /// A raw WebSocket to the relay, for sending arbitrary frames.
@@ -144,11 +206,24 @@ pub fn hello(doc_id: &str, replica_id: u64) -> String {
 /// A plain HTTP/1.1 GET on a connection of its own: the status code and
 /// the body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    http_get_with(addr, path, &[]).await
+}
+
+/// [`http_get`] with extra request headers.
+pub async fn http_get_with(
+    addr: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connects");
-    let request = format!("GET {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n\r\n");
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let request = format!("GET {path} HTTP/1.1\r\nhost: relay\r\nconnection: close\r\n{extra}\r\n");
     stream
         .write_all(request.as_bytes())
         .await

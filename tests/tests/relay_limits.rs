@@ -115,6 +115,9 @@ async fn clients_that_never_read_stay_within_the_queue_budget() {
         c.max_queued_bytes = BUDGET;
         c.send_queue_bytes = PER_CONNECTION;
         c.max_doc_chars = u32::MAX as u64;
+        // The flood must reach the queues, not stop at the rate limits.
+        c.op_rate = 0;
+        c.byte_rate = 0;
     })
     .await;
     // On a document of its own: it keeps up, and the flood is not its.

@@ -72,7 +72,8 @@ pub struct Hello {
     /// How a `snapshot` should carry the document; `bytes` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_format: Option<SnapshotFormat>,
-    /// Reserved for access control; accepted and ignored today.
+    /// A JWT granting access to `doc_id` (`docs/security.md`); required
+    /// when the relay has a verification key, ignored when it runs open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
     /// `true`: send this client the presence of the others (`presence`
@@ -211,6 +212,14 @@ pub struct HelloAck {
     /// Names the history `server_seq` counts in; see [`Hello::epoch`].
     pub epoch: String,
     pub resync: Resync,
+    /// Set when the client's token grants reading only: every `op` it
+    /// sends is refused with `read_only`. Absent means it may write.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub read_only: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// How a client is brought up to the head after `hello_ack`.
@@ -264,6 +273,9 @@ pub struct ErrorMessage {
     /// For a refused operation: its `seq` (its replica is the connection's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// With `rate_limited`: milliseconds to wait before sending again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 impl ErrorMessage {
@@ -471,9 +483,8 @@ fn classify(text: &str, err: &serde_json::Error, types: &[&str]) -> (ErrorCode, 
         return (ErrorCode::MalformedJson, None);
     }
     // The typed decode may stop at a mistyped value before reaching a
-    // syntax error further on (`[` alone, arrays nested past the limit).
-    // `Value`, unlike `IgnoredAny`, keeps serde_json's nesting limit.
-    match serde_json::from_str::<serde_json::Value>(text) {
+    // syntax error further on (`[` alone); nesting was checked before.
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
         Err(e) if is_syntax(&e) => return (ErrorCode::MalformedJson, None),
         Err(_) => return (ErrorCode::InvalidMessage, None),
         Ok(_) => {}
@@ -517,8 +528,21 @@ pub enum ErrorCode {
     TooSlow,
     /// The same replica connected again; this connection is stale.
     Superseded,
+    /// `hello` without a valid token for its document (the relay has a
+    /// verification key): no room is loaded for it.
+    Unauthorized,
+    /// The token's `exp` passed: at `hello`, or while connected (accepted
+    /// edits stay). Fetch a new token and reconnect.
+    TokenExpired,
     ServerShutdown,
     Internal,
+    /// The connection's token grants reading only. Not for good: the
+    /// client keeps the edit, which a connection with write access sends.
+    ReadOnly,
+    /// The connection sent operations faster than its rate limit; nothing
+    /// of the message was accepted. Not for good: send it again after the
+    /// error's `retry_after_ms`.
+    RateLimited,
     /// An operation made by another replica than the connection's.
     WrongReplica,
     /// The operation would take the document past its size or history
@@ -544,7 +568,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the table in `docs/protocol.md` §6.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::MalformedJson,
         ErrorCode::MissingType,
         ErrorCode::UnknownType,
@@ -557,12 +581,16 @@ impl ErrorCode {
         ErrorCode::IdleTimeout,
         ErrorCode::TooSlow,
         ErrorCode::Superseded,
+        ErrorCode::Unauthorized,
+        ErrorCode::TokenExpired,
         ErrorCode::BinaryFrame,
         ErrorCode::MessageTooLarge,
         ErrorCode::TooManyConnections,
         ErrorCode::Overloaded,
         ErrorCode::ServerShutdown,
         ErrorCode::Internal,
+        ErrorCode::ReadOnly,
+        ErrorCode::RateLimited,
         ErrorCode::WrongReplica,
         ErrorCode::DocumentTooLarge,
         ErrorCode::LamportTooFarAhead,
@@ -595,6 +623,10 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::TooSlow => "too_slow",
             ErrorCode::Superseded => "superseded",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::ServerShutdown => "server_shutdown",
             ErrorCode::Internal => "internal_error",
             ErrorCode::WrongReplica => "wrong_replica",
@@ -636,9 +668,13 @@ impl ErrorCode {
 
     /// Whether an operation refused with this code can never be accepted,
     /// however often it is sent again: the client drops it (see
-    /// `docs/protocol.md` §5). Only `missing_dependency` may pass later.
+    /// `docs/protocol.md` §5). `missing_dependency` may pass later, and
+    /// `read_only` and `rate_limited` refuse the connection, not the edit.
     pub const fn refused_for_good(self) -> bool {
-        !matches!(self, ErrorCode::MissingDependency)
+        !matches!(
+            self,
+            ErrorCode::MissingDependency | ErrorCode::ReadOnly | ErrorCode::RateLimited
+        )
     }
 
     /// The WebSocket close code that ends the connection after this error,
@@ -660,8 +696,12 @@ impl ErrorCode {
             ErrorCode::IdleTimeout => Some(close::IDLE_TIMEOUT),
             ErrorCode::TooSlow => Some(close::TOO_SLOW),
             ErrorCode::Superseded => Some(close::SUPERSEDED),
+            ErrorCode::Unauthorized => Some(close::UNAUTHORIZED),
+            ErrorCode::TokenExpired => Some(close::TOKEN_EXPIRED),
             ErrorCode::TooManyConnections | ErrorCode::Overloaded => Some(close::TRY_AGAIN_LATER),
-            ErrorCode::WrongReplica
+            ErrorCode::ReadOnly
+            | ErrorCode::RateLimited
+            | ErrorCode::WrongReplica
             | ErrorCode::DocumentTooLarge
             | ErrorCode::LamportTooFarAhead
             | ErrorCode::MissingDependency
@@ -685,6 +725,7 @@ impl ErrorCode {
             close_code: self.close_code(),
             index: None,
             seq: None,
+            retry_after_ms: None,
         })
     }
 }
@@ -721,4 +762,9 @@ pub mod close {
     pub const TOO_SLOW: u16 = 4008;
     /// Another connection with the same replica id replaced this one.
     pub const SUPERSEDED: u16 = 4009;
+    /// No valid token for the document: reconnecting with the same token
+    /// cannot help.
+    pub const UNAUTHORIZED: u16 = 4010;
+    /// The token expired: get a new one, then reconnect.
+    pub const TOKEN_EXPIRED: u16 = 4011;
 }

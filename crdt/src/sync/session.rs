@@ -201,6 +201,16 @@ pub struct ClientSession {
     wants_presence: bool,
     #[cfg(feature = "presence")]
     presence: presence::State,
+    /// The token the next `hello` carries; the caller refreshes it before
+    /// a connection when it may have expired.
+    token: Option<String>,
+    /// The last `hello_ack` said this connection may only read: edits stay
+    /// in the outbox, unsent, for a connection that may write.
+    read_only: bool,
+    /// Set by a `rate_limited` refusal: nothing is sent until
+    /// [`ClientSession::resume`], which the caller calls after the
+    /// refusal's `retry_after_ms`.
+    held: bool,
 }
 
 impl ClientSession {
@@ -220,6 +230,9 @@ impl ClientSession {
             wants_presence: cfg!(feature = "presence"),
             #[cfg(feature = "presence")]
             presence: presence::State::default(),
+            token: None,
+            read_only: false,
+            held: false,
         })
     }
 
@@ -250,6 +263,31 @@ impl ClientSession {
         self.unacked.len()
     }
 
+    /// Sets the token (a JWT, `docs/security.md`) that every later `hello`
+    /// carries; `None` for a relay that runs open.
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
+    }
+
+    /// Whether the last `hello_ack` (or a `read_only` refusal) said this
+    /// client may only read: local edits are kept but not sent.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Whether sending waits for [`ClientSession::resume`] after a
+    /// `rate_limited` refusal.
+    pub fn is_held(&self) -> bool {
+        self.held
+    }
+
+    /// Ends the wait a `rate_limited` refusal started: call it once the
+    /// refusal's `retry_after_ms` passed, then send what
+    /// [`ClientSession::poll_send`] returns.
+    pub fn resume(&mut self) {
+        self.held = false;
+    }
+
     /// Starts a connection: returns the `hello` to send first. Everything
     /// unacknowledged will be sent again once the server answers.
     pub fn connect(&mut self) -> ClientMessage {
@@ -257,6 +295,9 @@ impl ClientSession {
         self.sent = 0;
         #[cfg(feature = "presence")]
         self.presence.connected();
+        // `read_only` stays as the last `hello_ack` said until the next
+        // one, so that an editor does not flip to writable while offline.
+        self.held = false;
         let resumable = self.epoch.is_some() && self.last_seen > ServerSeq::ZERO;
         ClientMessage::Hello(Hello {
             doc_id: self.doc_id.clone(),
@@ -264,7 +305,7 @@ impl ClientSession {
             last_seen_server_seq: resumable.then_some(self.last_seen),
             epoch: if resumable { self.epoch.clone() } else { None },
             snapshot_format: None,
-            token: None,
+            token: self.token.clone(),
             presence: self.wants_presence.then_some(true),
         })
     }
@@ -367,12 +408,29 @@ impl ClientSession {
     /// Whether edits go out now: live, or catching up by replay (resent
     /// edits are safe: the server skips duplicates).
     fn may_send(&self) -> bool {
+        if self.read_only || self.held {
+            return false;
+        }
         self.status == Status::Live || (self.status == Status::Syncing && !self.awaiting_snapshot)
     }
 
     /// An `error`: a refusal for good of one of this replica's operations
     /// still in the outbox drops it (see [`Event::Dropped`]).
     fn on_error(&mut self, error: ErrorMessage) -> Event {
+        if let (Some(code @ (ErrorCode::RateLimited | ErrorCode::ReadOnly)), Some(seq), false) =
+            (error.error_code(), error.seq, error.fatal)
+        {
+            // Nothing from `seq` on was accepted: send it again once
+            // allowed (after `resume`, or on a connection that may write).
+            if let Some(at) = self.unacked.iter().position(|op| op.seq() == seq) {
+                self.sent = self.sent.min(at);
+            }
+            match code {
+                ErrorCode::RateLimited => self.held = true,
+                _ => self.read_only = true,
+            }
+            return Event::Error(error);
+        }
         let refused = match (error.error_code(), error.seq, error.fatal) {
             (Some(code), Some(seq), false) if code.refused_for_good() => (code, seq),
             _ => return Event::Error(error),
@@ -495,6 +553,7 @@ impl ClientSession {
         }
         self.epoch = Some(ack.epoch);
         self.join_head = ack.server_seq;
+        self.read_only = ack.read_only;
         self.awaiting_snapshot = ack.resync == Resync::Snapshot;
         self.status = if self.awaiting_snapshot || self.last_seen < ack.server_seq {
             Status::Syncing

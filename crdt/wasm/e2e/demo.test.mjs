@@ -3,11 +3,15 @@
 // with the relay's text; an editor taken offline catches up; a relay
 // restart is survived; emoji and combining characters survive; remote edits
 // move the caret as they should; IME composition, undo and paste become
-// edits. Screenshots of the demo (live, reconnecting) are written to
+// edits; a read-only viewer beside a writer; an expired token refreshed
+// through getToken without losing edits. The relay runs in demo mode, as
+// scripts/run.sh runs it: pages get their tokens from /demo/token.
+// Screenshots of the demo (live, reconnecting, read-only) are written to
 // target/browser-artifacts/.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -237,6 +241,89 @@ describe('the demo in Chromium', () => {
 });
 
 // The relay may keep documents in memory (a restart forgets them: the pages
+describe('tokens in Chromium', () => {
+  test('a read-only viewer beside a writer sees every edit and cannot type', async () => {
+    const doc = docName('viewer');
+    const page = await openDemo(browser, relay.url, doc, 2, '&roles=write,read');
+    const viewer = await page.evaluate(() => {
+      const { client, textarea, section } = window.demo.editors[1];
+      return { readOnly: client.status.readOnly, element: textarea.readOnly, role: section.dataset.role };
+    });
+    assert.deepEqual(viewer, { readOnly: true, element: true, role: 'read' });
+    assert.equal(await page.evaluate(() => window.demo.editors[0].textarea.readOnly), false);
+    await select(page, 0, 0);
+    await page.keyboard.type('written by A. ');
+    await select(page, 1, 0);
+    await page.keyboard.type('typed into the viewer');
+    const text = await converged([page], 'the viewer follows the writer');
+    assert.equal(text, 'written by A. ');
+    assert.equal(await page.evaluate(() => window.demo.editors[1].client.status.pending), 0, 'nothing to send');
+    assert.equal(await relayText(browser, relay.url, doc), text);
+    await page.screenshot({ path: artifactPath('demo-read-only.png') });
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  test('an expired token is replaced through getToken and no edit is lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'collab-token-'));
+    const secret = join(dir, 'secret');
+    writeFileSync(secret, 'a-secret-for-the-browser-token-test-0123456789');
+    const env = { COLLAB_AUTH_SECRET_FILE: secret };
+    const own = await startRelay(binary, 0, env);
+    const doc = docName('refresh');
+    // Valid for two seconds: it expires while the page is connected.
+    const short = execFileSync(binary, ['token', '--doc', doc, '--sub', 'browser', '--ttl', '2s'], {
+      env: { ...process.env, ...env },
+    })
+      .toString()
+      .trim();
+    const page = await browser.context.newPage();
+    try {
+      await page.goto(`${own.url}/pkg/package.json`);
+      const result = await page.evaluate(
+        async ({ url, doc, short }) => {
+          const pkg = await import(`${url}/pkg/index.js`);
+          await pkg.default();
+          const tokens = [];
+          const getToken = async () => {
+            if (tokens.length === 0) {
+              tokens.push('short');
+              return short;
+            }
+            const response = await fetch(`${url}/demo/token?doc=${encodeURIComponent(doc)}`);
+            tokens.push('fresh');
+            return (await response.json()).token;
+          };
+          const client = new pkg.CollabClient({ url, docId: doc, getToken });
+          const until = (check) =>
+            new Promise((done) => {
+              const off = client.on('status', (s) => check(s) && (off(), done()));
+            });
+          const closes = [];
+          await until((s) => s.state === 'live');
+          client.insert(0, 'before expiry. ');
+          await until((s) => s.pending === 0);
+          // The relay closes at exp with token_expired; typing goes on.
+          await until((s) => s.state !== 'live' && (closes.push(s.state), true));
+          client.insert(client.length, 'typed during the refresh.');
+          await until((s) => s.state === 'live' && s.pending === 0);
+          const text = client.text();
+          client.close();
+          return { text, tokens, closes };
+        },
+        { url: own.url, doc, short },
+      );
+      assert.deepEqual(result.tokens, ['short', 'fresh']);
+      assert.equal(result.text, 'before expiry. typed during the refresh.');
+      assert.equal(await relayText(browser, own.url, doc), result.text);
+    } finally {
+      await page.close();
+      await own.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 // get a snapshot of an empty document and send their own edits again) or in
 // a durable store (a restart keeps them). The test holds either way, and
 // runs once per store; a relay without a COLLAB_STORE setting ignores it.

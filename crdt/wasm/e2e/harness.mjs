@@ -42,7 +42,14 @@ export function startRelay(binary, port = 0, env = {}) {
     {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...(ownDataDir ? { COLLAB_DATA_DIR: ownDataDir } : {}), ...env },
+      // Demo mode, as scripts/run.sh runs it: every page gets its tokens
+      // from /demo/token, and only the relay's own pages may connect.
+      env: {
+        ...process.env,
+        COLLAB_DEMO: 'true',
+        ...(ownDataDir ? { COLLAB_DATA_DIR: ownDataDir } : {}),
+        ...env,
+      },
     },
   );
   let stderr = '';
@@ -168,7 +175,12 @@ export async function relayText(browser, url, doc) {
       async ({ url, doc }) => {
         const pkg = await import(`${url}/pkg/index.js`);
         await pkg.default();
-        const client = new pkg.CollabClient({ url, docId: doc });
+        // A reader's token from the demo's endpoint, as the demo gets its own.
+        const getToken = async () => {
+          const response = await fetch(`${url}/demo/token?doc=${encodeURIComponent(doc)}&role=read`);
+          return response.ok ? (await response.json()).token : undefined;
+        };
+        const client = new pkg.CollabClient({ url, docId: doc, getToken });
         await new Promise((done, fail) => {
           const timer = setTimeout(() => fail(new Error(`reader not live: ${client.state}`)), 20_000);
           const check = () => {

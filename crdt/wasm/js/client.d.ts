@@ -26,6 +26,8 @@ export interface ClientError {
   fatal?: boolean;
   closeCode?: number | null;
   index?: number | null;
+  /** With `rate_limited`: the client waits this long, then sends the refused edits again. */
+  retryAfterMs?: number | null;
 }
 
 export interface ClientStatus {
@@ -40,6 +42,8 @@ export interface ClientStatus {
   pending: number;
   /** Failed attempts since the last stable connection. */
   attempt: number;
+  /** The relay said this client's token grants reading only: edits made anyway are kept, unsent. */
+  readOnly: boolean;
   /** When `reconnecting`: milliseconds until the next attempt. */
   retryInMs: number | null;
   /** The last problem, cleared when the client is live again. */
@@ -126,6 +130,15 @@ export interface CollabClientOptions {
   random?: () => number;
   /** Connect at once (default true). */
   connect?: boolean;
+  /** A token (JWT) for the document, shown in every `hello` (docs/security.md). */
+  token?: string;
+  /**
+   * Called before every connection and reconnection; its token goes in that
+   * connection's `hello`. An expired token is thus replaced without losing
+   * unsaved edits. A rejection, or no answer within `connectTimeoutMs`,
+   * counts as a failed attempt (backoff).
+   */
+  getToken?: () => string | undefined | Promise<string | undefined>;
 }
 
 /** One document kept in sync with a relay. Call `init()` first. */
@@ -157,6 +170,8 @@ export class CollabClient {
   /** Queues frames from the relay instead of integrating them, until the matching `releaseRemote()`. */
   holdRemote(): void;
   releaseRemote(): void;
+  /** Sets the token later connections show (without `getToken`). */
+  setToken(token: string | undefined): void;
   /** Closes the socket and stays offline (editing locally) until `goOnline()`. */
   goOffline(): void;
   goOnline(): void;

@@ -31,6 +31,13 @@ const NO_RETRY = new Map([
   [4009, 'superseded'],
 ]);
 
+/**
+ * Token refusals (docs/protocol.md §7): final with a fixed `token`; with
+ * `getToken` a new token may fix them, so the client tries again.
+ */
+const UNAUTHORIZED = 4010;
+const TOKEN_EXPIRED = 4011;
+
 /** The relay evicted a slow reader: reconnect at once, replay catches up. */
 const TOO_SLOW = 4008;
 
@@ -110,6 +117,12 @@ export class CollabClient {
   #presenceTimer = null;
   /** The others' presence by replica id, selections as anchors; emptied when the connection ends. */
   #others = new Map();
+  /** `options.getToken`, called before every connection; or null. */
+  #getToken = null;
+  /** Counts connection attempts, so that a token arriving late for an abandoned one is dropped. */
+  #opening = 0;
+  /** The wait a `rate_limited` refusal asked for. */
+  #rateTimer = null;
   #onOnline = () => this.reconnectNow();
 
   /**
@@ -124,11 +137,18 @@ export class CollabClient {
       reconnect = {},
       random = Math.random,
       connect = true,
+      token,
+      getToken,
     } = options ?? {};
     if (!url) throw new TypeError('CollabClient: options.url is required');
     if (!docId) throw new TypeError('CollabClient: options.docId is required');
     if (typeof WebSocket !== 'function') throw new TypeError('CollabClient: no WebSocket implementation');
+    if (getToken !== undefined && typeof getToken !== 'function') {
+      throw new TypeError('CollabClient: options.getToken must be a function');
+    }
     this.#session = new ClientSession(docId, replicaId);
+    if (token !== undefined) this.#session.setToken(token);
+    this.#getToken = getToken ?? null;
     this.#url = relayWebSocketUrl(url);
     this.#WebSocket = WebSocket;
     this.#policy = Object.freeze({ ...RECONNECT_DEFAULTS, ...reconnect });
@@ -164,6 +184,7 @@ export class CollabClient {
       savedServerSeq: this.#savedServerSeq,
       pending: this.#closed ? 0 : this.#session.unacked,
       attempt: this.#attempt,
+      readOnly: this.#closed ? false : this.#session.readOnly,
       retryInMs: this.#retryAt === null ? null : Math.max(0, this.#retryAt - Date.now()),
       error: this.#lastError,
     };
@@ -280,6 +301,15 @@ export class CollabClient {
       const [ws, frame] = this.#held.shift();
       if (ws === this.#ws) this.#receive(frame);
     }
+  }
+
+  /**
+   * Sets the token the next connections show (without `getToken`); the
+   * current connection keeps the one it was opened with.
+   */
+  setToken(token) {
+    this.#checkOpen();
+    this.#session.setToken(token ?? undefined);
   }
 
   /** Simulates losing the network: closes the socket and stays offline, editing locally, until goOnline(). */
@@ -414,6 +444,46 @@ export class CollabClient {
 
   #open() {
     if (this.#closed || this.#paused || this.#ws) return;
+    if (!this.#getToken) {
+      this.#openSocket();
+      return;
+    }
+    // A fresh token for every connection: an expired one is replaced
+    // before the relay sees it, and the outbox waits meanwhile.
+    const opening = ++this.#opening;
+    this.#setState('connecting');
+    let pending;
+    try {
+      pending = Promise.resolve(this.#getToken());
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    const stale = () => opening !== this.#opening || this.#closed || this.#paused || this.#ws;
+    const fail = (error) => {
+      this.#opening++; // an answer after this is for an abandoned attempt
+      this.#lastError = error;
+      this.#emit('error', error);
+      this.#scheduleRetry();
+    };
+    // A getToken that never answers must not leave the client waiting for good.
+    const timer = setTimeout(() => {
+      if (!stale()) fail({ code: 'token_timeout', message: `getToken did not answer within ${this.#policy.connectTimeoutMs} ms` });
+    }, this.#policy.connectTimeoutMs);
+    pending.then(
+      (token) => {
+        clearTimeout(timer);
+        if (stale()) return;
+        this.#session.setToken(token ?? undefined);
+        this.#openSocket();
+      },
+      (err) => {
+        clearTimeout(timer);
+        if (!stale()) fail({ code: 'token_unavailable', message: String(err?.message ?? err) });
+      },
+    );
+  }
+
+  #openSocket() {
     let ws;
     try {
       ws = new this.#WebSocket(this.#url);
@@ -507,6 +577,9 @@ export class CollabClient {
         // client's edit that has not been sent again yet. A new connection
         // resends the outbox (docs/protocol.md §5.7).
         if (!event.fatal && event.code === 'missing_dependency') this.#scheduleResend();
+        // The relay took nothing from the refused edit on: the session
+        // holds it, and sends it again once the wait is over.
+        if (!event.fatal && event.code === 'rate_limited') this.#scheduleResume(event.retryAfterMs ?? 1000);
         this.#emitStatus();
         break;
       }
@@ -567,8 +640,10 @@ export class CollabClient {
     this.#held = [];
     clearTimeout(this.#connectTimer);
     clearTimeout(this.#resendTimer);
+    clearTimeout(this.#rateTimer);
     this.#connectTimer = null;
     this.#resendTimer = null;
+    this.#rateTimer = null;
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     try {
       ws.close(NORMAL, reason ?? undefined);
@@ -597,6 +672,20 @@ export class CollabClient {
   /** The socket closed under us. */
   #lost(code, reason) {
     this.#disconnect(null);
+    if ((code === UNAUTHORIZED || code === TOKEN_EXPIRED) && !this.#getToken) {
+      this.#lastError = {
+        code: reason || (code === UNAUTHORIZED ? 'unauthorized' : 'token_expired'),
+        message: `the relay refused the token (${code}); give the client a new one`,
+        closeCode: code,
+      };
+      this.#setState('offline');
+      return;
+    }
+    if (code === TOKEN_EXPIRED) {
+      // Expected once per token lifetime: fetch a new one at once.
+      this.#scheduleRetry(0);
+      return;
+    }
     if (NO_RETRY.has(code)) {
       this.#lastError = {
         code: reason || NO_RETRY.get(code),
@@ -621,6 +710,17 @@ export class CollabClient {
       this.#open();
     }, delay);
     this.#setState('reconnecting');
+  }
+
+  #scheduleResume(delay) {
+    clearTimeout(this.#rateTimer);
+    const ws = this.#ws;
+    this.#rateTimer = setTimeout(() => {
+      this.#rateTimer = null;
+      if (ws !== this.#ws) return;
+      this.#session.resume();
+      this.#flush();
+    }, delay);
   }
 
   #scheduleResend() {

@@ -5,7 +5,9 @@
 // splices are applied to the element with the selection moved so that the
 // user's caret stays on the same text (see text.js for the rules). The
 // user's selection is sent as presence whenever it moves, and the others'
-// carets and selections are drawn over the element (carets.js).
+// carets and selections are drawn over the element (carets.js). When the
+// relay says the client may only read, the element is made read-only, and
+// writable again when a later connection may write.
 
 import { drawRemoteCarets } from './carets.js';
 import { diffText, transformSelection } from './text.js';
@@ -26,6 +28,14 @@ export function bindTextarea(client, textarea, { presence = true, color, name } 
   const carets = presence ? drawRemoteCarets(client, textarea, { color, name }) : null;
   /** The selection last sent, to send only moves. */
   let sentSelection = '';
+  /** Whether the binding made the element read-only (and so may undo it). */
+  let lockedByUs = false;
+  const applyReadOnly = ({ readOnly }) => {
+    if (destroyed || readOnly === lockedByUs) return;
+    lockedByUs = readOnly;
+    textarea.readOnly = readOnly;
+  };
+  applyReadOnly(client.status);
 
   /** Turns whatever the user did since the last call into one edit. */
   function syncLocal() {
@@ -108,7 +118,11 @@ export function bindTextarea(client, textarea, { presence = true, color, name } 
   doc.addEventListener('selectionchange', onSelectionChange);
   textarea.addEventListener('compositionstart', onCompositionStart);
   textarea.addEventListener('compositionend', onCompositionEnd);
-  const unsubscribe = [client.on('beforeRemote', syncLocal), client.on('change', applyRemote)];
+  const unsubscribe = [
+    client.on('beforeRemote', syncLocal),
+    client.on('change', applyRemote),
+    client.on('status', applyReadOnly),
+  ];
 
   return {
     sync: syncLocal,
@@ -119,6 +133,7 @@ export function bindTextarea(client, textarea, { presence = true, color, name } 
         syncLocal();
         client.releaseRemote();
       }
+      if (lockedByUs) textarea.readOnly = false;
       destroyed = true;
       textarea.removeEventListener('input', onInput);
       textarea.removeEventListener('compositionstart', onCompositionStart);

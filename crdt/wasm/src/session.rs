@@ -51,6 +51,7 @@ enum EventView<'a> {
         fatal: bool,
         close_code: Option<u16>,
         index: Option<usize>,
+        retry_after_ms: Option<u64>,
     },
     Dropped {
         code: &'a str,
@@ -189,6 +190,26 @@ impl WasmSession {
         self.session.replace(pos, len, text).map_err(error::crdt)
     }
 
+    /// Sets the token (a JWT) that every later `hello` carries;
+    /// `undefined` for a relay that runs open.
+    #[wasm_bindgen(js_name = setToken)]
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.session.set_token(token);
+    }
+
+    /// Whether the relay said this client may only read: edits are kept
+    /// but not sent.
+    #[wasm_bindgen(getter, js_name = readOnly)]
+    pub fn read_only(&self) -> bool {
+        self.session.is_read_only()
+    }
+
+    /// Ends the wait a `rate_limited` error started (call it after its
+    /// `retryAfterMs`), then send what `pollSend` returns.
+    pub fn resume(&mut self) {
+        self.session.resume();
+    }
+
     /// The next frame to send (unsent local edits, once live), or
     /// `undefined`.
     #[wasm_bindgen(js_name = pollSend)]
@@ -265,6 +286,7 @@ impl WasmSession {
                 fatal: e.fatal,
                 close_code: e.close_code,
                 index: e.index,
+                retry_after_ms: e.retry_after_ms,
             },
             Event::Dropped {
                 code,

@@ -27,7 +27,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tracing::Instrument;
 
+use crate::auth::{Access, Refusal, Verifier};
 use crate::config::Config;
+use crate::limits::{AddressLimits, ConnLimiter};
 use crate::member::{Budget, Closing, Inbox, Kill, Member, Queue};
 use crate::metrics::Metrics;
 use crate::room::{ConnId, JoinError};
@@ -65,6 +67,10 @@ pub struct Shared {
     pub rooms: Arc<Rooms>,
     pub budget: Arc<Budget>,
     pub metrics: Arc<Metrics>,
+    /// Checks every `hello`'s token; empty when the relay runs open.
+    pub verifier: Arc<Verifier>,
+    /// Open WebSockets and upgrades per client address.
+    pub addresses: Arc<AddressLimits>,
     next_conn: AtomicU64,
     connections: AtomicUsize,
     /// Open WebSockets and open TCP connections, for whoever waits for a
@@ -91,12 +97,19 @@ impl Drop for ConnGuard {
 }
 
 impl Shared {
-    pub fn new(rooms: Arc<Rooms>, phase: watch::Receiver<Phase>) -> Shared {
+    pub fn new(
+        rooms: Arc<Rooms>,
+        verifier: Arc<Verifier>,
+        phase: watch::Receiver<Phase>,
+    ) -> Shared {
         let cx = rooms.context().clone();
+        let addresses = AddressLimits::new(&cx.config);
         Shared {
             config: cx.config,
             budget: cx.budget,
             metrics: cx.metrics,
+            verifier,
+            addresses,
             rooms,
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
@@ -159,12 +172,19 @@ pub async fn handle(socket: WebSocket, shared: Arc<Shared>, guard: ConnGuard) {
     let (mut sink, mut stream) = socket.split();
     let mut phase = shared.phase.clone();
     match read_hello(&mut stream, &shared.config, &mut phase).await {
-        Ok(Some(hello)) => {
-            let span = tracing::info_span!("conn", conn, doc_id = %hello.doc_id, replica_id = hello.replica_id);
-            session(conn, sink, stream, hello, &shared, phase)
-                .instrument(span)
-                .await;
-        }
+        Ok(Some(hello)) => match authorize(&shared.verifier, &hello) {
+            Ok(access) => {
+                let span = tracing::info_span!("conn", conn, doc_id = %hello.doc_id, replica_id = hello.replica_id, sub = access.sub.as_deref().unwrap_or("-"));
+                session(conn, sink, stream, hello, access, &shared, phase)
+                    .instrument(span)
+                    .await;
+            }
+            Err(closing) => {
+                shared.metrics.closed(closing.code.as_str());
+                writer::close(&mut sink, closing).await;
+                linger(sink, stream).await;
+            }
+        },
         Ok(None) => {}
         Err(closing) => {
             shared.metrics.closed(closing.code.as_str());
@@ -175,12 +195,27 @@ pub async fn handle(socket: WebSocket, shared: Arc<Shared>, guard: ConnGuard) {
     drop(guard);
 }
 
+/// Checks `hello`'s token before anything is loaded for its document.
+fn authorize(verifier: &Verifier, hello: &Hello) -> Result<Access, Closing> {
+    verifier
+        .verify(hello.token.as_deref(), &hello.doc_id)
+        .map_err(|refusal| {
+            tracing::info!(doc_id = %hello.doc_id, replica_id = hello.replica_id, %refusal, "hello refused");
+            let code = match refusal {
+                Refusal::Expired => ErrorCode::TokenExpired,
+                _ => ErrorCode::Unauthorized,
+            };
+            Closing::new(code, refusal.to_string())
+        })
+}
+
 /// The connection after `hello`: join, catch up, then read until the end.
 async fn session(
     conn: ConnId,
     mut sink: Sink,
     stream: Stream,
     hello: Hello,
+    access: Access,
     shared: &Arc<Shared>,
     phase: watch::Receiver<Phase>,
 ) {
@@ -237,7 +272,17 @@ async fn session(
         }
     };
     tracing::debug!(head = %joined.ack.server_seq, resync = ?joined.ack.resync, "joined");
-    let ack = ServerMessage::HelloAck(joined.ack).to_json();
+    let mut ack = joined.ack;
+    ack.read_only = access.read_only();
+    let ack = ServerMessage::HelloAck(ack).to_json();
+    // At `exp` the connection ends; what it sent before stays accepted.
+    let expiry = access.expires_in().map(|left| {
+        let kill = kill.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(left).await;
+            kill.fire(ErrorCode::TokenExpired, "the token expired");
+        })
+    });
     let writer = tokio::spawn(writer::run(writer::Writer {
         sink,
         queue: queue_rx,
@@ -255,10 +300,15 @@ async fn session(
         room: &room,
         conn,
         replica_id: hello.replica_id,
+        read_only: access.read_only(),
+        limiter: std::sync::Mutex::new(ConnLimiter::new(config)),
         queue: &queue,
         kill: &kill,
     };
     let stream = reader.run(stream, kill_rx, phase).await;
+    if let Some(expiry) = expiry {
+        expiry.abort();
+    }
     if room.leave(conn) {
         shared.rooms.schedule_unload(room);
     }
@@ -310,13 +360,17 @@ async fn read_hello(
     }
 }
 
-fn check_doc_id(doc_id: &str) -> Result<(), Closing> {
-    let ok = !doc_id.is_empty()
+/// Whether `doc_id` follows `docs/protocol.md` §2.
+pub fn valid_doc_id(doc_id: &str) -> bool {
+    !doc_id.is_empty()
         && doc_id.len() <= MAX_DOC_ID_BYTES
         && doc_id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:~/".contains(&b));
-    if ok {
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:~/".contains(&b))
+}
+
+fn check_doc_id(doc_id: &str) -> Result<(), Closing> {
+    if valid_doc_id(doc_id) {
         Ok(())
     } else {
         Err(Closing::new(

@@ -6,20 +6,26 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use collab_crdt::sync::{ClientMessage, ErrorCode, Presence};
+use collab_crdt::sync::{ClientMessage, ErrorCode, Presence, ServerMessage};
 use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{Phase, Shared, Stream, binary_frame, closing_phase, frame_error, killed, stopping};
+use crate::limits::ConnLimiter;
 use crate::member::{Closing, Kill, Outgoing, Queue};
-use crate::room::{ConnId, Room, SubmitError};
+use crate::room::{ConnId, Refused, Room, SubmitError};
 
 pub(super) struct Reader<'a> {
     pub shared: &'a Arc<Shared>,
     pub room: &'a Arc<Room>,
     pub conn: ConnId,
     pub replica_id: u64,
+    /// The token grants reading only: every `op` is refused.
+    pub read_only: bool,
+    /// The connection's operation and byte rates. A mutex only because
+    /// the reader is shared by reference; nothing else ever locks it.
+    pub limiter: std::sync::Mutex<ConnLimiter>,
     pub queue: &'a Queue,
     pub kill: &'a Kill,
 }
@@ -167,6 +173,21 @@ impl Reader<'_> {
         None
     }
 
+    /// Tells the client an operation was refused; the connection stays
+    /// unless its queue is full.
+    fn refuse(&self, refused: &Refused, retry_after_ms: Option<u64>) -> Option<Closing> {
+        tracing::debug!(code = %refused.code, message = %refused.message, "operation refused");
+        let mut message = refused.to_message();
+        if let ServerMessage::Error(e) = &mut message {
+            e.retry_after_ms = retry_after_ms;
+        }
+        if matches!(refused.code, ErrorCode::ReadOnly | ErrorCode::RateLimited) {
+            // The room counts its own refusals; these never reach it.
+            self.shared.metrics.refused(refused.code.as_str());
+        }
+        self.reply(message)
+    }
+
     /// Queues a non-fatal `error` for this client.
     fn reply(&self, error: collab_crdt::sync::ServerMessage) -> Option<Closing> {
         let frame = crate::member::Frame::new(error.to_json());
@@ -193,12 +214,30 @@ impl Reader<'_> {
             }
             Err(e) => return Some(Closing::new(e.code, e.detail)),
         };
+        if let Some(first) = batch.ops.first() {
+            let refusal = |code, message: String| Refused {
+                index: 0,
+                seq: first.seq(),
+                code,
+                message,
+            };
+            let admitted = match self.limiter.lock() {
+                Ok(mut limiter) => limiter.admit(batch.ops.len(), text.len()),
+                Err(_) => Ok(()),
+            };
+            if let Err(wait) = admitted {
+                let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+                let message = format!("over the connection's rate limit; send again in {ms} ms");
+                return self.refuse(&refusal(ErrorCode::RateLimited, message), Some(ms));
+            }
+            if self.read_only {
+                let message = "the token grants reading only".into();
+                return self.refuse(&refusal(ErrorCode::ReadOnly, message), None);
+            }
+        }
         match self.room.submit(self.replica_id, batch.ops, received) {
             Ok(None) => None,
-            Ok(Some(refused)) => {
-                tracing::debug!(code = %refused.code, message = %refused.message, "operation refused");
-                self.reply(refused.to_message())
-            }
+            Ok(Some(refused)) => self.refuse(&refused, None),
             Err(SubmitError::Closed) => Some(Closing::new(
                 ErrorCode::Internal,
                 "document closed; reconnect",

@@ -54,6 +54,8 @@ impl Arrival {
 /// Who an editor is and how fast it types.
 pub struct Plan {
     pub url: Arc<str>,
+    /// The token `hello` shows, when the relay requires one.
+    pub token: Option<String>,
     pub doc_id: String,
     pub replica_id: u64,
     /// Mean time between two edits.
@@ -125,6 +127,7 @@ impl Editor {
                 .map_err(|e| format!("connect: {e}"))?;
             let mut session = ClientSession::new(plan.doc_id.as_str(), plan.replica_id)
                 .map_err(|e| format!("session: {e}"))?;
+            session.set_token(plan.token.clone());
             let hello = session.connect().to_json();
             socket
                 .send(Message::text(hello))

@@ -34,6 +34,9 @@ pub struct Settings {
     pub echo_only: bool,
     /// Each edit is followed by a presence update (`--presence-per-edit`).
     pub presence: bool,
+    /// The relay's HS256 secret when it requires tokens: every editor shows
+    /// a write token for its document, minted with it.
+    pub auth_secret: Option<Vec<u8>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,9 +89,21 @@ pub async fn run(
     let (schedule_tx, schedule_rx) = watch::channel(None::<Schedule>);
     let mut editors = JoinSet::new();
     for i in 0..settings.clients {
+        let doc_id = format!("{prefix}-{}", i % settings.docs);
+        let token = settings.auth_secret.as_ref().map(|secret| {
+            collab_relay::auth::Signer::hs256(secret)
+                .mint(
+                    "load",
+                    &doc_id,
+                    collab_relay::auth::Role::Write,
+                    Duration::from_secs(3600),
+                )
+                .unwrap_or_default()
+        });
         let plan = Plan {
             url: url.clone(),
-            doc_id: format!("{prefix}-{}", i % settings.docs),
+            token,
+            doc_id,
             replica_id: i as u64 + 1,
             interval,
             arrival: settings.arrival,

@@ -105,6 +105,10 @@ struct Args {
     /// the relay speaks presence: the bare server is not measured.
     #[arg(long)]
     presence_per_edit: bool,
+    /// Start the relay with a fresh HS256 key (`--auth-secret-file`): every
+    /// client then shows a token in `hello`, which the relay verifies.
+    #[arg(long)]
+    auth: bool,
 
     /// Seed of the edits and their timing.
     #[arg(long, default_value_t = 1)]
@@ -156,6 +160,9 @@ async fn main() -> ExitCode {
         seed: args.seed,
         echo_only: args.echo_only,
         presence: args.presence_per_edit,
+        auth_secret: args
+            .auth
+            .then(|| format!("collab-load-secret-{}-{:032}", std::process::id(), 0).into_bytes()),
     };
     let mut rows = Vec::new();
     let mut failed = false;
@@ -219,12 +226,23 @@ async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<
         "1000000",
         "--max-connections-per-doc",
         "1000000",
+        // Every generated client connects from this machine's one address.
+        "--max-connections-per-ip",
+        "0",
+        "--hellos-per-ip-per-minute",
+        "0",
         "--store",
         store,
     ]
     .map(str::to_owned)
     .to_vec();
     flags.extend(["--data-dir".to_owned(), data_dir.display().to_string()]);
+    if let Some(secret) = &settings.auth_secret {
+        std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+        let path = data_dir.join("auth-secret");
+        std::fs::write(&path, secret).map_err(|e| e.to_string())?;
+        flags.extend(["--auth-secret-file".to_owned(), path.display().to_string()]);
+    }
     let server = start(bin, flags).await?;
     let name = format!("{RELAY} ({store})");
     eprintln!(

@@ -36,6 +36,21 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
     const splices: Splice[] = event.splices;
     applySplices("", splices);
   }
+  session.setToken("a.jwt.token");
+  session.setToken(undefined);
+  const readOnly: boolean = session.readOnly;
+  if (event.type === "error" && event.retryAfterMs !== null) session.resume();
+
+  const withToken = new CollabClient({
+    url: "http://localhost:8000",
+    docId: "notes",
+    getToken: async () => (readOnly ? undefined : "a.jwt.token"),
+    connect: false,
+  });
+  withToken.setToken("another.jwt.token");
+  const viewer: boolean = withToken.status.readOnly;
+  console.log(viewer);
+  withToken.close();
 
   const client = new CollabClient({ url: "http://localhost:8000", docId: "notes", reconnect: { maxDelayMs: 5000 } });
   const off = client.on("status", (s: ClientStatus) => console.log(s.state, s.savedServerSeq, s.pending));

@@ -387,3 +387,106 @@ test('presence: sent after the edits once live, the others resolved against the 
   await tick();
   assert.ok(ws2.sent.some((m) => m.type === 'presence'), 'presence sent again');
 });
+
+test('getToken is called before every connection and its token goes in that hello', async () => {
+  let n = 0;
+  const c = client({ getToken: async () => `token-${++n}` });
+  await until(() => FakeSocket.all.length === 1, 'first socket');
+  const first = FakeSocket.last();
+  first.open();
+  assert.equal(first.sent[0].token, 'token-1');
+  ack(first);
+  c.insert(0, 'kept');
+  await tick();
+  // The token expires while connected: the relay closes with 4011 and
+  // the client fetches a new token at once; the unsaved edit goes again.
+  first.serverClose(4011, 'token_expired');
+  await until(() => FakeSocket.all.length === 2, 'second socket');
+  const second = FakeSocket.last();
+  second.open();
+  assert.equal(second.sent[0].token, 'token-2');
+  ack(second);
+  assert.equal(second.sent[1].type, 'op');
+  assert.equal(second.sent[1].ops[0].text, 'kept');
+  assert.equal(c.status.pending, 1);
+});
+
+test('a fixed token that the relay refuses stops the client; setToken gives it a new one', async () => {
+  const c = client({ token: 'old' });
+  const ws = FakeSocket.last();
+  ws.open();
+  assert.equal(ws.sent[0].token, 'old');
+  ws.serverClose(4010, 'unauthorized');
+  assert.equal(c.state, 'offline');
+  assert.equal(c.status.error.code, 'unauthorized');
+  c.setToken('new');
+  c.goOnline();
+  const again = FakeSocket.last();
+  again.open();
+  assert.equal(again.sent[0].token, 'new');
+});
+
+test('a getToken that fails counts as a failed attempt and is tried again', async () => {
+  let calls = 0;
+  const c = client({
+    getToken: () => {
+      calls += 1;
+      if (calls === 1) throw new Error('auth server down');
+      return 'fine';
+    },
+  });
+  await until(() => FakeSocket.all.length === 1, 'a socket after the retry');
+  assert.equal(calls, 2);
+  FakeSocket.last().open();
+  assert.equal(FakeSocket.last().sent[0].token, 'fine');
+  assert.equal(c.state, 'connecting');
+});
+
+test('rate_limited: the refused edits wait retryAfterMs and go again on the same socket', async () => {
+  const c = client();
+  const ws = FakeSocket.last();
+  ws.open();
+  ack(ws);
+  c.insert(0, 'a');
+  await tick();
+  const op = ws.sent[1].ops[0];
+  ws.deliver({ type: 'error', code: 'rate_limited', message: 'slow down', fatal: false, index: 0, seq: op.seq, retry_after_ms: 30 });
+  c.insert(1, 'b');
+  await tick();
+  assert.equal(ws.sent.length, 2, 'nothing is sent during the wait');
+  await until(() => ws.sent.length === 3, 'the resend');
+  assert.deepEqual(
+    ws.sent[2].ops.map((o) => o.text),
+    ['a', 'b'],
+  );
+  assert.equal(FakeSocket.all.length, 1, 'the connection was kept');
+  assert.equal(c.status.pending, 2);
+});
+
+test('status.readOnly follows hello_ack, and a reader keeps its edits unsent', async () => {
+  const c = client();
+  const ws = FakeSocket.last();
+  ws.open();
+  ws.deliver({ type: 'hello_ack', doc_id: 'notes', replica_id: 7, server_seq: 0, epoch: 'e', resync: 'replay', read_only: true });
+  assert.equal(c.status.readOnly, true);
+  c.insert(0, 'x');
+  await tick();
+  assert.equal(ws.sent.length, 1, 'only the hello');
+  assert.equal(c.status.pending, 1);
+});
+
+test('a getToken that never answers times out and is asked again', async () => {
+  let calls = 0;
+  const errors = [];
+  const c = client({
+    getToken: () => {
+      calls += 1;
+      return calls === 1 ? new Promise(() => {}) : 'late-but-fine';
+    },
+  });
+  c.on('error', (e) => errors.push(e.code));
+  await until(() => FakeSocket.all.length === 1, 'a socket after the timeout');
+  assert.deepEqual(errors, ['token_timeout']);
+  FakeSocket.last().open();
+  assert.equal(FakeSocket.last().sent[0].token, 'late-but-fine');
+});
