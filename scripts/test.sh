@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check CI runs: formatting, clippy with warnings denied, all
-# tests, the no_std build for a target without std, the trace replays, and
-# the browser package: its wasm tests in headless Chromium, the npm package
-# installed in a fresh project, the JS client's tests and the demo's
-# end-to-end tests against the real relay. Installs what it needs and is
+# tests, the no_std build for a target without std, the trace replays, a
+# smoke run of the comparison benchmark, and the browser package: its wasm
+# tests in headless Chromium, the npm package installed in a fresh project
+# (and its size budget), the JS client's tests, the demo's end-to-end tests
+# against the real relay and a smoke run of its benchmark. Installs what it needs and is
 # missing (rust components and targets, wasm-pack and wasm-bindgen-cli from
 # crates.io, Debian's chromium and chromium-driver, npm packages by `npm ci`).
 set -euo pipefail
@@ -43,6 +44,8 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy --manifest-path crdt/wasm/Cargo.toml --target wasm32-unknown-unknown \
     --all-targets --all-features -- -D warnings
+CARGO_TARGET_DIR=target/compare cargo clippy --release --manifest-path crdt/compare/Cargo.toml \
+    --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --workspace --all-features
@@ -59,6 +62,16 @@ if [ -d "$traces" ]; then
 fi
 # The fanout example checks that every session of a document converged.
 cargo run --quiet --release -p collab-crdt --features serde --example fanout -- --docs 10 --ops 200 --iters 1
+
+step "comparison benchmark (crdt/compare), a smoke run"
+# Its own workspace and target directory: diamond-types, yrs and automerge
+# compile only here. One round of a sequential, a concurrent and a small
+# synthetic trace; it fails when any library's text differs from the trace's.
+CARGO_TARGET_DIR=target/compare cargo test --quiet --release --manifest-path crdt/compare/Cargo.toml
+if [ -d "$traces" ]; then
+    CARGO_TARGET_DIR=target/compare cargo run --quiet --release --manifest-path crdt/compare/Cargo.toml -- \
+        --iters 1 --lib dt,collab "$traces/sveltecomponent.json.gz" "$traces/friendsforever.json.gz" synthetic:4:2000
+fi
 
 step "wasm tests in headless Chromium (wasm-pack test)"
 (cd crdt/wasm && wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver --mode no-install .)
@@ -80,5 +93,10 @@ node --test --test-reporter=spec crdt/wasm/js/test/
 step "browser end-to-end tests (the demo, the real relay, Chromium)"
 (cd crdt/wasm/e2e && node --test --test-concurrency=1 --test-reporter=spec)
 echo "screenshots: target/browser-artifacts/"
+
+step "browser benchmark (Node.js and Chromium, against Yjs and Loro), a smoke run"
+if [ -d "$traces" ]; then
+    bash crdt/wasm/scripts/bench.sh sveltecomponent --iters 1
+fi
 
 step "all checks passed"

@@ -10,14 +10,12 @@
 //! operation to a fresh replica as remote operations, `load_ms` decodes the
 //! snapshot into a fresh replica. Times are medians over `--iters` runs.
 
-#[path = "../tests/support/trace.rs"]
-mod trace;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use collab_crdt::{Doc, VersionVector};
+use collab_testkit::trace;
 
 fn main() -> ExitCode {
     let mut path = None;

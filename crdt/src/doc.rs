@@ -1,12 +1,13 @@
 //! The document: one replica's state, its local edits and the integration of
 //! remote operations.
 
-mod load;
+pub(crate) mod load;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::error::Error;
@@ -207,26 +208,67 @@ impl Doc {
         // The run of consecutive target ids being collected: (replica, first lamport, count).
         let mut run: Option<(u32, u64, u64)> = None;
         let mut left = len as u64;
+        let mut pieces: SmallVec<[(u32, u64, u32); 4]> = SmallVec::new();
         while left > 0 {
             let c = self.tree.find_char(pos);
             let span = self.tree.span(c);
-            let target = span.lamport + u64::from(c.offset);
-            let took = self.tree.delete_at(c, left, &self.content);
-            let took = u64::from(took);
-            left -= took;
-            match run.as_mut() {
-                Some((r, start, n)) if *r == span.replica && *start + *n == target => *n += took,
-                _ => {
-                    if let Some(done) = run.replace((span.replica, target, took)) {
-                        ops.push(self.local_delete(done, &mut seq, &mut lamport));
-                    }
+            pieces.clear();
+            // A range past this span goes leaf by leaf, not span by span.
+            if left > u64::from(span.len - c.offset)
+                && self
+                    .tree
+                    .delete_in_leaf(c, left, &self.content, &mut pieces)
+                    .is_some()
+            {
+                for &(replica, target, took) in &pieces {
+                    left -= u64::from(took);
+                    self.extend_delete(
+                        &mut run,
+                        (replica, target, took),
+                        &mut ops,
+                        &mut seq,
+                        &mut lamport,
+                    );
                 }
+                continue;
             }
+            let took = self.tree.delete_at(c, left, &self.content);
+            left -= u64::from(took);
+            let target = span.lamport + u64::from(c.offset);
+            self.extend_delete(
+                &mut run,
+                (span.replica, target, took),
+                &mut ops,
+                &mut seq,
+                &mut lamport,
+            );
         }
         if let Some(done) = run {
             ops.push(self.local_delete(done, &mut seq, &mut lamport));
         }
         Ok(ops)
+    }
+
+    /// Adds `took` characters from `(replica, target)` on to the run of
+    /// consecutive targets being collected, first turning the run into an
+    /// op when they do not continue it.
+    fn extend_delete(
+        &mut self,
+        run: &mut Option<(u32, u64, u64)>,
+        (replica, target, took): (u32, u64, u32),
+        ops: &mut Ops,
+        seq: &mut u64,
+        lamport: &mut u64,
+    ) {
+        let took = u64::from(took);
+        match run.as_mut() {
+            Some((r, start, n)) if *r == replica && *start + *n == target => *n += took,
+            _ => {
+                if let Some(done) = run.replace((replica, target, took)) {
+                    ops.push(self.local_delete(done, seq, lamport));
+                }
+            }
+        }
     }
 
     /// Records a local delete of `n` characters from `(replica, target)` and
@@ -308,11 +350,55 @@ impl Doc {
     /// Applies operations in order, stopping at the first error. Unlike every
     /// other method, an error here keeps what the operations before it did:
     /// each of those was accepted on its own and is not lost.
+    ///
+    /// A replica that has integrated nothing yet takes a whole history in
+    /// one step when it comes in canonical order (ascending `(lamport,
+    /// replica_id)`, each replica's units without gaps, every dependency
+    /// before its use, as [`Doc::ops_since`] returns it): laid out as a
+    /// snapshot is loaded, not searched for op by op. Anything else is
+    /// integrated op by op, with the same result.
     pub fn apply_all<'a>(&mut self, ops: impl IntoIterator<Item = &'a Op>) -> Result<(), Error> {
+        let mut ops = ops.into_iter();
+        if self.is_fresh() {
+            let batch: Vec<&Op> = ops.by_ref().collect();
+            if batch.len() > 1 && self.load_batch(&batch) {
+                return Ok(());
+            }
+            for op in batch {
+                self.apply(op)?;
+            }
+        }
         for op in ops {
             self.apply(op)?;
         }
         Ok(())
+    }
+
+    /// Whether nothing was integrated or buffered yet.
+    fn is_fresh(&self) -> bool {
+        self.seen.iter().all(|&n| n == 0) && self.pending_len() == 0
+    }
+
+    /// Replaces this fresh replica with `ops` laid out in one pass, when
+    /// they are a complete history in canonical order; false otherwise,
+    /// changing nothing.
+    fn load_batch(&mut self, ops: &[&Op]) -> bool {
+        let text = ops
+            .iter()
+            .map(|op| match op {
+                Op::Insert(ins) => ins.text.len(),
+                Op::Delete(_) => 0,
+            })
+            .sum();
+        let mut each = load::Each(ops.iter());
+        match Doc::load_sorted(self.replica_id, &mut each, (ops.len(), text)) {
+            Some(mut doc) => {
+                doc.pending.limit = self.pending.limit;
+                *self = doc;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Brings this replica up to date with `other` (with
@@ -409,6 +495,7 @@ impl Doc {
 
     /// [`Doc::pos_of`] with the position in UTF-16 units too, found in one
     /// walk: `(pos, pos_utf16, deleted)`.
+    #[cfg(feature = "serde")]
     pub(crate) fn offsets_of(&self, id: Id) -> Option<(usize, usize, bool)> {
         let c = self
             .replica_index
@@ -452,9 +539,9 @@ impl Doc {
     }
 
     /// Every character ever integrated, in document order, with whether it
-    /// is deleted: the whole state, tombstones included, for tests that
-    /// compare two ways of building a document.
-    #[cfg(feature = "std")]
+    /// is deleted: the whole state, tombstones included. Tests compare two
+    /// ways of building a document with it; the client session rebuilds
+    /// its edits with it after one was refused for good.
     pub fn layout(&self) -> Vec<(Id, bool)> {
         self.tree
             .spans()

@@ -1,22 +1,155 @@
 //! The id index: which leaf of the sequence tree holds a given character id.
 //!
 //! It maps ranges of lamports of one replica to a leaf, run-length encoded:
-//! a key `(replica, lamport)` covers every lamport from itself up to the next
+//! a key covers every lamport of its replica from itself up to the next
 //! key. Only leaf splits move characters between leaves, so a run of typing
 //! that stays in one leaf costs one entry, not one per character.
+//!
+//! Each replica's keys are a sorted list cut into chunks of at most
+//! [`CHUNK`] entries, with the first key of every chunk beside them: a
+//! lookup is two binary searches over contiguous memory, a leaf split's
+//! update of a run of lamports is a splice inside one chunk, and a loaded
+//! document's index is its sorted keys cut into chunks, with no search at
+//! all. (A `BTreeMap` did the same with a search per key and per removal;
+//! it was a tenth of a local replay and of a load.)
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use smallvec::SmallVec;
+/// Most keys in one chunk: a splice moves at most this many 16-byte entries.
+const CHUNK: usize = 64;
+/// Keys per chunk of an index built in one piece, leaving room to grow.
+const CHUNK_FILL: usize = CHUNK * 3 / 4;
+
+/// One replica's keys: `(lamport, leaf)`, ascending by lamport.
+#[derive(Clone, Debug, Default)]
+struct Keys {
+    chunks: Vec<Vec<(u64, u32)>>,
+    /// The first key of each chunk; no chunk is empty.
+    firsts: Vec<u64>,
+}
+
+impl Keys {
+    /// The chunk that holds `lamport` or would: the last one starting at or
+    /// below it, or the first.
+    fn chunk_of(&self, lamport: u64) -> usize {
+        self.firsts
+            .partition_point(|&f| f <= lamport)
+            .saturating_sub(1)
+    }
+
+    /// The entry governing `lamport`: the largest key at or below it.
+    fn get(&self, lamport: u64) -> Option<u32> {
+        let c = self
+            .firsts
+            .partition_point(|&f| f <= lamport)
+            .checked_sub(1)?;
+        let chunk = &self.chunks[c];
+        let i = chunk.partition_point(|&(k, _)| k <= lamport);
+        Some(chunk[i - 1].1)
+    }
+
+    fn insert(&mut self, lamport: u64, leaf: u32) {
+        if self.chunks.is_empty() {
+            self.chunks.push(alloc::vec![(lamport, leaf)]);
+            self.firsts.push(lamport);
+            return;
+        }
+        let c = self.chunk_of(lamport);
+        let chunk = &mut self.chunks[c];
+        let i = chunk.partition_point(|&(k, _)| k < lamport);
+        if chunk.get(i).is_some_and(|&(k, _)| k == lamport) {
+            chunk[i].1 = leaf;
+            return;
+        }
+        chunk.insert(i, (lamport, leaf));
+        self.firsts[c] = chunk[0].0;
+        if chunk.len() > CHUNK {
+            let upper = chunk.split_off(CHUNK / 2);
+            self.firsts.insert(c + 1, upper[0].0);
+            self.chunks.insert(c + 1, upper);
+        }
+    }
+
+    /// Removes every key in `start..=end`.
+    fn remove(&mut self, start: u64, end: u64) {
+        let mut c = self.chunk_of(start);
+        while c < self.chunks.len() && self.firsts[c] <= end {
+            let chunk = &mut self.chunks[c];
+            let from = chunk.partition_point(|&(k, _)| k < start);
+            let to = chunk.partition_point(|&(k, _)| k <= end);
+            chunk.drain(from..to);
+            if chunk.is_empty() {
+                self.chunks.remove(c);
+                self.firsts.remove(c);
+            } else {
+                self.firsts[c] = chunk[0].0;
+                c += 1;
+            }
+        }
+    }
+
+    /// Points `start..end` at `leaf` in one splice when the keys involved
+    /// (the one governing `start`, those inside, the one governing `end`)
+    /// all lie in one chunk, as they do for most leaf splits; false, having
+    /// changed nothing, otherwise.
+    fn set_in_chunk(&mut self, start: u64, end: u64, leaf: u32) -> bool {
+        let Some(c) = self.firsts.partition_point(|&f| f <= start).checked_sub(1) else {
+            return false;
+        };
+        if self.firsts.get(c + 1).is_some_and(|&f| f <= end) {
+            return false;
+        }
+        let chunk = &mut self.chunks[c];
+        let i = chunk.partition_point(|&(k, _)| k < start);
+        let j = chunk.partition_point(|&(k, _)| k <= end);
+        if i == 0 && c > 0 {
+            // What governs `start` then is the previous chunk's last key.
+            return false;
+        }
+        // `c` starts at or below `start`, so `end` is governed from here.
+        let before = chunk[..i].last().map(|&(_, l)| l);
+        let after = chunk[j - 1].1;
+        let mut new = [(0, 0); 2];
+        let mut n = 0;
+        if before != Some(leaf) {
+            new[n] = (start, leaf);
+            n += 1;
+        }
+        if after != leaf {
+            new[n] = (end, after);
+            n += 1;
+        }
+        chunk.splice(i..j, new[..n].iter().copied());
+        if chunk.is_empty() {
+            self.chunks.remove(c);
+            self.firsts.remove(c);
+            return true;
+        }
+        self.firsts[c] = chunk[0].0;
+        if chunk.len() > CHUNK {
+            let upper = chunk.split_off(CHUNK / 2);
+            self.firsts.insert(c + 1, upper[0].0);
+            self.chunks.insert(c + 1, upper);
+        }
+        true
+    }
+
+    fn last(&self) -> Option<(u64, u32)> {
+        self.chunks.last().and_then(|c| c.last()).copied()
+    }
+
+    fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Index {
     /// Per replica (by its index in the document's replica table), its
-    /// lamport keys. A map per replica keeps each search within that
-    /// replica's keys, 8 bytes each instead of a 16-byte tuple: an echo on a
-    /// busy relay touches a cold document, and cache lines are the cost.
-    maps: Vec<BTreeMap<u64, u32>>,
+    /// lamport keys: one list per replica keeps each search within that
+    /// replica's keys, 8 bytes each instead of a 16-byte tuple. An echo on
+    /// a busy relay touches a cold document, and cache lines are the cost.
+    maps: Vec<Keys>,
     /// Per replica, its largest key and the leaf that key points at. New
     /// characters come after all others of their replica, so when they land
     /// in this leaf (typing goes on where it was) no search is needed.
@@ -28,45 +161,41 @@ impl Index {
     /// leaf)` of every piece of every span in `(replica, lamport)` order.
     pub(crate) fn from_sorted(entries: impl Iterator<Item = (u32, u64, u32)>) -> Index {
         let mut index = Index::default();
-        let mut keys: Vec<(u64, u32)> = Vec::new();
-        let mut current = None;
+        let mut current = u32::MAX;
+        let mut last_leaf = u32::MAX;
         for (replica, lamport, leaf) in entries {
-            if current != Some(replica) {
-                if let Some(r) = current {
-                    index.finish_sorted(r, &mut keys);
-                }
-                current = Some(replica);
+            if current != replica {
+                current = replica;
+                last_leaf = u32::MAX;
+                index.grow(replica);
             }
             // A key covers everything up to the next one: a span in the same
             // leaf as the key before it needs none.
-            if keys.last().is_none_or(|&(_, l)| l != leaf) {
-                keys.push((lamport, leaf));
+            if last_leaf == leaf {
+                continue;
+            }
+            last_leaf = leaf;
+            let keys = &mut index.maps[replica as usize];
+            match keys.chunks.last_mut() {
+                Some(chunk) if chunk.len() < CHUNK_FILL => chunk.push((lamport, leaf)),
+                _ => {
+                    let mut chunk = Vec::with_capacity(CHUNK + 1);
+                    chunk.push((lamport, leaf));
+                    keys.chunks.push(chunk);
+                    keys.firsts.push(lamport);
+                }
             }
         }
-        if let Some(r) = current {
-            index.finish_sorted(r, &mut keys);
+        for r in 0..index.maps.len() {
+            index.tail[r] = index.maps[r].last().unwrap_or((0, u32::MAX));
         }
         index
-    }
-
-    /// Stores the sorted keys of `replica`, leaving `keys` empty.
-    fn finish_sorted(&mut self, replica: u32, keys: &mut Vec<(u64, u32)>) {
-        self.grow(replica);
-        let r = replica as usize;
-        self.tail[r] = keys.last().copied().unwrap_or((0, u32::MAX));
-        // Keys arrive sorted, so each insert goes down the right edge.
-        // (`collect` would bulk-build, but sorts first: in the wasm build
-        // that sort's code costs kilobytes for no gain.)
-        let map = &mut self.maps[r];
-        for (lamport, leaf) in keys.drain(..) {
-            map.insert(lamport, leaf);
-        }
     }
 
     fn grow(&mut self, replica: u32) {
         let r = replica as usize;
         if self.maps.len() <= r {
-            self.maps.resize_with(r + 1, BTreeMap::new);
+            self.maps.resize_with(r + 1, Keys::default);
             self.tail.resize(r + 1, (0, u32::MAX));
         }
     }
@@ -80,10 +209,7 @@ impl Index {
         if leaf != u32::MAX && key <= lamport {
             return Some(leaf);
         }
-        self.maps[replica as usize]
-            .range(..=lamport)
-            .next_back()
-            .map(|(_, leaf)| *leaf)
+        self.maps[replica as usize].get(lamport)
     }
 
     /// Records characters with lamports above every existing one of `replica`.
@@ -113,9 +239,7 @@ impl Index {
     /// just noted is not necessarily it.
     fn refresh_tail(&mut self, replica: u32) {
         let r = replica as usize;
-        self.tail[r] = self.maps[r]
-            .last_key_value()
-            .map_or((0, u32::MAX), |(&key, &leaf)| (key, leaf));
+        self.tail[r] = self.maps[r].last().unwrap_or((0, u32::MAX));
     }
 
     /// Points lamports `start..end` of `replica` at `leaf`, leaving every other
@@ -123,26 +247,22 @@ impl Index {
     pub(crate) fn set(&mut self, replica: u32, start: u64, end: u64, leaf: u32) {
         self.grow(replica);
         let r = replica as usize;
-        let after = self.leaf_of(replica, end);
-        let map = &mut self.maps[r];
-        let stale: SmallVec<[u64; 4]> = map.range(start..=end).map(|(&key, _)| key).collect();
-        // With no key inside the range, what governs `start` is what
-        // governed `end`: no need to search again.
-        let before = if stale.is_empty() {
-            after
-        } else {
-            for key in &stale {
-                map.remove(key);
+        let keys = &mut self.maps[r];
+        if keys.set_in_chunk(start, end, leaf) {
+            if end >= self.tail[r].0 || self.tail[r].1 == u32::MAX {
+                self.refresh_tail(replica);
             }
-            map.range(..=start).next_back().map(|(_, leaf)| *leaf)
-        };
-        if before != Some(leaf) {
-            map.insert(start, leaf);
+            return;
+        }
+        let after = keys.get(end);
+        keys.remove(start, end);
+        if keys.get(start) != Some(leaf) {
+            keys.insert(start, leaf);
         }
         if let Some(after) = after
             && after != leaf
         {
-            map.insert(end, after);
+            keys.insert(end, after);
         }
         // Only a change at or above the largest key can move it.
         if end >= self.tail[r].0 || self.tail[r].1 == u32::MAX {
@@ -151,6 +271,123 @@ impl Index {
     }
 
     pub(crate) fn entries(&self) -> usize {
-        self.maps.iter().map(BTreeMap::len).sum()
+        self.maps.iter().map(Keys::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::collections::BTreeMap;
+    use alloc::vec::Vec;
+
+    use super::{Index, Keys};
+
+    /// The chunked keys answer like an ordered map through inserts, range
+    /// removals and chunk splits and merges.
+    #[test]
+    fn keys_behave_like_an_ordered_map() {
+        let mut keys = Keys::default();
+        let mut model = BTreeMap::new();
+        let mut seed = 7u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for step in 0..20_000 {
+            let a = next(5_000);
+            if next(4) == 0 {
+                let b = a + next(200);
+                keys.remove(a, b);
+                let stale: Vec<u64> = model.range(a..=b).map(|(&k, _)| k).collect();
+                for k in stale {
+                    model.remove(&k);
+                }
+            } else {
+                keys.insert(a, step);
+                model.insert(a, step);
+            }
+            let probe = next(5_100);
+            let want = model.range(..=probe).next_back().map(|(_, &l)| l);
+            assert_eq!(keys.get(probe), want, "step {step}, probe {probe}");
+            assert_eq!(keys.last(), model.last_key_value().map(|(&k, &l)| (k, l)));
+        }
+        assert_eq!(keys.len(), model.len());
+        for (c, chunk) in keys.chunks.iter().enumerate() {
+            assert!(!chunk.is_empty() && chunk.len() <= super::CHUNK);
+            assert_eq!(keys.firsts[c], chunk[0].0);
+        }
+    }
+
+    /// A range set in one splice answers like the generic removal and
+    /// inserts it stands in for.
+    #[test]
+    fn setting_a_range_in_one_chunk_matches_the_general_way() {
+        let mut fast = Index::default();
+        let mut slow = Index::default();
+        let mut seed = 11u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for i in 0..3_000u64 {
+            fast.note_new(0, i * 4, (i / 5) as u32);
+            slow.note_new(0, i * 4, (i / 5) as u32);
+        }
+        for step in 0..5_000 {
+            let start = next(12_500);
+            let end = start + 1 + next(40);
+            let leaf = next(700) as u32;
+            fast.set(0, start, end, leaf);
+            // The general way, as `set` does it when the splice cannot.
+            let keys = &mut slow.maps[0];
+            let after = keys.get(end);
+            keys.remove(start, end);
+            if keys.get(start) != Some(leaf) {
+                keys.insert(start, leaf);
+            }
+            if let Some(after) = after
+                && after != leaf
+            {
+                keys.insert(end, after);
+            }
+            slow.refresh_tail(0);
+            for probe in [
+                start.saturating_sub(1),
+                start,
+                end - 1,
+                end,
+                end + 1,
+                next(12_600),
+            ] {
+                assert_eq!(
+                    fast.leaf_of(0, probe),
+                    slow.leaf_of(0, probe),
+                    "step {step}"
+                );
+            }
+        }
+        assert_eq!(fast.entries(), slow.entries());
+    }
+
+    #[test]
+    fn a_built_index_answers_like_one_grown_key_by_key() {
+        let entries: Vec<(u32, u64, u32)> = (0..1_000u64)
+            .map(|i| ((i / 400) as u32, i * 3, (i / 7) as u32))
+            .collect();
+        let built = Index::from_sorted(entries.iter().copied());
+        let mut grown = Index::default();
+        for &(r, lamport, leaf) in &entries {
+            grown.note_new(r, lamport, leaf);
+        }
+        for r in 0..3 {
+            for lamport in 0..3_000 {
+                assert_eq!(built.leaf_of(r, lamport), grown.leaf_of(r, lamport));
+            }
+        }
+        assert_eq!(built.entries(), grown.entries());
     }
 }

@@ -24,7 +24,8 @@
 //! - [`anchor`]: places in the text that follow edits (carets, selections).
 //! - [`op`]: the operations replicas exchange.
 //! - `doc`: the document, local edits and integration of remote operations.
-//! - `tree`: the sequence of characters as run-length spans in a counted B-tree.
+//! - `tree`: the sequence of characters as run-length spans in a counted
+//!   B-tree (`span`, `build`, `position`, `edit`, `balance`, `check`).
 //! - `index`: from a character id to the leaf holding it.
 //! - `oplog`: the history, run-length encoded, for version vectors and dedup.
 //! - `pending`: remote operations waiting for their dependencies.

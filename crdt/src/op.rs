@@ -163,43 +163,9 @@ impl Op {
     /// Checks everything that can be checked without the document: id ranges,
     /// the reserved replica, emptiness and causal order of the dependencies.
     pub(crate) fn validate(&self) -> Result<u64, Error> {
-        check_replica(self.replica_id())?;
-        let len = self.len();
-        if len == 0 {
-            return Err(Error::EmptyOp);
-        }
-        check_run("seq", self.seq(), len)?;
-        check_run("lamport", self.lamport(), len)?;
-        match self {
-            Op::Insert(op) => {
-                if let Some(parent) = op.parent_id {
-                    parent.validate()?;
-                    if parent.lamport >= op.lamport {
-                        return Err(Error::CausalityViolation {
-                            lamport: op.lamport,
-                            dependency: parent,
-                        });
-                    }
-                }
-            }
-            Op::Delete(op) => {
-                check_replica(op.target.replica_id)?;
-                check_safe("lamport", op.target.lamport)?;
-                check_run("lamport", op.target.lamport, op.len)?;
-                // Unit `i` (lamport `lamport + i`) must come after the
-                // character it deletes. Forwards that holds for every unit
-                // when it holds for the first; reversed, the first unit
-                // deletes the last target.
-                let first = Id::new(op.target_of(0), op.target.replica_id);
-                if first.lamport >= op.lamport {
-                    return Err(Error::CausalityViolation {
-                        lamport: op.lamport,
-                        dependency: first,
-                    });
-                }
-            }
-        }
-        Ok(len)
+        let raw = Raw::of(self);
+        raw.validate()?;
+        Ok(raw.len)
     }
 
     /// The same operation without its first `k` units (`0 < k < len`).
@@ -294,5 +260,118 @@ impl<'a> IntoIterator for &'a Ops {
 impl From<Ops> for Vec<Op> {
     fn from(ops: Ops) -> Vec<Op> {
         ops.into_vec()
+    }
+}
+
+/// An operation as the one-pass layout reads it: its text borrowed and its
+/// length in units known, so that a snapshot's operations are read straight
+/// from its columns without an [`Op`] (and its text's copy) for each.
+pub(crate) struct Raw<'a> {
+    pub replica_id: u64,
+    pub seq: u64,
+    pub lamport: u64,
+    /// Units: characters of an insert's text, or a delete's `len`.
+    pub len: u64,
+    pub body: Body<'a>,
+}
+
+pub(crate) enum Body<'a> {
+    Insert { parent: Option<Id>, text: &'a str },
+    Delete { target: Id, reversed: bool },
+}
+
+impl<'a> Raw<'a> {
+    pub(crate) fn of(op: &'a Op) -> Raw<'a> {
+        match op {
+            Op::Insert(i) => Raw {
+                replica_id: i.replica_id,
+                seq: i.seq,
+                lamport: i.lamport,
+                len: if i.text.len() == 1 {
+                    1
+                } else {
+                    i.text.chars().count() as u64
+                },
+                body: Body::Insert {
+                    parent: i.parent_id,
+                    text: &i.text,
+                },
+            },
+            Op::Delete(d) => Raw {
+                replica_id: d.replica_id,
+                seq: d.seq,
+                lamport: d.lamport,
+                len: d.len,
+                body: Body::Delete {
+                    target: d.target,
+                    reversed: d.reversed,
+                },
+            },
+        }
+    }
+
+    pub(crate) fn to_op(&self) -> Op {
+        match self.body {
+            Body::Insert { parent, text } => Op::Insert(InsertOp {
+                replica_id: self.replica_id,
+                seq: self.seq,
+                lamport: self.lamport,
+                parent_id: parent,
+                text: text.into(),
+            }),
+            Body::Delete { target, reversed } => Op::Delete(DeleteOp {
+                replica_id: self.replica_id,
+                seq: self.seq,
+                lamport: self.lamport,
+                target,
+                len: self.len,
+                reversed,
+            }),
+        }
+    }
+
+    /// [`Op::validate`], for an operation whose length is known.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        check_replica(self.replica_id)?;
+        let len = self.len;
+        if len == 0 {
+            return Err(Error::EmptyOp);
+        }
+        check_run("seq", self.seq, len)?;
+        check_run("lamport", self.lamport, len)?;
+        match self.body {
+            Body::Insert { parent, .. } => {
+                if let Some(parent) = parent {
+                    parent.validate()?;
+                    if parent.lamport >= self.lamport {
+                        return Err(Error::CausalityViolation {
+                            lamport: self.lamport,
+                            dependency: parent,
+                        });
+                    }
+                }
+            }
+            Body::Delete { target, reversed } => {
+                check_replica(target.replica_id)?;
+                check_safe("lamport", target.lamport)?;
+                check_run("lamport", target.lamport, len)?;
+                // Unit `i` (lamport `lamport + i`) must come after the
+                // character it deletes. Forwards that holds for every unit
+                // when it holds for the first; reversed, the first unit
+                // deletes the last target.
+                let first = if reversed {
+                    target.lamport + len - 1
+                } else {
+                    target.lamport
+                };
+                if first >= self.lamport {
+                    return Err(Error::CausalityViolation {
+                        lamport: self.lamport,
+                        dependency: Id::new(first, target.replica_id),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -109,19 +109,78 @@ pub(crate) enum Unit {
     },
 }
 
+/// Runs kept in chunks of [`CHUNK`]: a log that grows by doubling holds up
+/// to twice the memory its runs need (a third of a long document's heap),
+/// one that grows a chunk at a time at most one chunk more.
+const CHUNK: usize = 256;
+
+/// One replica's runs in sequence order, chunked; every chunk but the last
+/// is full, so run `i` is at `chunks[i / CHUNK][i % CHUNK]`.
+#[derive(Clone, Debug, Default)]
+struct Runs {
+    chunks: Vec<Vec<Run>>,
+}
+
+impl Runs {
+    fn len(&self) -> usize {
+        self.chunks
+            .last()
+            .map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
+    }
+
+    fn last_mut(&mut self) -> Option<&mut Run> {
+        self.chunks.last_mut().and_then(|c| c.last_mut())
+    }
+
+    fn push(&mut self, run: Run) {
+        match self.chunks.last_mut() {
+            Some(c) if c.len() < CHUNK => c.push(run),
+            _ => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(run);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The index of the first run for which `pred` is false (`pred` is true
+    /// for a prefix), as [`slice::partition_point`].
+    fn partition_point(&self, pred: impl Fn(&Run) -> bool) -> usize {
+        let c = self
+            .chunks
+            .partition_point(|chunk| chunk.last().is_some_and(&pred));
+        match self.chunks.get(c) {
+            Some(chunk) => c * CHUNK + chunk.partition_point(pred),
+            None => self.len(),
+        }
+    }
+
+    /// Runs `start..end` in order.
+    fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &Run> + '_ {
+        let first = start / CHUNK;
+        self.chunks
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .flatten()
+            .skip(start % CHUNK)
+            .take(end.saturating_sub(start))
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OpLog {
     /// Runs per replica (by replica table index), in sequence order.
-    runs: Vec<Vec<Run>>,
+    runs: Vec<Runs>,
 }
 
 impl OpLog {
     pub(crate) fn add_replica(&mut self) {
-        self.runs.push(Vec::new());
+        self.runs.push(Runs::default());
     }
 
     pub(crate) fn run_count(&self) -> usize {
-        self.runs.iter().map(Vec::len).sum()
+        self.runs.iter().map(Runs::len).sum()
     }
 
     /// Appends the next run of `replica`, joining it to the previous run when
@@ -146,7 +205,7 @@ impl OpLog {
     ) -> impl Iterator<Item = Unit> + 'a {
         let runs = &self.runs[replica as usize];
         let start = runs.partition_point(|r| r.end() <= seq);
-        runs[start..].iter().flat_map(move |run| {
+        runs.range(start, runs.len()).flat_map(move |run| {
             let skip = seq.saturating_sub(run.seq);
             let mut chars = text_of(run, content).chars().skip(skip as usize);
             (skip..run.len).map(move |i| unit_of(run, i, chars.next(), ids, replica))
@@ -167,7 +226,7 @@ impl OpLog {
         let end = runs.partition_point(|r| r.seq < to);
         let mut current: Option<Run> = None;
         let mut text = String::new();
-        for run in &runs[start..end] {
+        for run in runs.range(start, end) {
             // Cut the run to `from..to`, then join it to the previous one
             // when the arena kept them apart but the units continue.
             let mut run = *run;

@@ -22,11 +22,13 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use crate::doc::Doc;
+use crate::doc::load::{Each, Source};
 use crate::error::{DecodeError, Error};
 use crate::id::{Id, MAX_SAFE};
-use crate::op::{DeleteOp, InsertOp, Op};
+use crate::op::{Body, InsertOp, Op, Raw};
 use crate::version::VersionVector;
 
 const MAGIC: &[u8; 3] = b"CLB";
@@ -179,7 +181,7 @@ impl Doc {
             })
             .sum();
         let sizes = (snapshot.ops.len(), text);
-        if let Some(doc) = Doc::load_sorted(replica_id, &mut snapshot.ops.iter().cloned(), sizes) {
+        if let Some(doc) = Doc::load_sorted(replica_id, &mut Each(snapshot.ops.iter()), sizes) {
             return Ok(doc);
         }
         Doc::integrate_all(replica_id, &snapshot.ops)
@@ -207,17 +209,10 @@ impl Doc {
         // operations in between; anything unexpected takes the long way,
         // which reports it precisely.
         let mut cols = Columns::open(bytes)?;
-        let mut failed = false;
         let sizes = (cols.left.min(bytes.len()), cols.text.len());
-        let mut ops = core::iter::from_fn(|| {
-            if cols.left == 0 {
-                return None;
-            }
-            cols.next_op().map_err(|_| failed = true).ok()
-        });
-        let loaded = Doc::load_sorted(replica_id, &mut ops, sizes);
+        let loaded = Doc::load_sorted(replica_id, &mut cols, sizes);
         if let Some(doc) = loaded
-            && !failed
+            && !cols.failed
             && cols.finish().is_ok()
         {
             return Ok(doc);
@@ -242,6 +237,29 @@ struct Columns {
     at: [usize; 7],
     next_seq: Vec<u64>,
     prev_lamport: u64,
+    /// Set when reading an operation failed, which ends the one-pass read.
+    failed: bool,
+}
+
+impl Source for Columns {
+    fn next_raw(&mut self) -> Option<Raw<'_>> {
+        if self.left == 0 || self.failed {
+            return None;
+        }
+        match self.read_op() {
+            Ok((raw, text)) => {
+                let mut raw: Raw<'_> = raw;
+                if let Body::Insert { text: t, .. } = &mut raw.body {
+                    *t = &self.text[text];
+                }
+                Some(raw)
+            }
+            Err(_) => {
+                self.failed = true;
+                None
+            }
+        }
+    }
 }
 
 impl Columns {
@@ -306,30 +324,36 @@ impl Columns {
             cols: [tags, replicas, seqs, lamports, lens, refs],
             at: [0; 7],
             prev_lamport: 0,
+            failed: false,
         })
     }
 
-    /// Reads column `col` from where it was left.
-    fn read<T>(
-        &mut self,
-        col: usize,
-        f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
-    ) -> Result<T, DecodeError> {
-        let mut r = Reader {
-            bytes: &self.cols[col],
-            at: self.at[col],
-        };
-        let v = f(&mut r)?;
-        self.at[col] = r.at;
-        Ok(v)
-    }
-
+    /// The next byte of column `col`.
+    #[inline]
     fn byte(&mut self, col: usize, what: &'static str) -> Result<u8, DecodeError> {
-        self.read(col, |r| Ok(r.take(1, what)?[0]))
+        let at = self.at[col];
+        let b = *self.cols[col].get(at).ok_or(DecodeError::Truncated(what))?;
+        self.at[col] = at + 1;
+        Ok(b)
     }
 
+    /// The next varint of column `col` (as [`Reader::varint`], without
+    /// building a reader per value: this is the load's innermost loop).
+    #[inline]
     fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
-        self.read(col, |r| r.varint(what))
+        let bytes = &self.cols[col];
+        let mut at = self.at[col];
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = *bytes.get(at).ok_or(DecodeError::Truncated(what))?;
+            at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                self.at[col] = at;
+                return Ok(v);
+            }
+        }
+        Err(DecodeError::OutOfRange(what))
     }
 
     fn replica_at(&self, i: u64) -> Result<u64, DecodeError> {
@@ -341,6 +365,16 @@ impl Columns {
 
     /// The next operation; call only while `left > 0`.
     fn next_op(&mut self) -> Result<Op, DecodeError> {
+        let (mut raw, text) = self.read_op()?;
+        if let Body::Insert { text: t, .. } = &mut raw.body {
+            *t = &self.text[text];
+        }
+        Ok(raw.to_op())
+    }
+
+    /// The next operation with an insert's text as its byte range in the
+    /// text column (and an empty `text`); call only while `left > 0`.
+    fn read_op(&mut self) -> Result<(Raw<'static>, Range<usize>), DecodeError> {
         let [tags, replicas, seqs, lamports, lens, refs, text] = [0, 1, 2, 3, 4, 5, 6];
         self.left -= 1;
         let tag = self.byte(tags, "tag")?;
@@ -382,14 +416,18 @@ impl Columns {
             Ok(Id::new(target as u64, other))
         };
         if delete {
-            return Ok(Op::Delete(DeleteOp {
+            let body = Body::Delete {
+                target: reference()?,
+                reversed: tag & TAG_REVERSED != 0,
+            };
+            let raw = Raw {
                 replica_id,
                 seq,
                 lamport,
-                target: reference()?,
                 len,
-                reversed: tag & TAG_REVERSED != 0,
-            }));
+                body,
+            };
+            return Ok((raw, 0..0));
         }
         let parent_id = if tag & TAG_ROOT != 0 {
             None
@@ -397,12 +435,18 @@ impl Columns {
             Some(reference()?)
         };
         let start = self.at[text];
+        // `len` bytes that are all ASCII are `len` characters: most texts
+        // are, even in a column that is not all ASCII.
+        let ascii_end = usize::try_from(len)
+            .ok()
+            .and_then(|n| start.checked_add(n))
+            .filter(|&end| end <= self.text.len());
         let end = if self.ascii {
-            usize::try_from(len)
-                .ok()
-                .and_then(|n| start.checked_add(n))
-                .filter(|&end| end <= self.text.len())
-                .ok_or(DecodeError::Truncated("text"))?
+            ascii_end.ok_or(DecodeError::Truncated("text"))?
+        } else if let Some(end) =
+            ascii_end.filter(|&end| self.text.as_bytes()[start..end].is_ascii())
+        {
+            end
         } else {
             let mut chars = self.text[start..].char_indices();
             for _ in 0..len {
@@ -411,13 +455,18 @@ impl Columns {
             start + chars.offset()
         };
         self.at[text] = end;
-        Ok(Op::Insert(InsertOp {
+        let body = Body::Insert {
+            parent: parent_id,
+            text: "",
+        };
+        let raw = Raw {
             replica_id,
             seq,
             lamport,
-            parent_id,
-            text: self.text[start..end].into(),
-        }))
+            len,
+            body,
+        };
+        Ok((raw, start..end))
     }
 
     /// Errors unless every operation and every byte of every column was read.

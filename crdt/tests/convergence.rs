@@ -117,7 +117,15 @@ proptest! {
         // equal the live replicas.
         let loaded = Doc::decode(77, &bytes).unwrap();
         let mut replayed = Doc::new(78).unwrap();
-        replayed.apply_all(&docs[1].ops_since(&VersionVector::new())).unwrap();
+        for op in &docs[1].ops_since(&VersionVector::new()) {
+            replayed.apply(op).unwrap();
+        }
+        // A fresh replica takes the same history in one step.
+        let mut bulk = Doc::new(79).unwrap();
+        bulk.apply_all(&docs[1].ops_since(&VersionVector::new())).unwrap();
+        bulk.check().unwrap();
+        prop_assert_eq!(bulk.encode(), bytes.clone());
+        prop_assert_eq!(bulk.layout(), replayed.layout());
         prop_assert_eq!(loaded.text(), text.clone());
         prop_assert_eq!(replayed.text(), text);
         prop_assert_eq!(loaded.encode(), bytes.clone());

@@ -9,10 +9,13 @@ fn doc(replica: u64) -> Doc {
 }
 
 /// `ops` integrated one at a time into an empty replica, as
-/// `Doc::from_snapshot` did before it learned to lay a history out at once.
+/// `Doc::from_snapshot` and `Doc::apply_all` did before they learned to lay
+/// a history out at once.
 fn integrated(ops: &[Op]) -> Result<Doc, Error> {
     let mut d = doc(50);
-    d.apply_all(ops)?;
+    for op in ops {
+        d.apply(op)?;
+    }
     Ok(d)
 }
 
@@ -148,4 +151,82 @@ fn an_op_count_the_columns_do_not_back_is_refused() {
         "invalid_snapshot"
     );
     assert!(Snapshot::decode(&bytes).is_err());
+}
+
+#[test]
+fn a_fresh_replica_takes_a_whole_history_as_integrating_it_would() {
+    let mut a = doc(1);
+    let mut b = doc(2);
+    a.insert(0, "hello world").unwrap();
+    b.merge_from(&a).unwrap();
+    b.insert(5, ",").unwrap();
+    a.insert(5, "!!").unwrap();
+    b.delete(0, 2).unwrap();
+    a.delete(7, 3).unwrap();
+    a.merge_from(&b).unwrap();
+    b.merge_from(&a).unwrap();
+    a.insert(3, "\u{e9}\u{1f600}").unwrap();
+    let canonical = a.ops_since(&VersionVector::new());
+    let reference = integrated(&canonical).unwrap();
+    assert_same_state(&reference, &a);
+    // In canonical order: laid out in one step.
+    let mut bulk = doc(9);
+    bulk.apply_all(&canonical).unwrap();
+    assert_same_state(&bulk, &reference);
+    // The same history with every insert cut into one op per character,
+    // still in ascending id order.
+    let mut units = Vec::new();
+    for op in &canonical {
+        match op {
+            Op::Insert(i) => {
+                for (k, ch) in i.text.chars().enumerate() {
+                    let k = k as u64;
+                    units.push(Op::Insert(InsertOp {
+                        seq: i.seq + k,
+                        lamport: i.lamport + k,
+                        parent_id: if k == 0 {
+                            i.parent_id
+                        } else {
+                            Some(Id::new(i.lamport + k - 1, i.replica_id))
+                        },
+                        text: ch.to_string().into(),
+                        ..i.clone()
+                    }));
+                }
+            }
+            Op::Delete(_) => units.push(op.clone()),
+        }
+    }
+    let mut unjoined = doc(10);
+    unjoined.apply_all(&units).unwrap();
+    assert_same_state(&unjoined, &reference);
+    // Out of canonical order: op by op, buffering what waits.
+    let mut reversed = canonical.clone();
+    reversed.reverse();
+    let mut backwards = doc(11);
+    backwards.apply_all(&reversed).unwrap();
+    assert_eq!(backwards.pending_len(), 0);
+    assert_same_state(&backwards, &reference);
+    // A replica that holds something already integrates op by op.
+    let mut busy = doc(12);
+    busy.apply(&canonical[0]).unwrap();
+    busy.apply_all(&canonical).unwrap();
+    assert_same_state(&busy, &reference);
+    // An invalid op part way: the ops before it stay, as documented.
+    let mut broken = canonical.clone();
+    let at = broken.len() / 2;
+    broken.insert(
+        at,
+        Op::Insert(InsertOp {
+            replica_id: 7,
+            seq: 0,
+            lamport: 0,
+            parent_id: None,
+            text: "".into(),
+        }),
+    );
+    let mut partial = doc(13);
+    let err = partial.apply_all(&broken).unwrap_err();
+    assert_eq!(err.code(), integrated(&broken).unwrap_err().code());
+    assert_same_state(&partial, &integrated(&canonical[..at]).unwrap());
 }

@@ -534,3 +534,31 @@ fn lowering_the_buffer_limit_never_drops_an_accepted_op() {
     assert_eq!(late.pending_len(), 0);
     assert_eq!(late.text(), r3.text());
 }
+
+#[test]
+fn a_delete_across_many_spans_and_leaves_matches_its_ops() {
+    // Every other character from another replica, some already deleted:
+    // a long delete crosses hundreds of spans, split at both ends, in
+    // several leaves, some full.
+    let mut a = Doc::new(1).unwrap();
+    let mut b = Doc::new(2).unwrap();
+    a.insert(0, &"a".repeat(400)).unwrap();
+    b.merge_from(&a).unwrap();
+    for i in (0..400).rev().step_by(3) {
+        b.insert(i, "\u{e9}\u{1f600}").unwrap();
+    }
+    for i in (0..300).step_by(7) {
+        b.delete(i, 2).unwrap();
+    }
+    a.merge_from(&b).unwrap();
+    for (pos, len) in [(5, 300), (0, 1), (17, 2), (3, 150)] {
+        let ops = a.delete(pos, len).unwrap();
+        a.check().unwrap();
+        let mut c = b.fork(3).unwrap();
+        c.apply_all(&a.ops_since(&c.version())).unwrap();
+        b.apply_all(&ops).unwrap();
+        assert_eq!(b.layout(), a.layout());
+        assert_eq!(c.layout(), a.layout());
+        assert_eq!(b.text(), a.text());
+    }
+}

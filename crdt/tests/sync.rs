@@ -472,13 +472,8 @@ fn messages_parse_whatever_the_field_order() {
 /// only by the splices the session reports, in characters and in UTF-16.
 #[test]
 fn splices_keep_an_editor_in_step_with_remote_edits() {
-    let mut state = 0x2545_f491_4f6c_dd1d_u64;
-    let mut rand = move |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut rng = collab_testkit::Rng::new(0x2545_f491_4f6c_dd1d, 0);
+    let mut rand = move |n: usize| rng.below(n);
     let words = ["a", "bc", "🙂", "é", "漢字", "e\u{301}", "xyz"];
     let mut s = ClientSession::new("d", 1).unwrap();
     s.connect();

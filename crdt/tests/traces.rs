@@ -2,12 +2,10 @@
 //! `endContent`, locally, merged into a fresh replica and through a snapshot;
 //! the concurrent trace converges through the data set's fork-and-merge recipe.
 
-mod support;
-
 use std::path::PathBuf;
 
 use collab_crdt::{Doc, VersionVector};
-use support::trace;
+use collab_testkit::trace;
 
 /// The trace files, or `None` (with a message) when they are absent outside CI.
 fn traces() -> Option<Vec<PathBuf>> {
@@ -49,7 +47,9 @@ fn sequential_traces_replay_to_their_end_content() {
         doc.check().unwrap();
 
         let mut merged = Doc::new(2).unwrap();
-        merged.apply_all(&ops).unwrap();
+        for op in &ops {
+            merged.apply(op).unwrap();
+        }
         assert_eq!(merged.text(), t.end, "{name}: the ops as sent, one by one");
 
         let mut joined = Doc::new(3).unwrap();
@@ -57,6 +57,11 @@ fn sequential_traces_replay_to_their_end_content() {
             .apply_all(&doc.ops_since(&VersionVector::new()))
             .unwrap();
         assert_eq!(joined.text(), t.end, "{name}: the joined op log");
+        assert_eq!(
+            joined.layout(),
+            merged.layout(),
+            "{name}: one step, op by op"
+        );
 
         let bytes = doc.encode();
         assert_eq!(merged.encode(), bytes, "{name}: snapshots agree");

@@ -13,6 +13,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use collab_crdt::Doc;
 use collab_crdt::sync::ServerSeq;
 
 use crate::metrics::Metrics;
@@ -41,9 +42,29 @@ pub enum Job {
     /// A snapshot at a `server_seq` whose appends were queued before it.
     Snapshot {
         doc_id: Arc<str>,
-        snapshot: StoredSnapshot,
+        snapshot: PendingSnapshot,
         sink: Arc<dyn CommitSink>,
     },
+}
+
+/// A snapshot to write: already encoded, or a copy of the document to
+/// encode here, off the room's lock and off the runtime (encoding and
+/// compressing a large document takes far longer than copying it).
+pub enum PendingSnapshot {
+    Encoded(StoredSnapshot),
+    Doc { at: ServerSeq, doc: Box<Doc> },
+}
+
+impl PendingSnapshot {
+    pub fn encode(self) -> StoredSnapshot {
+        match self {
+            PendingSnapshot::Encoded(s) => s,
+            PendingSnapshot::Doc { at, doc } => StoredSnapshot {
+                server_seq: at,
+                data: doc.encode().into(),
+            },
+        }
+    }
 }
 
 impl Job {
@@ -174,10 +195,10 @@ impl Shared {
         }
     }
 
-    fn done(&self, group: &[Job]) {
+    fn done(&self, docs: &[Arc<str>]) {
         let mut state = self.lock();
-        for job in group {
-            state.busy.remove(job.doc_id());
+        for doc in docs {
+            state.busy.remove(doc);
         }
         drop(state);
         self.changed.notify_all();
@@ -186,8 +207,9 @@ impl Shared {
 
 fn run(shared: &Shared) {
     while let Some(group) = shared.take() {
-        write_group(shared, &group);
-        shared.done(&group);
+        let docs: Vec<Arc<str>> = group.iter().map(|job| job.doc_id().clone()).collect();
+        write_group(shared, group);
+        shared.done(&docs);
     }
     // Wake the other workers so that they see the end too.
     shared.changed.notify_all();
@@ -196,33 +218,38 @@ fn run(shared: &Shared) {
 /// Writes one group's appends in one transaction (falling back to one
 /// transaction per document if the group fails, so that one document's
 /// failure does not fail the others), then its snapshots.
-fn write_group(shared: &Shared, group: &[Job]) {
+fn write_group(shared: &Shared, group: Vec<Job>) {
     let store = &*shared.store;
-    let appends: Vec<(&str, &[LoggedOp])> = group
-        .iter()
-        .filter_map(|job| match job {
-            // A broken room's later batches follow a failed one: they
-            // cannot be stored and must not be.
-            Job::Append { doc_id, ops, sink } if !sink.is_broken() => {
-                Some((&**doc_id, ops.as_slice()))
+    let failed_docs: HashSet<String> = {
+        let appends: Vec<(&str, &[LoggedOp])> = group
+            .iter()
+            .filter_map(|job| match job {
+                // A broken room's later batches follow a failed one: they
+                // cannot be stored and must not be.
+                Job::Append { doc_id, ops, sink } if !sink.is_broken() => {
+                    Some((&**doc_id, ops.as_slice()))
+                }
+                _ => None,
+            })
+            .collect();
+        let started = Instant::now();
+        let result = if appends.is_empty() {
+            Ok(())
+        } else {
+            store.append_many(&appends)
+        };
+        shared
+            .metrics
+            .commit(started.elapsed(), appends.len(), result.is_ok());
+        match &result {
+            Ok(()) => HashSet::new(),
+            Err(e) => {
+                tracing::error!(error = %e, batches = appends.len(), "group commit failed; retrying each document alone");
+                retry_alone(store, &appends)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
             }
-            _ => None,
-        })
-        .collect();
-    let started = Instant::now();
-    let result = if appends.is_empty() {
-        Ok(())
-    } else {
-        store.append_many(&appends)
-    };
-    shared
-        .metrics
-        .commit(started.elapsed(), appends.len(), result.is_ok());
-    let failed_docs: HashSet<&str> = match &result {
-        Ok(()) => HashSet::new(),
-        Err(e) => {
-            tracing::error!(error = %e, batches = appends.len(), "group commit failed; retrying each document alone");
-            retry_alone(store, &appends)
         }
     };
     for job in group {
@@ -231,7 +258,7 @@ fn write_group(shared: &Shared, group: &[Job]) {
                 if sink.is_broken() {
                     continue;
                 }
-                if failed_docs.contains(&**doc_id) {
+                if failed_docs.contains(&*doc_id) {
                     sink.failed("the document's store failed");
                 } else if let Some(last) = ops.last() {
                     sink.committed(last.server_seq);
@@ -246,13 +273,14 @@ fn write_group(shared: &Shared, group: &[Job]) {
                     continue;
                 }
                 let started = Instant::now();
+                let snapshot = snapshot.encode();
                 let bytes = snapshot.data.len();
-                match store.write_snapshot(doc_id, snapshot.clone()) {
+                match store.write_snapshot(&doc_id, snapshot) {
                     Ok(()) => shared.metrics.snapshot(started.elapsed(), bytes),
                     // The log still holds everything: a lost snapshot only
                     // makes the next load slower.
                     Err(e) => {
-                        tracing::warn!(doc_id = &**doc_id, error = %e, "snapshot not written")
+                        tracing::warn!(doc_id = &*doc_id, error = %e, "snapshot not written")
                     }
                 }
             }

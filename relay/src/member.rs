@@ -191,16 +191,20 @@ impl Queue {
 }
 
 impl QueueRx {
+    /// The next entry. It still counts against the queue until
+    /// [`QueueRx::sent`]: a writer stuck sending it to a client that does
+    /// not read holds it as surely as the queue did.
     pub async fn recv(&mut self) -> Option<Outgoing> {
-        let out = self.rx.recv().await?;
-        self.shared.bytes.fetch_sub(out.bytes(), Ordering::AcqRel);
-        Some(out)
+        self.rx.recv().await
     }
 
     pub fn try_recv(&mut self) -> Option<Outgoing> {
-        let out = self.rx.try_recv().ok()?;
+        self.rx.try_recv().ok()
+    }
+
+    /// `out`, taken from this queue, went out to the socket.
+    pub fn sent(&self, out: &Outgoing) {
         self.shared.bytes.fetch_sub(out.bytes(), Ordering::AcqRel);
-        Some(out)
     }
 }
 

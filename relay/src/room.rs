@@ -18,7 +18,7 @@ use collab_crdt::sync::{
 };
 use collab_crdt::{Applied, Doc, MAX_SAFE, Op, Snapshot, VersionVector};
 
-use crate::commit::{CommitQueue, CommitSink, Job};
+use crate::commit::{CommitQueue, CommitSink, Job, PendingSnapshot};
 use crate::config::Config;
 use crate::member::{Budget, Frame, Member, Outgoing};
 use crate::metrics::Metrics;
@@ -611,26 +611,45 @@ impl Room {
         }
     }
 
-    /// Hands a snapshot at the head to the store, if the head moved. With
+    /// Hands a snapshot at the head to the store, if the head moved. The
+    /// document is encoded off the room's lock and off the runtime (by the
+    /// commit threads, or on the blocking pool for the memory store), from
+    /// a copy taken here, unless the encoding is already cached. With
     /// group commit it is queued behind the batches it contains, and is
     /// dropped if any of them fails.
     fn persist(self: &Arc<Self>, state: &mut RoomState) {
         if state.head == state.snapshot_at || state.broken {
             return;
         }
-        let snapshot = Self::snapshot_of(state);
-        let at = snapshot.server_seq;
+        let at = state.head;
+        let snapshot = match &state.cached_snapshot {
+            Some((s, _)) if s.server_seq == at => PendingSnapshot::Encoded(s.clone()),
+            _ => PendingSnapshot::Doc {
+                at,
+                doc: Box::new(state.doc.clone()),
+            },
+        };
         match &self.cx.commit {
             None => {
-                let started = Instant::now();
-                let bytes = snapshot.data.len();
-                match self.cx.store.write_snapshot(&self.doc_id, snapshot) {
-                    Ok(()) => self.cx.metrics.snapshot(started.elapsed(), bytes),
-                    // The log still holds everything: a failed snapshot only
-                    // makes the next load slower.
-                    Err(e) => {
-                        tracing::warn!(doc_id = &*self.doc_id, error = %e, "snapshot not written")
+                let store = self.cx.store.clone();
+                let metrics = self.cx.metrics.clone();
+                let doc_id = self.doc_id.clone();
+                // The log still holds everything: a failed snapshot only
+                // makes the next load slower.
+                let write = move || {
+                    let started = Instant::now();
+                    let snapshot = snapshot.encode();
+                    let bytes = snapshot.data.len();
+                    match store.write_snapshot(&doc_id, snapshot) {
+                        Ok(()) => metrics.snapshot(started.elapsed(), bytes),
+                        Err(e) => {
+                            tracing::warn!(doc_id = &*doc_id, error = %e, "snapshot not written")
+                        }
                     }
+                };
+                match tokio::runtime::Handle::try_current() {
+                    Ok(runtime) => drop(runtime.spawn_blocking(write)),
+                    Err(_) => write(),
                 }
             }
             Some(commit) => {

@@ -29,6 +29,9 @@ enum Slot {
 pub struct Rooms {
     map: Mutex<HashMap<String, Slot>>,
     cx: Context,
+    /// How many rooms are loaded, for whoever waits for a change (shutdown
+    /// logic, tests) instead of polling.
+    loaded: watch::Sender<usize>,
 }
 
 impl Rooms {
@@ -36,6 +39,7 @@ impl Rooms {
         Rooms {
             map: Mutex::new(HashMap::new()),
             cx,
+            loaded: watch::Sender::new(0),
         }
     }
 
@@ -104,7 +108,7 @@ impl Rooms {
                 tracing::debug!(doc_id, head = %room.durable_head(), "room loaded");
                 self.cx.metrics.room_loaded(started.elapsed());
                 map.insert(doc_id, Slot::Ready(room.clone()));
-                self.cx.metrics.rooms.set(map.len() as i64);
+                self.count(&map);
                 Ok(room)
             }
             Err(e) => {
@@ -157,8 +161,23 @@ impl Rooms {
         let mut map = self.lock();
         if matches!(map.get(&*room.doc_id), Some(Slot::Ready(r)) if Arc::ptr_eq(r, room)) {
             map.remove(&*room.doc_id);
-            self.cx.metrics.rooms.set(map.len() as i64);
+            self.count(&map);
         }
+    }
+
+    /// Publishes how many rooms are loaded.
+    fn count(&self, map: &HashMap<String, Slot>) {
+        let n = map
+            .values()
+            .filter(|slot| matches!(slot, Slot::Ready(_)))
+            .count();
+        self.cx.metrics.rooms.set(n as i64);
+        self.loaded.send_replace(n);
+    }
+
+    /// Returns once the number of loaded rooms satisfies `until`.
+    pub async fn wait_loaded(&self, until: impl FnMut(&usize) -> bool) {
+        let _ = self.loaded.subscribe().wait_for(until).await.map(drop);
     }
 
     /// Called when a room's last client left: unloads it once it has stayed
@@ -186,10 +205,7 @@ impl Rooms {
     }
 
     pub fn loaded(&self) -> usize {
-        self.lock()
-            .values()
-            .filter(|slot| matches!(slot, Slot::Ready(_)))
-            .count()
+        *self.loaded.borrow()
     }
 
     /// A loaded room, if any (for tests and inspection).
@@ -220,6 +236,7 @@ impl Rooms {
             })
             .collect();
         self.cx.metrics.rooms.set(0);
+        self.loaded.send_replace(0);
         for room in rooms {
             room.close();
         }

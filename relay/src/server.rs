@@ -121,6 +121,11 @@ impl Relay {
         self.shared.budget.used()
     }
 
+    /// Returns once the open (WebSockets, TCP connections) satisfy `until`.
+    pub async fn wait_open(&self, until: impl FnMut(&(usize, usize)) -> bool) {
+        self.shared.wait_open(until).await;
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
     }
@@ -219,7 +224,7 @@ async fn accept_loop<H>(
         };
         let header_timeout = shared.config.header_timeout();
         // Held until the connection ends, upgraded WebSockets included.
-        let permit = Arc::new(OpenConnection::new(permit, &shared.metrics));
+        let permit = Arc::new(OpenConnection::new(permit, &shared));
         let service = Http {
             warp: http.clone(),
             shared: shared.clone(),
@@ -267,22 +272,22 @@ async fn refuse_full(mut stream: tokio::net::TcpStream) {
 /// last of its HTTP handler and its upgraded WebSocket ends.
 struct OpenConnection {
     _permit: tokio::sync::OwnedSemaphorePermit,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
 }
 
 impl OpenConnection {
-    fn new(permit: tokio::sync::OwnedSemaphorePermit, metrics: &Arc<Metrics>) -> OpenConnection {
-        metrics.http_connections.inc();
+    fn new(permit: tokio::sync::OwnedSemaphorePermit, shared: &Arc<Shared>) -> OpenConnection {
+        shared.tcp(true);
         OpenConnection {
             _permit: permit,
-            metrics: metrics.clone(),
+            shared: shared.clone(),
         }
     }
 }
 
 impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.metrics.http_connections.dec();
+        self.shared.tcp(false);
     }
 }
 

@@ -76,13 +76,8 @@ async fn editor(
     stop: Arc<AtomicBool>,
     seen: Seen,
 ) -> Client {
-    let mut state = seed | 1;
-    let mut rand = move |n: usize| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % n as u64) as usize
-    };
+    let mut rng = collab_testkit::Rng::new(seed, 0);
+    let mut rand = move |n: usize| rng.below(n);
     client.record_echoes = true;
     while !stop.load(Ordering::Relaxed) {
         if !client.is_connected() && client.connect().await.is_err() {

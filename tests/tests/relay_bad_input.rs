@@ -501,15 +501,12 @@ async fn flood_of_connections_beyond_the_limit_gets_503() {
     assert_eq!(refused, 15);
     drop(open);
     // Slots free up once those sockets are gone.
-    let mut reconnected = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if tokio_tungstenite::connect_async(url.as_str()).await.is_ok() {
-            reconnected = true;
-            break;
-        }
-    }
-    assert!(reconnected);
+    let freed = tokio::time::timeout(
+        Duration::from_secs(10),
+        scene.relay.wait_open(|(_, tcp)| *tcp <= 1),
+    );
+    assert!(freed.await.is_ok(), "the closed sockets' places are freed");
+    assert!(tokio_tungstenite::connect_async(url.as_str()).await.is_ok());
     scene.assert_unharmed().await;
 }
 

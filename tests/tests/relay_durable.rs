@@ -165,15 +165,11 @@ async fn idle_durable_rooms_unload_and_reload() {
     }
     a.wait_acked().await.unwrap();
     a.close().await;
-    let mut unloaded = false;
-    for _ in 0..200 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        if relay.rooms().loaded() == 0 {
-            unloaded = true;
-            break;
-        }
-    }
-    assert!(unloaded, "room unloaded after its idle time");
+    let unloaded = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        relay.rooms().wait_loaded(|n| *n == 0),
+    );
+    assert!(unloaded.await.is_ok(), "room unloaded after its idle time");
     let b = client(&relay, "kept", 2).await;
     assert_eq!(b.text(), "k".repeat(20));
     assert_eq!(b.session().last_seen_server_seq(), ServerSeq(20));

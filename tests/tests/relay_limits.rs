@@ -120,7 +120,8 @@ async fn clients_that_never_read_stay_within_the_queue_budget() {
         c.byte_rate = 0;
     })
     .await;
-    let mut reader = client(&relay, "doc-0", 1).await;
+    // On a document of its own: it keeps up, and the flood is not its.
+    let mut reader = client(&relay, "quiet", 1).await;
     let mut attackers = Vec::new();
     for i in 0..4u64 {
         attackers.push((
@@ -244,15 +245,12 @@ async fn the_connection_cap_counts_every_tcp_connection() {
             .expect("answered at once");
     assert_eq!(status, 503);
     // Once the half-open ones time out, the relay serves again.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, _) = http_get(relay.addr(), "/health").await;
-        if status == 200 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never served again");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let freed = tokio::time::timeout(
+        Duration::from_secs(10),
+        relay.wait_open(|(_, tcp)| *tcp == 0),
+    );
+    assert!(freed.await.is_ok(), "the half-open requests were closed");
+    assert_eq!(http_get(relay.addr(), "/health").await.0, 200);
     relay.shutdown().await;
 }
 

@@ -6,24 +6,8 @@ use std::time::Duration;
 
 use collab_crdt::sync::Resync;
 use collab_relay::client::Client;
+use collab_testkit::Rng;
 use collab_tests::*;
-
-/// splitmix64: enough randomness for a reproducible schedule.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 const WORDS: &[&str] = &["a", "bc", "déf", "🙂", "e\u{301}", "漢字", "\n", "xyz "];
 
@@ -42,7 +26,7 @@ async fn soak(seed: u64, clients: usize, docs: usize, steps: usize, durable: boo
     } else {
         relay_with(tweak).await
     };
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed, 0);
     let doc_ids: Vec<String> = (0..docs).map(|d| format!("soak-{d}")).collect();
     let mut all: Vec<Client> = Vec::new();
     for i in 0..clients {

@@ -320,15 +320,11 @@ async fn idle_rooms_are_unloaded_and_reload_from_the_store() {
     a.insert(0, "remember me").await.unwrap();
     a.wait_acked().await.unwrap();
     a.close().await;
-    let mut unloaded = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        if relay.rooms().loaded() == 0 {
-            unloaded = true;
-            break;
-        }
-    }
-    assert!(unloaded, "room unloaded after its idle time");
+    let unloaded = tokio::time::timeout(
+        Duration::from_secs(10),
+        relay.rooms().wait_loaded(|n| *n == 0),
+    );
+    assert!(unloaded.await.is_ok(), "room unloaded after its idle time");
     let b = client(&relay, "kept", 2).await;
     assert_eq!(b.text(), "remember me");
     assert_eq!(b.session().last_seen_server_seq(), ServerSeq(1));

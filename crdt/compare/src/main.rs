@@ -4,6 +4,8 @@ mod alloc;
 mod libs;
 mod measure;
 mod report;
+#[cfg(feature = "collab")]
+mod synth;
 mod trace;
 
 use std::path::{Path, PathBuf};
@@ -22,8 +24,25 @@ const DEFAULT_TRACES: [&str; 3] = [
     "sveltecomponent.json.gz",
 ];
 
-const USAGE: &str =
-    "usage: compare [--iters N] [--slow-iters N] [--lib NAME ...] [TRACE.json.gz ...]";
+const USAGE: &str = "usage: compare [--iters N] [--slow-iters N] [--lib NAME ...] \
+     [TRACE.json.gz | synthetic[:AGENTS:EDITS] ...]";
+
+/// The synthetic concurrent trace's default size: 10 agents, 100,000 edits.
+const SYNTHETIC: (usize, usize) = (10, 100_000);
+
+/// `synthetic` or `synthetic:AGENTS:EDITS`: the generated concurrent trace.
+fn synthetic(arg: &std::path::Path) -> Option<Result<(usize, usize), String>> {
+    let arg = arg.to_str()?;
+    let rest = arg.strip_prefix("synthetic")?;
+    if rest.is_empty() {
+        return Some(Ok(SYNTHETIC));
+    }
+    let mut parts = rest.strip_prefix(':')?.split(':').map(str::parse::<usize>);
+    Some(match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(a)), Some(Ok(e)), None) if a > 0 && e > 0 => Ok((a, e)),
+        _ => Err(format!("{arg}: expected synthetic:AGENTS:EDITS")),
+    })
+}
 
 struct Args {
     config: Config,
@@ -120,7 +139,11 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     // Checked up front so a typo fails in a second, not after minutes of runs.
-    if let Some(missing) = args.traces.iter().find(|p| !p.is_file()) {
+    if let Some(missing) = args
+        .traces
+        .iter()
+        .find(|p| synthetic(p).is_none() && !p.is_file())
+    {
         eprintln!("error: trace not found: {}", missing.display());
         return ExitCode::from(2);
     }
@@ -158,27 +181,42 @@ fn main() -> ExitCode {
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let trace = match trace::load(path) {
-            Ok(Loaded::Sequential(trace)) => trace,
-            Ok(Loaded::Concurrent) => {
-                println!(
-                    "\nnote: {name} is a concurrent trace; skipped, the other libraries are only driven with sequential traces here"
-                );
-                continue;
+        let loaded = match synthetic(path) {
+            #[cfg(feature = "collab")]
+            Some(Ok((agents, edits))) => {
+                synth::generate(agents, edits, 0x5eed).map(trace::Loaded::Concurrent)
             }
+            #[cfg(not(feature = "collab"))]
+            Some(Ok(_)) => Err("the synthetic trace needs the `collab` feature".to_owned()),
+            Some(Err(e)) => Err(e),
+            None => trace::load(path),
+        };
+        let trace = match loaded {
+            Ok(Loaded::Sequential(trace) | Loaded::Concurrent(trace)) => trace,
             Err(e) => {
                 eprintln!("error: {e}");
                 return ExitCode::from(2);
             }
         };
+        // A concurrent history is replayed only by the libraries that can
+        // edit at a past version; the others have no such API here.
+        let libs: Vec<_> = selected
+            .iter()
+            .filter(|(n, _)| trace.history.is_none() || libs::replays_histories(n))
+            .copied()
+            .collect();
         println!(
-            "\n## {name}: {} patches in {} txns, {} chars at the end\n",
-            trace.patches.len(),
+            "\n## {name}: {}{} patches in {} txns, {} chars at the end\n",
+            match &trace.history {
+                Some(h) => format!("concurrent, {} agents, ", h.agents),
+                None => String::new(),
+            },
+            trace.edits(),
             trace.txns,
             trace.end.chars().count()
         );
         eprintln!("{name}:");
-        let rows = measure::compare(&trace, &selected, &args.config);
+        let rows = measure::compare(&trace, &libs, &args.config);
         print!("{}", report::table(&rows));
         for row in &rows {
             if let Some(note) = &row.note {

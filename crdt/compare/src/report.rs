@@ -43,25 +43,32 @@ pub fn table(rows: &[Row]) -> String {
     let yrs = find(MEM_BASELINE);
     let mut out = String::from(
         "| library | local_ms (min-max) | merge_ms (min-max) | load_ms (min-max) \
-         | encoded_bytes | peak_mem_KiB | ok \
-         | local/dt | merge/dt | bytes/dt | mem/yrs |\n\
-         |---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n",
+         | encoded_bytes | peak_mem_KiB | retained_KiB | ok \
+         | local/dt | merge/dt | load/dt | bytes/dt | peak/dt | retained/dt | peak/yrs |\n\
+         |---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             r.library,
             timing(r.local),
             timing(r.merge),
             timing(r.load),
             cell(r.encoded_bytes, |b| b.to_string()),
             cell(r.peak_mem, |b| (b.div_ceil(1024)).to_string()),
+            cell(r.retained_mem, |b| (b.div_ceil(1024)).to_string()),
             if r.ok { "yes" } else { "**NO**" },
             ratio(median(r.local), dt.and_then(|d| median(d.local))),
             ratio(median(r.merge), dt.and_then(|d| median(d.merge))),
+            ratio(median(r.load), dt.and_then(|d| median(d.load))),
             ratio(
                 as_f64(r.encoded_bytes),
                 as_f64(dt.and_then(|d| d.encoded_bytes))
+            ),
+            ratio(as_f64(r.peak_mem), as_f64(dt.and_then(|d| d.peak_mem))),
+            ratio(
+                as_f64(r.retained_mem),
+                as_f64(dt.and_then(|d| d.retained_mem))
             ),
             ratio(as_f64(r.peak_mem), as_f64(yrs.and_then(|y| y.peak_mem))),
         ));

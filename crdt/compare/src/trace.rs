@@ -15,8 +15,8 @@ pub struct Patch {
     pub ins: String,
 }
 
-/// A sequential trace, flattened: the transaction grouping does not matter
-/// to any library replay here, so only the patch order is kept.
+/// A trace. Sequential ones are flattened: the transaction grouping does
+/// not matter to any library replay here, so only the patch order is kept.
 #[derive(Debug)]
 pub struct Trace {
     pub patches: Vec<Patch>,
@@ -25,12 +25,53 @@ pub struct Trace {
     /// Same patches in UTF-16 code units, for libraries (yrs) that cannot
     /// count Unicode scalar values.
     pub utf16: Vec<(u32, u32)>,
+    /// A concurrent trace's transactions (then `patches` is empty): only
+    /// the libraries that can edit at a past version replay these.
+    pub history: Option<History>,
+}
+
+/// The editing-traces concurrent format: who edited, at which version.
+#[derive(Debug)]
+pub struct History {
+    pub agents: usize,
+    pub txns: Vec<Txn>,
+}
+
+/// One transaction: `agent` made `patches` on the document as it was
+/// after the transactions `parents` (none: the empty document), merged.
+/// Positions are relative to that document, patch by patch.
+#[derive(Debug)]
+pub struct Txn {
+    pub parents: Vec<usize>,
+    pub agent: usize,
+    pub patches: Vec<Patch>,
+}
+
+impl Trace {
+    /// A concurrent trace from its transactions and final text.
+    pub fn concurrent(history: History, end: String) -> Trace {
+        Trace {
+            patches: Vec::new(),
+            txns: history.txns.len(),
+            end,
+            utf16: Vec::new(),
+            history: Some(history),
+        }
+    }
+
+    /// Patches in all, whichever kind of trace.
+    pub fn edits(&self) -> usize {
+        match &self.history {
+            Some(h) => h.txns.iter().map(|t| t.patches.len()).sum(),
+            None => self.patches.len(),
+        }
+    }
 }
 
 /// What a trace file turned out to hold.
 pub enum Loaded {
     Sequential(Trace),
-    Concurrent,
+    Concurrent(Trace),
 }
 
 pub fn load(path: &Path) -> Result<Loaded, String> {
@@ -46,7 +87,7 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
 
 pub(crate) fn parse(value: &Value) -> Result<Loaded, String> {
     if value.get("kind").and_then(Value::as_str) == Some("concurrent") {
-        return Ok(Loaded::Concurrent);
+        return parse_concurrent(value).map(Loaded::Concurrent);
     }
     let start = value
         .get("startContent")
@@ -87,7 +128,58 @@ pub(crate) fn parse(value: &Value) -> Result<Loaded, String> {
         txns: txns.len(),
         end,
         utf16,
+        history: None,
     }))
+}
+
+fn parse_concurrent(value: &Value) -> Result<Trace, String> {
+    let end = value
+        .get("endContent")
+        .and_then(Value::as_str)
+        .ok_or("missing endContent")?
+        .to_owned();
+    let agents = value
+        .get("numAgents")
+        .and_then(Value::as_u64)
+        .ok_or("missing numAgents")? as usize;
+    let raw = value
+        .get("txns")
+        .and_then(Value::as_array)
+        .ok_or("missing txns")?;
+    let mut txns = Vec::with_capacity(raw.len());
+    for (i, t) in raw.iter().enumerate() {
+        let parents = t
+            .get("parents")
+            .and_then(Value::as_array)
+            .ok_or("txn without parents")?
+            .iter()
+            .map(|p| {
+                p.as_u64()
+                    .map(|p| p as usize)
+                    .filter(|&p| p < i)
+                    .ok_or_else(|| format!("txn {i}: bad parent {p}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let agent = t
+            .get("agent")
+            .and_then(Value::as_u64)
+            .map(|a| a as usize)
+            .filter(|&a| a < agents)
+            .ok_or_else(|| format!("txn {i}: bad agent"))?;
+        let patches = t
+            .get("patches")
+            .and_then(Value::as_array)
+            .ok_or("txn without patches")?
+            .iter()
+            .map(parse_patch)
+            .collect::<Result<_, _>>()?;
+        txns.push(Txn {
+            parents,
+            agent,
+            patches,
+        });
+    }
+    Ok(Trace::concurrent(History { agents, txns }, end))
 }
 
 fn parse_patch(patch: &Value) -> Result<Patch, String> {

@@ -13,13 +13,30 @@
 //! operations one by one, which names the exact error.
 
 use alloc::vec::Vec;
+use core::borrow::Borrow;
 
 use super::{Doc, MAX_DOC_CHARS};
-use crate::op::Op;
+use crate::op::{Body, Op, Raw};
 use crate::oplog::Run;
 use crate::tree::{MAX_SPAN, Span, Tree};
 
 const ROOT: u32 = u32::MAX;
+
+/// Where the one-pass layout reads operations from: a snapshot's columns,
+/// or operations already in memory. Each operation borrows from the source
+/// until the next is read, so the columns need not copy any text.
+pub(crate) trait Source {
+    fn next_raw(&mut self) -> Option<Raw<'_>>;
+}
+
+/// Operations in memory (`Op`s, or references to them) as a [`Source`].
+pub(crate) struct Each<'a, T>(pub core::slice::Iter<'a, T>);
+
+impl<T: Borrow<Op>> Source for Each<'_, T> {
+    fn next_raw(&mut self) -> Option<Raw<'_>> {
+        self.0.next().map(|op| Raw::of(op.borrow()))
+    }
+}
 
 /// One insert operation: a chain of characters, each the parent of the next.
 struct Chain {
@@ -106,7 +123,7 @@ impl Doc {
     /// allocated once.
     pub(crate) fn load_sorted(
         replica_id: u64,
-        ops: &mut dyn Iterator<Item = Op>,
+        ops: &mut dyn Source,
         (n, text): (usize, usize),
     ) -> Option<Doc> {
         let mut doc = Doc::new(replica_id).ok()?;
@@ -115,44 +132,42 @@ impl Doc {
         // Per replica: (first lamport, chain) of its inserts, in lamport order.
         let mut inserts: Vec<Vec<(u64, u32)>> = Vec::new();
         let mut kids: Vec<Child> = Vec::with_capacity(n);
-        let mut deleted: Vec<Deleted> = Vec::new();
+        // Most deletes name characters of one insert: one entry each.
+        let mut deleted: Vec<Deleted> = Vec::with_capacity(n / 2);
         let mut chars = 0u64;
         let mut prev = None;
         // The replica of the previous operation: histories come in runs of
         // one author, and the table lookup is a map search.
         let mut last = (0, 0);
-        for op in ops {
-            let len = op.validate().ok()?;
-            let key = (op.lamport(), op.replica_id());
+        while let Some(op) = ops.next_raw() {
+            op.validate().ok()?;
+            let len = op.len;
+            let key = (op.lamport, op.replica_id);
             if prev.is_some_and(|p| p >= key) {
                 return None;
             }
             prev = Some(key);
-            let r = if last.0 == op.replica_id() {
+            let r = if last.0 == op.replica_id {
                 last.1
             } else {
-                let r = doc.replica(op.replica_id());
-                last = (op.replica_id(), r);
+                let r = doc.replica(op.replica_id);
+                last = (op.replica_id, r);
                 r
             };
             let ru = r as usize;
-            if op.seq() != doc.seen[ru]
-                || (doc.seen[ru] > 0 && op.lamport() <= doc.last_lamport[ru])
-            {
+            if op.seq != doc.seen[ru] || (doc.seen[ru] > 0 && op.lamport <= doc.last_lamport[ru]) {
                 return None;
             }
             if inserts.len() <= ru {
                 inserts.resize_with(ru + 1, Vec::new);
             }
-            match &op {
-                Op::Insert(ins) => {
+            match op.body {
+                Body::Insert { parent, text } => {
                     chars += len;
-                    if chars > MAX_DOC_CHARS
-                        || doc.content.len() + ins.text.len() > u32::MAX as usize
-                    {
+                    if chars > MAX_DOC_CHARS || doc.content.len() + text.len() > u32::MAX as usize {
                         return None;
                     }
-                    let (parent, offset, reference) = match ins.parent_id {
+                    let (parent, offset, reference) = match parent {
                         None => (ROOT, 0, None),
                         Some(p) => {
                             let pr = *doc.replica_index.get(&p.replica_id)?;
@@ -162,28 +177,28 @@ impl Doc {
                     };
                     let chain = chains.len() as u32;
                     let content = doc.content.len() as u32;
-                    doc.content.push_str(&ins.text);
+                    doc.content.push_str(text);
                     chains.push(Chain {
                         replica: r,
-                        lamport: ins.lamport,
+                        lamport: op.lamport,
                         len: len as u32,
                         content,
-                        ascii: ins.text.len() as u64 == len,
+                        ascii: text.len() as u64 == len,
                     });
-                    inserts[ru].push((ins.lamport, chain));
+                    inserts[ru].push((op.lamport, chain));
                     kids.push((parent, u64::from(offset), u64::MAX - u64::from(chain)));
-                    let bytes = ins.text.len() as u32;
+                    let bytes = text.len() as u32;
                     doc.record(
                         r,
-                        Run::insert(ins.seq, ins.lamport, len, reference, content, bytes),
+                        Run::insert(op.seq, op.lamport, len, reference, content, bytes),
                     );
                 }
-                Op::Delete(del) => {
-                    let tr = *doc.replica_index.get(&del.target.replica_id)?;
-                    let start = del.target.lamport;
+                Body::Delete { target, reversed } => {
+                    let tr = *doc.replica_index.get(&target.replica_id)?;
+                    let start = target.lamport;
                     let targets = &inserts[tr as usize];
                     mark_deleted(targets, &chains, start, len, &mut deleted)?;
-                    let run = Run::delete(del.seq, del.lamport, len, (tr, start), del.reversed);
+                    let run = Run::delete(op.seq, op.lamport, len, (tr, start), reversed);
                     doc.record(r, run);
                 }
             }
@@ -257,8 +272,9 @@ fn layout(
         doc,
         deleted,
         deleted_at: deleted.first.clone(),
-        spans: Vec::new(),
-        pieces: Vec::new(),
+        // A piece per chain and per deleted range's two ends, at most.
+        spans: Vec::with_capacity(chains.len() + 2 * deleted.items.len()),
+        pieces: Vec::with_capacity(chains.len() + 2 * deleted.items.len()),
     };
     let mut stack = alloc::vec![Frame::Kids {
         next: kids.first[chains.len()],

@@ -2,7 +2,7 @@
 // (default automerge-paper, from COLLAB_TRACES or ../shared/traces)
 // through the collab-crdt npm package and through Yjs, in Node.js and in
 // headless Chromium (Debian's, through playwright-core), then loads each
-// library's snapshot of the final document; prints one table with the
+// library's snapshot of the final document (and Loro's); prints one table with the
 // ratios, the snapshot sizes and the gzipped .wasm size.
 //
 //   bash crdt/wasm/scripts/bench.sh [TRACE] [--iters N] [--json FILE]
@@ -17,6 +17,7 @@ import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as Y from 'yjs';
+import * as Loro from 'loro-crdt';
 import { chromium } from 'playwright-core';
 import { prepare, runAll } from './replay.mjs';
 
@@ -43,7 +44,7 @@ function tracePath(name) {
 
 /** Yjs and its dependencies for the page: an import map from their package.json exports. */
 function importMap() {
-  const imports = { yjs: '/node_modules/yjs/dist/yjs.mjs' };
+  const imports = { yjs: '/node_modules/yjs/dist/yjs.mjs', 'loro-crdt': '/node_modules/loro-crdt/web/index.js' };
   const pick = (v) => {
     if (typeof v === 'string') return v;
     for (const k of ['browser', 'module', 'import', 'default']) if (v[k] !== undefined) return pick(v[k]);
@@ -112,10 +113,10 @@ async function inChromium(prepared, iters) {
   }
 }
 
-/** "met" when our median is lower, with a warning when Yjs's fastest run still beats ours. */
-function verdict(ours, yjs) {
-  if (ours.median >= yjs.median) return 'MISSED';
-  if (yjs.min < ours.min) return `met by median only (Yjs's fastest run ${yjs.min.toFixed(1)} ms, ours ${ours.min.toFixed(1)} ms)`;
+/** "met" when our median is lower, with a warning when the other's fastest run still beats ours. */
+function verdict(ours, other, name = 'Yjs') {
+  if (ours.median > other.median) return `MISSED (${(ours.median / other.median).toFixed(2)}x)`;
+  if (other.min < ours.min) return `met by median only (${name}'s fastest run ${other.min.toFixed(1)} ms, ours ${ours.min.toFixed(1)} ms)`;
   return 'met';
 }
 
@@ -123,12 +124,13 @@ const ms = (s) => `${s.median.toFixed(1)} (${s.min.toFixed(1)}-${s.max.toFixed(1
 const int = (n) => n.toLocaleString('en-US');
 
 function rows(env, r) {
-  const ratio = (ours, yjs) => `${(yjs.median / ours.median).toFixed(1)}x`;
+  const ratio = (ours, other) => `${(other.median / ours.median).toFixed(1)}x`;
+  const none = '- | -';
   return [
-    `| ${env} | replay (Doc) | ${ms(r.ours_replay)} | ${ms(r.yjs_replay)} | ${ratio(r.ours_replay, r.yjs_replay)} |`,
-    `| ${env} | replay (ClientSession) | ${ms(r.ours_session_replay)} | ${ms(r.yjs_replay)} | ${ratio(r.ours_session_replay, r.yjs_replay)} |`,
-    `| ${env} | snapshot load + text | ${ms(r.ours_load)} | ${ms(r.yjs_load)} | ${ratio(r.ours_load, r.yjs_load)} |`,
-    `| ${env} | snapshot load + text, no forced GC | ${ms(r.ours_load_nogc)} | ${ms(r.yjs_load_nogc)} | ${ratio(r.ours_load_nogc, r.yjs_load_nogc)} |`,
+    `| ${env} | replay (Doc) | ${ms(r.ours_replay)} | ${ms(r.yjs_replay)} | ${ratio(r.ours_replay, r.yjs_replay)} | ${none} |`,
+    `| ${env} | replay (ClientSession) | ${ms(r.ours_session_replay)} | ${ms(r.yjs_replay)} | ${ratio(r.ours_session_replay, r.yjs_replay)} | ${none} |`,
+    `| ${env} | snapshot load + text | ${ms(r.ours_load)} | ${ms(r.yjs_load)} | ${ratio(r.ours_load, r.yjs_load)} | ${ms(r.loro_load)} | ${ratio(r.ours_load, r.loro_load)} |`,
+    `| ${env} | snapshot load + text, no forced GC | ${ms(r.ours_load_nogc)} | ${ms(r.yjs_load_nogc)} | ${ratio(r.ours_load_nogc, r.yjs_load_nogc)} | ${ms(r.loro_load_nogc)} | ${ratio(r.ours_load_nogc, r.loro_load_nogc)} |`,
   ];
 }
 
@@ -147,31 +149,34 @@ async function main() {
 
   const pkg = await import(pathToFileURL(join(pkgDir, 'index.js')).href);
   await pkg.default();
-  const node = runAll({ Doc: pkg.Doc, ClientSession: pkg.ClientSession, Y, prepared, iters: args.iters, gc: globalThis.gc });
+  const node = runAll({ Doc: pkg.Doc, ClientSession: pkg.ClientSession, Y, Loro, prepared, iters: args.iters, gc: globalThis.gc });
   const browser = await inChromium(prepared, args.iters);
 
   const wasm = readFileSync(join(pkgDir, 'collab_crdt_bg.wasm'));
   const gz = gzipSync(wasm, { level: 9 }).length;
   const yjsVersion = JSON.parse(readFileSync(join(here, 'node_modules/yjs/package.json'), 'utf8')).version;
+  const loroVersion = JSON.parse(readFileSync(join(here, 'node_modules/loro-crdt/package.json'), 'utf8')).version;
   const name = path.split('/').pop().replace(/\.json\.gz$/, '');
   const lines = [
     `${name}: ${int(node.patches)} edits, ${int(node.finalLength)} characters at the end; ${args.iters} rounds after a warm-up (loads: ${node.ours_load.runs} runs), median (min-max) ms, a full GC before each run but where marked`,
-    `collab-crdt ${JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version} (wasm) vs Yjs ${yjsVersion}; Node.js ${process.versions.node}, Chromium ${browser.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`,
+    `collab-crdt ${JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8')).version} (wasm) vs Yjs ${yjsVersion} and Loro (loro-crdt) ${loroVersion}; Node.js ${process.versions.node}, Chromium ${browser.version}; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'})`,
     '',
-    '| where | what | collab-crdt ms | Yjs ms | Yjs / ours |',
-    '|---|---|---:|---:|---:|',
+    '| where | what | collab-crdt ms | Yjs ms | Yjs / ours | Loro ms | Loro / ours |',
+    '|---|---|---:|---:|---:|---:|---:|',
     ...rows('Node.js', node),
     ...rows('Chromium', browser),
     '',
-    '| size | collab-crdt | Yjs |',
-    '|---|---:|---:|',
-    `| final document's snapshot (encode / encodeStateAsUpdate) | ${int(node.snapshotBytes)} B | ${int(node.yjsUpdateBytes)} B |`,
-    `| .wasm | ${int(wasm.length)} B, gzip -9 ${int(gz)} B (${(gz / 1024).toFixed(1)} KiB) | - |`,
+    '| size | collab-crdt | Yjs | Loro |',
+    '|---|---:|---:|---:|',
+    `| final document's snapshot (encode / encodeStateAsUpdate / export snapshot) | ${int(node.snapshotBytes)} B | ${int(node.yjsUpdateBytes)} B | ${int(node.loroSnapshotBytes)} B |`,
+    `| .wasm | ${int(wasm.length)} B, gzip -9 ${int(gz)} B (${(gz / 1024).toFixed(1)} KiB) | - | - |`,
     '',
     'targets:',
     `  replay faster than Yjs: Node ${verdict(node.ours_replay, node.yjs_replay)}, Chromium ${verdict(browser.ours_replay, browser.yjs_replay)}`,
     `  snapshot load faster than Yjs: Node ${verdict(node.ours_load, node.yjs_load)}, Chromium ${verdict(browser.ours_load, browser.yjs_load)}`,
     `    without forced GC: Node ${verdict(node.ours_load_nogc, node.yjs_load_nogc)}, Chromium ${verdict(browser.ours_load_nogc, browser.yjs_load_nogc)}`,
+    `  snapshot load at most Loro's: Node ${verdict(node.ours_load, node.loro_load, 'Loro')}, Chromium ${verdict(browser.ours_load, browser.loro_load, 'Loro')}`,
+    `    without forced GC: Node ${verdict(node.ours_load_nogc, node.loro_load_nogc, 'Loro')}, Chromium ${verdict(browser.ours_load_nogc, browser.loro_load_nogc, 'Loro')}`,
     `  gzipped .wasm under 150 KiB: ${gz < 150 * 1024 ? 'met' : 'MISSED'} (${(gz / 1024).toFixed(1)} KiB)`,
   ];
   console.log(lines.join('\n'));

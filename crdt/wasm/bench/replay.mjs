@@ -1,7 +1,7 @@
 // replay.mjs: the benchmark's measurements, shared by Node.js and the
 // Chromium page: the same edits replayed through collab-crdt's Doc (and
 // through its ClientSession, the path the sync client takes) and through
-// Yjs, then the final document's snapshot loaded by each. Runs are
+// Yjs, then the final document's snapshot loaded by each, and by Loro. Runs are
 // interleaved, the order rotating each round, and every result is checked
 // against the trace's final text.
 
@@ -64,6 +64,18 @@ function replayYjs(Y, { start, patches }) {
   return ydoc;
 }
 
+function replayLoro(Loro, { start, patches }) {
+  const doc = new Loro.LoroDoc();
+  const text = doc.getText('text');
+  if (start) text.insert(0, start);
+  for (let i = 0; i < patches.length; i++) {
+    const [pos, del, ins] = patches[i];
+    text.splice(pos, del, ins);
+  }
+  doc.commit();
+  return doc;
+}
+
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -80,7 +92,7 @@ function summary(xs) {
  * each run when `gc` is given (the loads also without it), and returns medians (and min, max) in
  * milliseconds, plus the snapshot sizes.
  */
-export function runAll({ Doc, ClientSession, Y, prepared, iters, loadRepeats = 10, now = () => performance.now(), gc }) {
+export function runAll({ Doc, ClientSession, Y, Loro, prepared, iters, loadRepeats = 10, now = () => performance.now(), gc }) {
   const check = (what, text) => {
     if (text !== prepared.end) throw new Error(`${what}: the final text differs from the trace's`);
   };
@@ -96,6 +108,13 @@ export function runAll({ Doc, ClientSession, Y, prepared, iters, loadRepeats = 1
   check('Yjs replay', ydoc.getText('text').toString());
   const update = Y.encodeStateAsUpdate(ydoc);
   ydoc.destroy();
+  // Loro's replay is not timed (its text counts UTF-16 units by default,
+  // as the prepared patches do); its snapshot, the form it opens a saved
+  // document from, is.
+  const loroDoc = replayLoro(Loro, prepared);
+  check('Loro replay', loroDoc.getText('text').toString());
+  const loroSnapshot = loroDoc.export({ mode: 'snapshot' });
+  loroDoc.free();
 
   const tasks = {
     ours_replay() {
@@ -118,6 +137,14 @@ export function runAll({ Doc, ClientSession, Y, prepared, iters, loadRepeats = 1
         d.free();
       };
     },
+    loro_load() {
+      const l = Loro.LoroDoc.fromSnapshot(loroSnapshot);
+      const text = l.getText('text').toString();
+      return () => {
+        check('Loro load', text);
+        l.free();
+      };
+    },
     yjs_load() {
       const y = new Y.Doc();
       Y.applyUpdate(y, update);
@@ -132,10 +159,11 @@ export function runAll({ Doc, ClientSession, Y, prepared, iters, loadRepeats = 1
   // earlier runs is collected during whichever run V8 chooses.
   tasks.ours_load_nogc = tasks.ours_load;
   tasks.yjs_load_nogc = tasks.yjs_load;
-  const noGc = new Set(['ours_load_nogc', 'yjs_load_nogc']);
+  tasks.loro_load_nogc = tasks.loro_load;
+  const noGc = new Set(['ours_load_nogc', 'yjs_load_nogc', 'loro_load_nogc']);
   // Loads take milliseconds: each round runs them `loadRepeats` times for a
   // steadier median.
-  const repeats = { ours_load: loadRepeats, yjs_load: loadRepeats, ours_load_nogc: loadRepeats, yjs_load_nogc: loadRepeats };
+  const repeats = Object.fromEntries(Object.keys(tasks).filter((n) => n.includes('_load')).map((n) => [n, loadRepeats]));
   const names = Object.keys(tasks);
   const times = Object.fromEntries(names.map((n) => [n, []]));
   for (let round = 0; round < iters; round++) {
@@ -155,6 +183,7 @@ export function runAll({ Doc, ClientSession, Y, prepared, iters, loadRepeats = 1
     finalLength: prepared.end.length,
     snapshotBytes: bytes.length,
     yjsUpdateBytes: update.length,
+    loroSnapshotBytes: loroSnapshot.length,
     ...Object.fromEntries(names.map((n) => [n, summary(times[n])])),
   };
 }

@@ -4,7 +4,7 @@
 use collab_crdt::Doc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error;
 
@@ -18,8 +18,24 @@ pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue
     value.serialize(&SERIALIZER).map_err(error::output)
 }
 
+/// A value from JavaScript through `JSON.stringify` and serde_json, which
+/// the module has anyway for the protocol. (serde-wasm-bindgen's reader
+/// formats floats in its errors, and core's float formatting costs 5 KiB of
+/// the gzipped module.) A `Map` is read as the object of its entries:
+/// version vectors come as `Map<number, number>`, and serde_json reads
+/// integer keys from the object's string keys.
 pub(crate) fn from_js<T: DeserializeOwned>(what: &str, value: JsValue) -> Result<T, JsValue> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| error::argument(what, e))
+    let value = match value.dyn_ref::<js_sys::Map>() {
+        Some(map) => js_sys::Object::from_entries(map)
+            .map_err(|_| error::argument(what, "a Map with keys that are not numbers"))?
+            .into(),
+        None => value,
+    };
+    let json = js_sys::JSON::stringify(&value)
+        .ok()
+        .and_then(|json| JsValue::from(json).as_string())
+        .ok_or_else(|| error::argument(what, "not a JSON value"))?;
+    serde_json::from_str(&json).map_err(|e| error::argument(what, e))
 }
 
 /// The character range of the UTF-16 range `index .. index + length`;

@@ -14,6 +14,8 @@
 //! - `convert`: UTF-16 ranges and values crossing to and from JavaScript.
 //! - `error`: every error thrown to JavaScript.
 
+#![forbid(unsafe_code)]
+
 mod convert;
 mod doc;
 mod error;

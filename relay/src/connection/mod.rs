@@ -73,6 +73,9 @@ pub struct Shared {
     pub addresses: Arc<AddressLimits>,
     next_conn: AtomicU64,
     connections: AtomicUsize,
+    /// Open WebSockets and open TCP connections, for whoever waits for a
+    /// change (tests) instead of polling.
+    open: watch::Sender<(usize, usize)>,
     phase: watch::Receiver<Phase>,
     /// Woken when the last connection ends, for shutdown.
     all_closed: Notify,
@@ -86,6 +89,7 @@ pub struct ConnGuard {
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.shared.metrics.websockets.dec();
+        self.shared.open.send_modify(|(ws, _)| *ws -= 1);
         if self.shared.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.shared.all_closed.notify_waiters();
         }
@@ -109,6 +113,7 @@ impl Shared {
             rooms,
             next_conn: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
+            open: watch::Sender::new((0, 0)),
             phase,
             all_closed: Notify::new(),
         }
@@ -121,9 +126,26 @@ impl Shared {
         }
         self.connections.fetch_add(1, Ordering::AcqRel);
         self.metrics.websockets.inc();
+        self.open.send_modify(|(ws, _)| *ws += 1);
         Some(ConnGuard {
             shared: self.clone(),
         })
+    }
+
+    /// Counts a TCP connection opening (`true`) or closing.
+    pub fn tcp(&self, opened: bool) {
+        if opened {
+            self.metrics.http_connections.inc();
+            self.open.send_modify(|(_, tcp)| *tcp += 1);
+        } else {
+            self.metrics.http_connections.dec();
+            self.open.send_modify(|(_, tcp)| *tcp -= 1);
+        }
+    }
+
+    /// Returns once the open (WebSockets, TCP connections) satisfy `until`.
+    pub async fn wait_open(&self, until: impl FnMut(&(usize, usize)) -> bool) {
+        let _ = self.open.subscribe().wait_for(until).await.map(drop);
     }
 
     pub fn connections(&self) -> usize {

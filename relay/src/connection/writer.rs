@@ -77,6 +77,7 @@ pub(super) async fn run(mut w: Writer) -> Sink {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
                     while let Some(out) = w.queue.try_recv() {
                         feed(&mut w.sink, &out).await?;
+                        w.queue.sent(&out);
                     }
                     Ok::<(), WsError>(())
                 })
@@ -104,10 +105,14 @@ async fn pump(w: &mut Writer) -> Stop {
                 out = w.queue.recv() => {
                     let Some(out) = out else { return Err(Stop::Done) };
                     feed(&mut w.sink, &out).await?;
+                    w.queue.sent(&out);
                     // Whatever queued up meanwhile goes out in the same flush.
                     for _ in 0..256 {
                         match w.queue.try_recv() {
-                            Some(out) => feed(&mut w.sink, &out).await?,
+                            Some(out) => {
+                                feed(&mut w.sink, &out).await?;
+                                w.queue.sent(&out);
+                            }
                             None => break,
                         }
                     }

@@ -3,7 +3,7 @@
 use collab_crdt::{Doc, Op, VersionVector};
 
 use super::Subject;
-use crate::trace::Trace;
+use crate::trace::{History, Patch, Trace};
 
 pub struct Collab;
 
@@ -17,24 +17,13 @@ impl Subject for Collab {
     /// not pay for `replace`'s generality; the ops to send are dropped, as a
     /// sender would after handing them to the network.
     fn replay(trace: &Trace) -> Result<Doc, String> {
+        if let Some(history) = &trace.history {
+            return replay_history(history);
+        }
         let mut doc = Doc::new(1).map_err(|e| format!("new: {e:?}"))?;
         let mut sent = 0usize;
         for p in &trace.patches {
-            sent += match (p.del > 0, !p.ins.is_empty()) {
-                (true, true) => doc
-                    .replace(p.pos, p.del, &p.ins)
-                    .map_err(|e| format!("replace: {e:?}"))?
-                    .len(),
-                (false, true) => doc
-                    .insert(p.pos, &p.ins)
-                    .map_err(|e| format!("insert: {e:?}"))?
-                    .map_or(0, |_| 1),
-                (true, false) => doc
-                    .delete(p.pos, p.del)
-                    .map_err(|e| format!("delete: {e:?}"))?
-                    .len(),
-                (false, false) => 0,
-            };
+            sent += apply(&mut doc, p, &mut |_| ())?;
         }
         std::hint::black_box(sent);
         Ok(doc)
@@ -48,11 +37,13 @@ impl Subject for Collab {
         Ok(Some(doc.ops_since(&VersionVector::default())))
     }
 
+    /// The whole history at once, as diamond-types gets its whole encoded
+    /// oplog: a fresh replica lays a canonical history out in one step.
     fn merge(remote: Vec<Op>) -> Result<(Doc, String), String> {
         let mut fresh = Doc::new(2).map_err(|e| format!("new: {e:?}"))?;
-        for op in &remote {
-            fresh.apply(op).map_err(|e| format!("apply: {e:?}"))?;
-        }
+        fresh
+            .apply_all(&remote)
+            .map_err(|e| format!("apply_all: {e:?}"))?;
         let text = fresh.text();
         Ok((fresh, text))
     }
@@ -66,4 +57,64 @@ impl Subject for Collab {
         let text = doc.text();
         Ok((doc, text))
     }
+}
+
+/// One patch as a local edit, the narrowest call; each op goes to `sink`.
+/// Returns how many ops it made.
+fn apply(doc: &mut Doc, p: &Patch, sink: &mut impl FnMut(Op)) -> Result<usize, String> {
+    let ops = match (p.del > 0, !p.ins.is_empty()) {
+        (true, true) => doc
+            .replace(p.pos, p.del, &p.ins)
+            .map_err(|e| format!("replace: {e:?}"))?
+            .into_vec(),
+        (false, true) => doc
+            .insert(p.pos, &p.ins)
+            .map_err(|e| format!("insert: {e:?}"))?
+            .into_iter()
+            .collect(),
+        (true, false) => doc
+            .delete(p.pos, p.del)
+            .map_err(|e| format!("delete: {e:?}"))?
+            .into_vec(),
+        (false, false) => Vec::new(),
+    };
+    let n = ops.len();
+    ops.into_iter().for_each(sink);
+    Ok(n)
+}
+
+/// A concurrent trace with the data set's recipe: one replica per agent;
+/// before each transaction the agent's replica is brought to exactly the
+/// merge of the transaction's parents (`ops_between` from a replica that
+/// has everything); its patches are local edits, whose ops that replica
+/// then integrates.
+fn replay_history(history: &History) -> Result<Doc, String> {
+    let mut agents: Vec<Doc> = (0..history.agents)
+        .map(|a| Doc::new(a as u64 + 1).map_err(|e| format!("new: {e:?}")))
+        .collect::<Result<_, _>>()?;
+    let mut all = Doc::new(u32::MAX as u64).map_err(|e| format!("new: {e:?}"))?;
+    let mut versions: Vec<VersionVector> = Vec::with_capacity(history.txns.len());
+    let mut ops = Vec::new();
+    for (i, txn) in history.txns.iter().enumerate() {
+        let mut at = VersionVector::new();
+        for &p in &txn.parents {
+            at.merge(&versions[p]);
+        }
+        let doc = &mut agents[txn.agent];
+        if !at.includes(&doc.version()) {
+            return Err(format!(
+                "txn {i}: agent {} is ahead of its parents",
+                txn.agent
+            ));
+        }
+        doc.apply_all(&all.ops_between(&doc.version(), &at))
+            .map_err(|e| format!("txn {i}: {e}"))?;
+        ops.clear();
+        for p in &txn.patches {
+            apply(doc, p, &mut |op| ops.push(op))?;
+        }
+        all.apply_all(&ops).map_err(|e| format!("txn {i}: {e}"))?;
+        versions.push(doc.version());
+    }
+    Ok(all)
 }

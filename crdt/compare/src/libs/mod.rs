@@ -48,6 +48,12 @@ pub fn all() -> Vec<(&'static str, Factory)> {
     libs
 }
 
+/// Whether the library is driven through concurrent histories here
+/// (diamond-types at past versions, collab-crdt with the data set's recipe).
+pub fn replays_histories(name: &str) -> bool {
+    name == dt::Dt::NAME || name == "collab-crdt"
+}
+
 /// Maps the short names people type to the canonical ones.
 pub fn canonical(name: &str) -> &str {
     match name {
@@ -96,6 +102,36 @@ mod tests {
             let local = row.local.expect("timed");
             assert!(local.min <= local.median && local.median <= local.max);
             assert!(row.peak_mem.is_some(), "{}", row.library);
+        }
+    }
+
+    /// The synthetic many-agent trace reaches the same text through
+    /// diamond-types and collab-crdt: no two concurrent inserts share a left
+    /// neighbour, so the CRDTs' different sibling orders cannot show.
+    #[cfg(feature = "collab")]
+    #[test]
+    fn the_synthetic_trace_converges_in_both_libraries() {
+        let trace = crate::synth::generate(4, 600, 7).expect("generates");
+        let history = trace.history.as_ref().expect("concurrent");
+        assert_eq!(
+            history.txns.iter().map(|t| t.patches.len()).sum::<usize>(),
+            600
+        );
+        assert!(
+            history.txns.iter().any(|t| t.parents.len() > 1),
+            "agents merge"
+        );
+        let libs: Vec<_> = all()
+            .into_iter()
+            .filter(|(n, _)| super::replays_histories(n))
+            .collect();
+        assert_eq!(libs.len(), 2);
+        let config = Config {
+            iters: 1,
+            slow_iters: 1,
+        };
+        for row in compare(&trace, &libs, &config) {
+            assert!(row.ok, "{}: {:?}", row.library, row.problems);
         }
     }
 }

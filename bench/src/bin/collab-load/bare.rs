@@ -102,7 +102,7 @@ pub async fn serve(addr: SocketAddr, read_buffer: usize) -> std::process::ExitCo
         }
     };
     let bound = listener.local_addr().unwrap_or(addr);
-    println!("bare broadcast {}{bound}", crate::process::LISTENING);
+    println!("bare broadcast {}{bound}", collab_bench::process::LISTENING);
     let _ = std::io::stdout().flush();
     let docs = Arc::new(Docs::default());
     loop {

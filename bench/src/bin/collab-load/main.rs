@@ -4,25 +4,23 @@
 //! prints throughput, op-to-echo latency and server cost side by side.
 //!
 //! ```text
-//! cargo run --release -p collab-relay --bin collab-load -- \
+//! cargo run --release -p collab-bench --bin collab-load -- \
 //!     --clients 1000 --docs 100 --rate 10000 --duration 10
 //! ```
 //!
 //! # Layout
-//! - `process`: the servers as child processes, and `/proc` readings.
+
 //! - `bare`: the bare broadcast server (this binary run with `--serve-bare`).
 //! - `load`: one run: connect, start together, count, sum up.
 //! - `editor`: one simulated editor on a real `ClientSession`.
 //! - `stats`: latency quantiles and per-second counts.
 //! - `report`: the printed table.
-//! - `rng`: a seeded random number generator.
 
 mod bare;
 mod editor;
 mod load;
-mod process;
+
 mod report;
-mod rng;
 mod stats;
 
 use std::net::SocketAddr;
@@ -34,15 +32,15 @@ use clap::{Parser, ValueEnum};
 
 use crate::editor::Arrival;
 use crate::load::Settings;
-use crate::process::ServerProcess;
 use crate::report::Row;
+use collab_bench::process::ServerProcess;
 
 const RELAY: &str = "collab-relay";
 const BARE: &str = "bare broadcast";
 
 /// Load generator for collab-relay: the relay against a bare broadcast server.
 #[derive(Parser, Debug)]
-#[command(name = "collab-load", version, about)]
+#[command(name = "collab-load", version)]
 struct Args {
     /// Connected clients, spread evenly over the documents.
     #[arg(long, default_value_t = 1000)]
@@ -209,7 +207,7 @@ async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<
         });
     }
     let relay_bin = args.relay_bin.clone();
-    let bin = tokio::task::spawn_blocking(move || process::relay_binary(relay_bin))
+    let bin = tokio::task::spawn_blocking(move || collab_bench::process::relay_binary(relay_bin))
         .await
         .map_err(|e| e.to_string())??;
     let data_dir = std::env::temp_dir().join(format!("collab-load-{}", std::process::id()));
@@ -222,11 +220,6 @@ async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<
         "1000000",
         "--max-connections-per-doc",
         "1000000",
-        // Every generated client connects from this machine's one address.
-        "--max-connections-per-ip",
-        "0",
-        "--hellos-per-ip-per-minute",
-        "0",
         "--store",
         store,
     ]
@@ -289,8 +282,8 @@ async fn measure(
 ) -> Result<Row, String> {
     let pid = server.pid();
     let outcome = load::run(settings, url, Some(pid)).await;
-    let peak_rss = process::peak_rss(pid);
-    let server_cpu_total = process::cpu_time(Some(pid));
+    let peak_rss = collab_bench::process::peak_rss(pid);
+    let server_cpu_total = collab_bench::process::cpu_time(Some(pid));
     tokio::task::spawn_blocking(move || server.stop())
         .await
         .map_err(|e| e.to_string())?;

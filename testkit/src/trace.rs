@@ -1,5 +1,5 @@
 //! Loading and replaying Joseph Gentle's editing traces; shared by the trace
-//! tests and the `replay` example.
+//! tests, the `replay` example and the benchmarks.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

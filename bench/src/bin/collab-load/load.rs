@@ -10,8 +10,8 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use crate::editor::{Arrival, Editor, Plan, Report, Schedule};
-use crate::process::{cpu_time, machine_busy};
 use crate::stats::{Latencies, PerSecond};
+use collab_bench::process::{cpu_time, machine_busy};
 
 /// Time between the last editor going live and the first edit, so that no
 /// editor starts late because it had not seen the schedule yet.

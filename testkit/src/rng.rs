@@ -1,5 +1,5 @@
 //! A small seeded random number generator, so that a run is repeatable and
-//! the load generator needs no extra crate for a few random numbers per edit.
+//! a test or a benchmark needs no extra crate for a few random numbers.
 
 /// xorshift64*: fast, and more than random enough to pick positions,
 /// letters and arrival times.

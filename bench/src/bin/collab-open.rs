@@ -2,15 +2,10 @@
 //! store: the automerge-paper trace (260,000 operations) is stored as the
 //! relay would have left it, then opened the way a room opens it.
 //!
-//! `cargo run --release -p collab-relay --bin collab-open -- [TRACE] [--iters N]`
+//! `cargo run --release -p collab-bench --bin collab-open -- [TRACE] [--iters N]`
 //!
 //! A bare trace name (default `automerge-paper`) is looked up in
 //! `COLLAB_TRACES`, or `../shared/traces` beside the repository.
-
-// Shared with the CRDT's trace tests, which use all of it.
-#[allow(dead_code)]
-#[path = "../../../crdt/tests/support/trace.rs"]
-mod trace;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +17,7 @@ use collab_crdt::sync::ServerSeq;
 use collab_relay::room::Room;
 use collab_relay::store::{DB_FILE, LoggedOp, StoredSnapshot};
 use collab_relay::{Config, SqliteStore, Store};
+use collab_testkit::trace;
 
 fn main() -> ExitCode {
     let mut name = "automerge-paper".to_owned();

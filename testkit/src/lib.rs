@@ -1,0 +1,10 @@
+//! `collab-testkit`: what tests and benchmarks share, so that none of them
+//! keeps a copy or reaches into another crate's files.
+//!
+//! - [`rng`]: a small seeded random number generator (repeatable runs).
+//! - [`trace`]: loading and replaying Joseph Gentle's editing traces.
+
+pub mod rng;
+pub mod trace;
+
+pub use rng::Rng;
