@@ -320,3 +320,17 @@ async fn a_refused_client_changes_nothing_and_supersedes_no_one() {
     assert_eq!(reader.session().last_seen_server_seq().0, 2);
     relay.shutdown().await;
 }
+
+/// An `exp` centuries away is a token that outlives the relay, not a
+/// timer that overflows.
+#[tokio::test]
+async fn a_token_that_expires_in_the_far_future_works() {
+    let relay = auth_relay(|_| {}).await;
+    let forever = Signer::hs256(SECRET)
+        .sign(&claims("notes", Role::Write, 1 << 62, None))
+        .unwrap();
+    let mut c = client_with(&relay, "notes", 1, &forever).await;
+    c.insert(0, "still here").await.unwrap();
+    c.wait_acked().await.unwrap();
+    relay.shutdown().await;
+}
