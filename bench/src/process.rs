@@ -44,6 +44,12 @@ impl ServerProcess {
         let name = program.display().to_string();
         let mut child = Command::new(program)
             .args(args)
+            // Every generated client connects from this machine's one
+            // address: the relay's per-address limits (docs/security.md)
+            // are off. Variables, not flags, so that relays built before
+            // the limits existed start as well.
+            .env("COLLAB_MAX_CONNECTIONS_PER_IP", "0")
+            .env("COLLAB_HELLOS_PER_IP_PER_MINUTE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -291,3 +291,46 @@ async fn a_key_that_cannot_be_used_stops_the_relay_from_starting() {
         "a private key is no public key"
     );
 }
+
+/// What a refused client sends right behind its `hello` is never read:
+/// nothing is stored or echoed, and its `hello` cannot supersede the
+/// connected writer whose replica id it names.
+#[tokio::test]
+async fn a_refused_client_changes_nothing_and_supersedes_no_one() {
+    let relay = auth_relay(|_| {}).await;
+    let mut writer = client_with(&relay, "notes", 1, &token("notes", Role::Write)).await;
+    writer.insert(0, "mine").await.unwrap();
+    writer.wait_acked().await.unwrap();
+
+    let mut intruder = raw(&relay).await;
+    send(&mut intruder, hello("notes", 1)).await;
+    send(
+        &mut intruder,
+        r#"{"type":"op","ops":[{"kind":"insert","replica_id":1,"seq":4,"lamport":9,"parent_id":null,"text":"evil"}]}"#,
+    )
+    .await;
+    expect_error(&mut intruder, "unauthorized", Some(close::UNAUTHORIZED)).await;
+
+    // The writer was not superseded, saw nothing, and goes on editing.
+    assert_eq!(writer.drain(Duration::from_millis(100)).await.unwrap(), 0);
+    writer.insert(4, "!").await.unwrap();
+    writer.wait_acked().await.unwrap();
+    let reader = client_with(&relay, "notes", 2, &token("notes", Role::Read)).await;
+    assert_eq!(reader.text(), "mine!");
+    assert_eq!(reader.session().last_seen_server_seq().0, 2);
+    relay.shutdown().await;
+}
+
+/// An `exp` centuries away is a token that outlives the relay, not a
+/// timer that overflows.
+#[tokio::test]
+async fn a_token_that_expires_in_the_far_future_works() {
+    let relay = auth_relay(|_| {}).await;
+    let forever = Signer::hs256(SECRET)
+        .sign(&claims("notes", Role::Write, 1 << 62, None))
+        .unwrap();
+    let mut c = client_with(&relay, "notes", 1, &forever).await;
+    c.insert(0, "still here").await.unwrap();
+    c.wait_acked().await.unwrap();
+    relay.shutdown().await;
+}

@@ -226,11 +226,6 @@ async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<
         "1000000",
         "--max-connections-per-doc",
         "1000000",
-        // Every generated client connects from this machine's one address.
-        "--max-connections-per-ip",
-        "0",
-        "--hellos-per-ip-per-minute",
-        "0",
         "--store",
         store,
     ]

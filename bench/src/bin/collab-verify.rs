@@ -2,7 +2,7 @@
 //! an HS256 token and an EdDSA one (the key pair in `tests/fixtures/`), one
 //! key configured and, while rotating, the token's key second of two.
 //!
-//! `cargo run --release -p collab-relay --example verify_tokens`
+//! `cargo run --release -p collab-bench --bin collab-verify`
 
 use std::time::{Duration, Instant};
 
