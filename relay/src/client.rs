@@ -7,8 +7,7 @@ use std::time::Duration;
 use collab_crdt::Op;
 use collab_crdt::sync::{
     ClientSession, ErrorCode, ErrorMessage, Event, JsonObject, Resync, ServerMessage, ServerSeq,
-    SessionError,
-    Status, close,
+    SessionError, Status, close,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
