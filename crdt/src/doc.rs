@@ -114,7 +114,7 @@ impl Doc {
         let mut out = String::with_capacity(self.tree.len_chars());
         for span in self.tree.spans().filter(|s| !s.deleted) {
             out.push_str(
-                &self.content[span.content as usize..(span.content + span.bytes) as usize],
+                &self.content[span.content as usize..(span.content + span.bytes()) as usize],
             );
         }
         out
@@ -214,7 +214,7 @@ impl Doc {
             let span = self.tree.span(c);
             pieces.clear();
             // A range past this span goes leaf by leaf, not span by span.
-            if left > u64::from(span.len - c.offset)
+            if left > u64::from(span.len() - c.offset)
                 && self
                     .tree
                     .delete_in_leaf(c, left, &self.content, &mut pieces)
@@ -547,7 +547,8 @@ impl Doc {
             .spans()
             .flat_map(|s| {
                 let replica_id = self.replica_ids[s.replica as usize];
-                (0..u64::from(s.len)).map(move |i| (Id::new(s.lamport + i, replica_id), s.deleted))
+                (0..u64::from(s.len()))
+                    .map(move |i| (Id::new(s.lamport + i, replica_id), s.deleted))
             })
             .collect()
     }
@@ -730,7 +731,7 @@ impl Doc {
             let id = Id::new(lamport, del.target.replica_id);
             let c = self.locate(id).ok_or(Error::UnknownId { id })?;
             let span = self.tree.span(c);
-            lamport = span.lamport + u64::from(span.len);
+            lamport = span.lamport + u64::from(span.len());
         }
         Ok(())
     }
@@ -764,6 +765,11 @@ impl Doc {
     /// bytes of content) they extend it in place. Nothing can sit between a
     /// character and a new local child, whose id is the largest there is.
     fn extend_typing(&mut self, c: Cursor, op: &InsertOp, n: u64) -> Option<Cursor> {
+        // A span holds at most MAX_SPAN characters: a longer paste is cut
+        // into spans by `integrate_insert`.
+        if n > u64::from(MAX_SPAN) {
+            return None;
+        }
         let start = self.content.len() as u32;
         let bytes = op.text.len() as u32;
         let utf16 = if u64::from(bytes) == n {
@@ -771,15 +777,7 @@ impl Doc {
         } else {
             op.text.encode_utf16().count() as u32
         };
-        let new = Span {
-            lamport: op.lamport,
-            replica: self.me,
-            len: n as u32,
-            content: start,
-            bytes,
-            utf16,
-            deleted: false,
-        };
+        let new = Span::new(op.lamport, self.me, start, (n as u32, bytes, utf16), false);
         let last = self.tree.extend_at(c, &new)?;
         self.push_content(&op.text);
         // The parent is the character before, this replica's own.
@@ -829,15 +827,13 @@ impl Doc {
                     (b + c.len_utf8() as u32, u + c.len_utf16() as u32)
                 })
             };
-            let span = Span {
-                lamport: op.lamport + u64::from(done),
-                replica: r,
-                len,
-                content: at,
-                bytes,
-                utf16,
-                deleted: false,
-            };
+            let span = Span::new(
+                op.lamport + u64::from(done),
+                r,
+                at,
+                (len, bytes, utf16),
+                false,
+            );
             let id = (span.lamport, op.replica_id);
             after = Some(
                 self.tree

@@ -562,3 +562,23 @@ fn a_delete_across_many_spans_and_leaves_matches_its_ops() {
         assert_eq!(b.text(), a.text());
     }
 }
+
+#[test]
+fn a_paste_longer_than_a_span_where_typing_left_off_is_cut_into_spans() {
+    // Typing on extends the last span in place; a paste of more than a
+    // span's 4,096 characters (here more than 16 bits' worth) must not.
+    let mut a = Doc::new(1).unwrap();
+    a.insert(0, "ab").unwrap();
+    let paste: String = (0..70_000).map(|i| ['x', 'é', '😀'][i % 3]).collect();
+    a.insert(2, &paste).unwrap();
+    a.insert(70_002, "cd").unwrap();
+    a.check().unwrap();
+    assert_eq!(a.len(), 70_004);
+    let mut b = Doc::new(2).unwrap();
+    for op in &a.ops_since(&VersionVector::new()) {
+        b.apply(op).unwrap();
+    }
+    assert_eq!(b.text(), a.text());
+    assert_eq!(b.layout(), a.layout());
+    assert_eq!(Doc::decode(3, &a.encode()).unwrap().layout(), a.layout());
+}

@@ -398,15 +398,13 @@ impl Layout<'_> {
                         (b + ch.len_utf8() as u32, u + ch.len_utf16() as u32)
                     })
             };
-            Span {
-                lamport: c.lamport + off,
-                replica: c.replica,
-                len: n,
-                content: c.content + byte,
-                bytes,
-                utf16,
-                deleted: deleted_until.is_some(),
-            }
+            Span::new(
+                c.lamport + off,
+                c.replica,
+                c.content + byte,
+                (n, bytes, utf16),
+                deleted_until.is_some(),
+            )
             .push_onto(&mut self.spans);
             self.pieces
                 .push((chain, off, (self.spans.len() - 1) as u64));

@@ -30,7 +30,7 @@ impl Tree {
             let (c, u) = s.visible();
             mc += c;
             mu += u;
-            *r = (s.replica, s.lamport, s.lamport + u64::from(s.len));
+            *r = (s.replica, s.lamport, s.lamport + u64::from(s.len()));
         }
         let ranges = &mut ranges[..new.len as usize];
         ranges.sort_unstable();

@@ -51,7 +51,7 @@ impl Tree {
                 let (c, u) = s.visible();
                 chars += c;
                 utf16 += u;
-                tree.total += u64::from(s.len);
+                tree.total += u64::from(s.len());
             }
             leaf.chars = chars;
             tree.leaves.push(leaf);

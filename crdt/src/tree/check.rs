@@ -24,11 +24,11 @@ impl Tree {
         for &leaf in &in_order {
             let l = &self.leaves[leaf as usize];
             for (i, s) in l.spans[..l.len as usize].iter().enumerate() {
-                total += u64::from(s.len);
-                if s.len == 0 || s.len > MAX_SPAN {
+                total += u64::from(s.len());
+                if s.len() == 0 || s.len() > MAX_SPAN {
                     return Err(format!("span of bad length {s:?}"));
                 }
-                for probe in [s.lamport, s.lamport + u64::from(s.len) - 1] {
+                for probe in [s.lamport, s.lamport + u64::from(s.len()) - 1] {
                     let found = self.locate(s.replica, probe);
                     if found.map(|c| (c.leaf, c.idx)) != Some((leaf, i)) {
                         return Err(format!("index sends {}@{probe} to {found:?}", s.replica));

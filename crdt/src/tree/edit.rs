@@ -22,7 +22,7 @@ impl Tree {
             None => (FIRST_LEAF, 0),
             Some(c) => {
                 let s = self.span(c);
-                if c.offset + 1 < s.len {
+                if c.offset + 1 < s.len() {
                     let next = (
                         s.lamport + u64::from(c.offset) + 1,
                         replicas[s.replica as usize],
@@ -30,12 +30,12 @@ impl Tree {
                     if sibling_cmp(next, new_id).is_lt() {
                         let (left, right) = s.split(c.offset + 1, content);
                         let at = self.replace_span(c.leaf, c.idx, &[left, new, right]);
-                        self.total += u64::from(new.len);
+                        self.total += u64::from(new.len());
                         self.index.note_new(new.replica, new.lamport, at.leaf);
                         return Cursor {
                             leaf: at.leaf,
                             idx: at.idx + 1,
-                            offset: new.len - 1,
+                            offset: new.len() - 1,
                         };
                     }
                 }
@@ -61,19 +61,19 @@ impl Tree {
             let end = Cursor {
                 leaf,
                 idx: idx - 1,
-                offset: self.leaves[leaf as usize].spans[idx - 1].len - 1,
+                offset: self.leaves[leaf as usize].spans[idx - 1].len() - 1,
             };
             if let Some(last) = self.extend_at(end, &new) {
                 return last;
             }
         }
-        self.total += u64::from(new.len);
+        self.total += u64::from(new.len());
         let at = self.insert_spans(leaf, idx, &[new]);
         self.index.note_new(new.replica, new.lamport, at.leaf);
         Cursor {
             leaf: at.leaf,
             idx: at.idx,
-            offset: new.len - 1,
+            offset: new.len() - 1,
         }
     }
 
@@ -81,13 +81,13 @@ impl Tree {
     /// continues that span; returns the cursor at its last character.
     pub(crate) fn extend_at(&mut self, c: Cursor, new: &Span) -> Option<Cursor> {
         let span = &mut self.leaves[c.leaf as usize].spans[c.idx];
-        if c.offset + 1 != span.len || !span.joins(new) {
+        if c.offset + 1 != span.len() || !span.joins(new) {
             return None;
         }
         span.absorb(new);
-        let offset = span.len - 1;
-        self.total += u64::from(new.len);
-        self.add_counts(c.leaf, i64::from(new.len), i64::from(new.utf16));
+        let offset = span.len() - 1;
+        self.total += u64::from(new.len());
+        self.add_counts(c.leaf, i64::from(new.len()), i64::from(new.utf16()));
         self.index.note_new(new.replica, new.lamport, c.leaf);
         Some(Cursor { offset, ..c })
     }
@@ -96,7 +96,7 @@ impl Tree {
     /// its span. Returns how many characters the step covered.
     pub(crate) fn delete_at(&mut self, c: Cursor, n: u64, content: &str) -> u32 {
         let span = self.span(c);
-        let take = (u64::from(span.len - c.offset)).min(n) as u32;
+        let take = (u64::from(span.len() - c.offset)).min(n) as u32;
         if span.deleted {
             return take;
         }
@@ -113,7 +113,7 @@ impl Tree {
             rest = right;
         }
         let mid_at = count;
-        if take < rest.len {
+        if take < rest.len() {
             let (mid, right) = rest.split(take, content);
             pieces[count] = mid;
             pieces[count + 1] = right;
@@ -163,9 +163,9 @@ impl Tree {
                 offset = 0;
                 continue;
             }
-            let take = u64::from(span.len).min(left) as u32;
+            let take = u64::from(span.len()).min(left) as u32;
             let mut gone = span;
-            if take < span.len {
+            if take < span.len() {
                 let rest;
                 (gone, rest) = span.split(take, content);
                 insert_at(l, idx + 1, rest);
@@ -174,7 +174,7 @@ impl Tree {
             l.spans[idx] = gone;
             pieces.extend([(span.replica, span.lamport, take)]);
             chars += take;
-            utf16 += gone.utf16;
+            utf16 += gone.utf16();
             left -= u64::from(take);
             idx += 1;
         }
@@ -202,7 +202,7 @@ impl Tree {
     pub(super) fn delete_into_neighbour(&mut self, c: Cursor, take: u32, content: &str) -> bool {
         let l = &mut self.leaves[c.leaf as usize];
         let span = l.spans[c.idx];
-        let suffix = c.offset + take == span.len;
+        let suffix = c.offset + take == span.len();
         let (moved, utf16) = if suffix && c.offset > 0 && c.idx + 1 < l.len as usize {
             let (left, mut mid) = span.split(c.offset, content);
             mid.deleted = true;
@@ -216,7 +216,7 @@ impl Tree {
             next.bytes += mid.bytes;
             next.utf16 += mid.utf16;
             l.spans[c.idx] = left;
-            (mid.len, mid.utf16)
+            (mid.len(), mid.utf16())
         } else if c.offset == 0 && !suffix && c.idx > 0 {
             let (mut mid, right) = span.split(take, content);
             mid.deleted = true;
@@ -226,7 +226,7 @@ impl Tree {
             }
             prev.absorb(&mid);
             l.spans[c.idx] = right;
-            (mid.len, mid.utf16)
+            (mid.len(), mid.utf16())
         } else {
             return false;
         };
@@ -315,7 +315,7 @@ impl Tree {
                 // The index still sends these characters to the leaf they
                 // were in before the split (new ones are noted by the caller).
                 self.index
-                    .set(s.replica, s.lamport, s.lamport + u64::from(s.len), leaf);
+                    .set(s.replica, s.lamport, s.lamport + u64::from(s.len()), leaf);
             }
         }
         self.add_counts(leaf, dc, du);

@@ -167,7 +167,7 @@ impl Tree {
             .position(|s| {
                 s.replica == replica
                     && s.lamport <= lamport
-                    && lamport < s.lamport + u64::from(s.len)
+                    && lamport < s.lamport + u64::from(s.len())
             })
             .map(|idx| Cursor {
                 leaf,

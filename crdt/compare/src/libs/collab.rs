@@ -59,27 +59,33 @@ impl Subject for Collab {
     }
 }
 
-/// One patch as a local edit, the narrowest call; each op goes to `sink`.
-/// Returns how many ops it made.
+/// One patch as a local edit, the narrowest call; each op goes to `sink`
+/// (no vector in between: a sequential replay drops them). Returns how many
+/// ops it made.
 fn apply(doc: &mut Doc, p: &Patch, sink: &mut impl FnMut(Op)) -> Result<usize, String> {
-    let ops = match (p.del > 0, !p.ins.is_empty()) {
+    let mut n = 0;
+    let mut each = |op| {
+        n += 1;
+        sink(op);
+    };
+    match (p.del > 0, !p.ins.is_empty()) {
         (true, true) => doc
             .replace(p.pos, p.del, &p.ins)
             .map_err(|e| format!("replace: {e:?}"))?
-            .into_vec(),
+            .into_iter()
+            .for_each(&mut each),
         (false, true) => doc
             .insert(p.pos, &p.ins)
             .map_err(|e| format!("insert: {e:?}"))?
             .into_iter()
-            .collect(),
+            .for_each(&mut each),
         (true, false) => doc
             .delete(p.pos, p.del)
             .map_err(|e| format!("delete: {e:?}"))?
-            .into_vec(),
-        (false, false) => Vec::new(),
-    };
-    let n = ops.len();
-    ops.into_iter().for_each(sink);
+            .into_iter()
+            .for_each(&mut each),
+        (false, false) => {}
+    }
     Ok(n)
 }
 
