@@ -129,8 +129,8 @@ impl Doc {
         while at < end {
             let c = self.tree.find_char(at);
             let span = self.tree.span(c);
-            let text = &self.content[span.content as usize..(span.content + span.bytes) as usize];
-            let take = ((span.len - c.offset) as usize).min(end - at);
+            let text = &self.content[span.content as usize..(span.content + span.bytes()) as usize];
+            let take = ((span.len() - c.offset) as usize).min(end - at);
             let byte = |n: usize| text.char_indices().nth(n).map_or(text.len(), |(b, _)| b);
             let from = byte(c.offset as usize);
             out.push_str(&text[from..byte(c.offset as usize + take)]);
