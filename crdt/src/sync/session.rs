@@ -417,9 +417,13 @@ impl ClientSession {
     /// An `error`: a refusal for good of one of this replica's operations
     /// still in the outbox drops it (see [`Event::Dropped`]).
     fn on_error(&mut self, error: ErrorMessage) -> Event {
-        if let (Some(code @ (ErrorCode::RateLimited | ErrorCode::ReadOnly)), Some(seq), false) =
-            (error.error_code(), error.seq, error.fatal)
-        {
+        // Compared as text rather than through `ErrorCode::parse`: the
+        // browser package, which has no other use for the parse, is kept
+        // within its size budget.
+        let held = [ErrorCode::RateLimited, ErrorCode::ReadOnly]
+            .into_iter()
+            .find(|code| error.code == code.as_str());
+        if let (Some(code), Some(seq), false) = (held, error.seq, error.fatal) {
             // Nothing from `seq` on was accepted: send it again once
             // allowed (after `resume`, or on a connection that may write).
             if let Some(at) = self.unacked.iter().position(|op| op.seq() == seq) {
@@ -431,6 +435,19 @@ impl ClientSession {
             }
             return Event::Error(error);
         }
+        self.on_refusal(error)
+    }
+
+    /// Without the `recover` feature a refusal for good is only reported:
+    /// the edit stays in the outbox (the browser package leaves the
+    /// rebuild out to stay within its size budget).
+    #[cfg(not(feature = "recover"))]
+    fn on_refusal(&mut self, error: ErrorMessage) -> Event {
+        Event::Error(error)
+    }
+
+    #[cfg(feature = "recover")]
+    fn on_refusal(&mut self, error: ErrorMessage) -> Event {
         let refused = match (error.error_code(), error.seq, error.fatal) {
             (Some(code), Some(seq), false) if code.refused_for_good() => (code, seq),
             _ => return Event::Error(error),
@@ -449,6 +466,7 @@ impl ClientSession {
 
     /// Drops this replica's operation `seq` and rebuilds the edits after
     /// it on top of everything else (`docs/protocol.md` §5.7).
+    #[cfg(feature = "recover")]
     fn drop_from(&mut self, seq: u64) -> Result<Vec<Splice>, Error> {
         let me = self.doc.replica_id();
         let Some(refused) = self.unacked.iter().find(|op| op.seq() == seq).cloned() else {

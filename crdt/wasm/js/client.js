@@ -556,19 +556,6 @@ export class CollabClient {
         this.#emit('saved', { serverSeq: event.serverSeq, pending: this.#session.unacked });
         if (!this.#checkCaughtUp()) this.#emitStatus();
         break;
-      case 'dropped': {
-        // The relay refused one of our edits for good (docs/protocol.md
-        // §5.7): the session dropped it and rebuilt the edits after it.
-        // The page's text follows; a new connection sends the rebuilt
-        // edits, so that no answer to the old ones is taken for them.
-        this.#emit('change', { origin: 'dropped', splices: event.splices });
-        const error = { code: event.code, message: `edit ${event.seq} refused for good and dropped`, fatal: false };
-        this.#lastError = error;
-        this.#emit('error', error);
-        this.#disconnect(event.code);
-        this.#scheduleRetry(0);
-        break;
-      }
       case 'error': {
         const { type: _, ...error } = event;
         this.#lastError = error;

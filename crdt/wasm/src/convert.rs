@@ -101,8 +101,5 @@ export type SessionEvent =
   | { type: "error"; code: string; message: string; fatal: boolean;
       closeCode: number | null; index: number | null;
       /** With `rate_limited`: wait this long, then `resume()`. */
-      retryAfterMs: number | null }
-  /** An own edit refused for good (e.g. document_too_large): dropped, the
-   *  later edits rebuilt; reconnect. */
-  | { type: "dropped"; code: string; seq: number; splices: Splice[] };
+      retryAfterMs: number | null };
 "#;
