@@ -1,7 +1,9 @@
 //! The document: one replica's state, its local edits and the integration of
 //! remote operations.
 
+mod inspect;
 pub(crate) mod load;
+mod position;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -118,25 +120,6 @@ impl Doc {
             );
         }
         out
-    }
-
-    /// The visible text of the `len` characters from `pos`, in O(log n) plus
-    /// the length: what undo must keep of a range before deleting it.
-    pub fn slice(&self, pos: usize, len: usize) -> Result<String, Error> {
-        self.check_range(pos, len)?;
-        let mut out = String::new();
-        let (mut at, end) = (pos, pos + len);
-        while at < end {
-            let c = self.tree.find_char(at);
-            let span = self.tree.span(c);
-            let text = &self.content[span.content as usize..(span.content + span.bytes()) as usize];
-            let take = ((span.len() - c.offset) as usize).min(end - at);
-            let byte = |n: usize| text.char_indices().nth(n).map_or(text.len(), |(b, _)| b);
-            let from = byte(c.offset as usize);
-            out.push_str(&text[from..byte(c.offset as usize + take)]);
-            at += take;
-        }
-        Ok(out)
     }
 
     /// Length in Unicode scalar values.
@@ -468,99 +451,6 @@ impl Doc {
         }
         ops.sort_unstable_by_key(|op| (op.lamport(), op.replica_id()));
         ops
-    }
-
-    /// The id of the visible character at `pos`.
-    pub fn id_at(&self, pos: usize) -> Result<Id, Error> {
-        if pos >= self.len() {
-            return Err(Error::PositionOutOfRange {
-                pos,
-                len: self.len(),
-            });
-        }
-        Ok(self.id_at_cursor(self.tree.find_char(pos)))
-    }
-
-    /// Where the character `id` is: its position when visible, or the
-    /// position it would have (the number of visible characters before it)
-    /// when deleted. The second value says whether it is deleted.
-    pub fn pos_of(&self, id: Id) -> Result<(usize, bool), Error> {
-        let c = self
-            .replica_index
-            .get(&id.replica_id)
-            .and_then(|&r| self.tree.locate(r, id.lamport))
-            .ok_or(Error::UnknownId { id })?;
-        Ok((self.tree.position_of(c), self.tree.span(c).deleted))
-    }
-
-    /// [`Doc::pos_of`] with the position in UTF-16 units too, found in one
-    /// walk: `(pos, pos_utf16, deleted)`.
-    #[cfg(feature = "serde")]
-    pub(crate) fn offsets_of(&self, id: Id) -> Option<(usize, usize, bool)> {
-        let c = self
-            .replica_index
-            .get(&id.replica_id)
-            .and_then(|&r| self.tree.locate(r, id.lamport))?;
-        let (pos, pos_utf16) = self.tree.offsets_of(c, &self.content);
-        Some((pos, pos_utf16, self.tree.span(c).deleted))
-    }
-
-    /// Converts a UTF-16 offset (as JavaScript counts) to a character position.
-    pub fn utf16_to_pos(&self, offset: usize) -> Result<usize, Error> {
-        if offset > self.len_utf16() {
-            return Err(Error::PositionOutOfRange {
-                pos: offset,
-                len: self.len_utf16(),
-            });
-        }
-        self.tree
-            .utf16_to_char(offset, &self.content)
-            .map_err(|()| Error::SplitSurrogate { offset })
-    }
-
-    /// Converts a character position to a UTF-16 offset.
-    pub fn pos_to_utf16(&self, pos: usize) -> Result<usize, Error> {
-        self.check_range(pos, 0)?;
-        Ok(self.tree.char_to_utf16(pos, &self.content))
-    }
-
-    /// Checks every internal invariant; for tests and fuzzing.
-    #[cfg(feature = "std")]
-    pub fn check(&self) -> Result<(), String> {
-        self.tree.check()?;
-        let text_len = self.text().chars().count();
-        if text_len != self.len() {
-            return Err(alloc::format!(
-                "text has {text_len} chars, tree counts {}",
-                self.len()
-            ));
-        }
-        Ok(())
-    }
-
-    /// Every character ever integrated, in document order, with whether it
-    /// is deleted: the whole state, tombstones included. Tests compare two
-    /// ways of building a document with it; the client session rebuilds
-    /// its edits with it after one was refused for good.
-    pub fn layout(&self) -> Vec<(Id, bool)> {
-        self.tree
-            .spans()
-            .flat_map(|s| {
-                let replica_id = self.replica_ids[s.replica as usize];
-                (0..u64::from(s.len()))
-                    .map(move |i| (Id::new(s.lamport + i, replica_id), s.deleted))
-            })
-            .collect()
-    }
-
-    /// Sizes of the internal structures, for benchmarks and diagnostics.
-    pub fn stats(&self) -> Stats {
-        Stats {
-            spans: self.tree.spans().count(),
-            index_entries: self.tree.index_entries(),
-            log_runs: self.log.run_count(),
-            chars_stored: self.tree.total(),
-        }
     }
 
     fn check_range(&self, pos: usize, len: usize) -> Result<(), Error> {
