@@ -333,7 +333,7 @@ impl ClientSession {
     /// Inserts `text` at character position `pos`.
     pub fn insert(&mut self, pos: usize, text: &str) -> Result<(), Error> {
         let mut pos = pos;
-        for piece in chunks(text, MAX_OP_TEXT_BYTES) {
+        for piece in crate::undo::pieces(text, MAX_OP_TEXT_BYTES) {
             if let Some(op) = self.doc.insert(pos, piece)? {
                 self.unacked.push_back(op);
             }
@@ -688,21 +688,4 @@ fn diff(old: &str, new: &str) -> Vec<Splice> {
         pos_utf16: old[..prefix].encode_utf16().count(),
         delete_utf16: removed.encode_utf16().count(),
     }]
-}
-
-/// Splits `text` into pieces of at most `max` bytes at character boundaries.
-fn chunks(text: &str, max: usize) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    core::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut end = rest.len().min(max);
-        while !rest.is_char_boundary(end) {
-            end -= 1;
-        }
-        let (piece, tail) = rest.split_at(end);
-        rest = tail;
-        Some(piece)
-    })
 }

@@ -169,7 +169,7 @@ impl Shared {
 /// Runs one connection to its end.
 pub async fn handle(socket: WebSocket, shared: Arc<Shared>, guard: ConnGuard) {
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
-    let (mut sink, mut stream) = socket.split();
+    let (sink, mut stream) = socket.split();
     let mut phase = shared.phase.clone();
     match read_hello(&mut stream, &shared.config, &mut phase).await {
         Ok(Some(hello)) => match authorize(&shared.verifier, &hello) {
@@ -179,18 +179,10 @@ pub async fn handle(socket: WebSocket, shared: Arc<Shared>, guard: ConnGuard) {
                     .instrument(span)
                     .await;
             }
-            Err(closing) => {
-                shared.metrics.closed(closing.code.as_str());
-                writer::close(&mut sink, closing).await;
-                linger(sink, stream).await;
-            }
+            Err(closing) => refuse(&shared, sink, stream, closing).await,
         },
         Ok(None) => {}
-        Err(closing) => {
-            shared.metrics.closed(closing.code.as_str());
-            writer::close(&mut sink, closing).await;
-            linger(sink, stream).await;
-        }
+        Err(closing) => refuse(&shared, sink, stream, closing).await,
     }
     drop(guard);
 }
@@ -212,7 +204,7 @@ fn authorize(verifier: &Verifier, hello: &Hello) -> Result<Access, Closing> {
 /// The connection after `hello`: join, catch up, then read until the end.
 async fn session(
     conn: ConnId,
-    mut sink: Sink,
+    sink: Sink,
     stream: Stream,
     hello: Hello,
     access: Access,
@@ -229,10 +221,7 @@ async fn session(
             Err(e) => {
                 let closing =
                     Closing::new(ErrorCode::Internal, format!("document unavailable: {e}"));
-                shared.metrics.closed(closing.code.as_str());
-                writer::close(&mut sink, closing).await;
-                linger(sink, stream).await;
-                return;
+                return refuse(shared, sink, stream, closing).await;
             }
         };
         let log_start = match shared.rooms.log_start(&hello.doc_id).await {
@@ -240,10 +229,7 @@ async fn session(
             Err(e) => {
                 let closing =
                     Closing::new(ErrorCode::Internal, format!("document unavailable: {e}"));
-                shared.metrics.closed(closing.code.as_str());
-                writer::close(&mut sink, closing).await;
-                linger(sink, stream).await;
-                return;
+                return refuse(shared, sink, stream, closing).await;
             }
         };
         let member = Member {
@@ -263,11 +249,7 @@ async fn session(
                     JoinError::Full { .. } => ErrorCode::TooManyConnections,
                     _ => ErrorCode::Internal,
                 };
-                let closing = Closing::new(code, e.to_string());
-                shared.metrics.closed(closing.code.as_str());
-                writer::close(&mut sink, closing).await;
-                linger(sink, stream).await;
-                return;
+                return refuse(shared, sink, stream, Closing::new(code, e.to_string())).await;
             }
         }
     };
@@ -404,6 +386,14 @@ fn frame_error(e: &WsError) -> Option<Closing> {
         )),
         _ => None,
     }
+}
+
+/// Ends a connection that never joined a room: the `error`, the close
+/// frame, then [`linger`].
+async fn refuse(shared: &Shared, mut sink: Sink, stream: Stream, closing: Closing) {
+    shared.metrics.closed(closing.code.as_str());
+    writer::close(&mut sink, closing).await;
+    linger(sink, stream).await;
 }
 
 /// After the close frame went out: reads and drops whatever the client

@@ -306,6 +306,18 @@ fn append_in(
     Ok(())
 }
 
+/// The first `server_seq` the log of `doc_id` holds; `None` for a document
+/// never written.
+fn log_start_in(conn: &Connection, doc_id: &str) -> Result<Option<u64>, StoreError> {
+    conn.query_row(
+        "SELECT log_start FROM documents WHERE doc_id = ?1",
+        [doc_id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(backend)
+}
+
 fn read_ops(
     conn: &Connection,
     doc_id: &str,
@@ -461,30 +473,12 @@ impl Store for SqliteStore {
     }
 
     fn log_start(&self, doc_id: &str) -> Result<ServerSeq, StoreError> {
-        self.read(|conn| {
-            let start: Option<u64> = conn
-                .query_row(
-                    "SELECT log_start FROM documents WHERE doc_id = ?1",
-                    [doc_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            Ok(ServerSeq(start.unwrap_or(1)))
-        })
+        self.read(|conn| Ok(ServerSeq(log_start_in(conn, doc_id)?.unwrap_or(1))))
     }
 
     fn read_since(&self, doc_id: &str, after: ServerSeq, max: usize) -> Result<Since, StoreError> {
         self.read(|conn| {
-            let log_start: Option<u64> = conn
-                .query_row(
-                    "SELECT log_start FROM documents WHERE doc_id = ?1",
-                    [doc_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            let log_start = match log_start {
+            let log_start = match log_start_in(conn, doc_id)? {
                 Some(start) => start,
                 None if lock(&self.unwritten).contains_key(doc_id) => {
                     return Ok(Since::Ops(Vec::new()));

@@ -6,7 +6,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{ClientSession, Event, MAX_OP_TEXT_BYTES, Splice, Status, chunks, diff};
+use super::{ClientSession, Event, MAX_OP_TEXT_BYTES, Splice, Status, diff};
 use crate::doc::Doc;
 use crate::error::Error;
 use crate::op::Op;
@@ -117,7 +117,7 @@ impl ClientSession {
                 rebuilt.extend(base.delete(at, del)?.into_vec());
             }
             let mut p = at;
-            for piece in chunks(&ins, MAX_OP_TEXT_BYTES) {
+            for piece in crate::undo::pieces(&ins, MAX_OP_TEXT_BYTES) {
                 rebuilt.extend(base.insert(p, piece)?);
                 p += piece.chars().count();
             }
