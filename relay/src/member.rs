@@ -271,6 +271,9 @@ pub struct Member {
     pub caught_up: ServerSeq,
     /// Whether the client asked for the others' presence (`hello.presence`).
     pub wants_presence: bool,
+    /// Its token's `sub` (the user), carried in its presence updates;
+    /// `None` on an open relay.
+    pub sub: Option<String>,
     pub inbox: Arc<Inbox>,
     pub presence: OwnPresence,
 }

@@ -306,3 +306,33 @@ async fn sessions_resolve_each_others_carets_through_edits() {
     }
     relay.shutdown().await;
 }
+
+/// With access control on, a presence update names its sender's user: the
+/// `sub` of the token the sender showed.
+#[tokio::test]
+async fn presence_carries_the_senders_token_sub() {
+    let relay = auth_relay(|_| {}).await;
+    let hello = |replica: u64| {
+        format!(
+            r#"{{"type":"hello","doc_id":"notes","replica_id":{replica},"presence":true,"token":"{}"}}"#,
+            token("notes", collab_relay::auth::Role::Write)
+        )
+    };
+    let mut a = raw(&relay).await;
+    send(&mut a, hello(1)).await;
+    assert!(matches!(
+        next(&mut a).await,
+        Received::Msg(ServerMessage::HelloAck(_))
+    ));
+    let mut b = raw(&relay).await;
+    send(&mut b, hello(2)).await;
+    assert!(matches!(
+        next(&mut b).await,
+        Received::Msg(ServerMessage::HelloAck(_))
+    ));
+    send(&mut a, presence(r#""start""#, r#"{"name":"Ann"}"#)).await;
+    let update = expect_presence(&mut b).await;
+    assert_eq!(update.replica_id, 1);
+    assert_eq!(update.sub.as_deref(), Some("tester"), "the token's sub");
+    relay.shutdown().await;
+}

@@ -185,8 +185,8 @@ pub enum ServerMessage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PresenceUpdate {
     pub replica_id: u64,
-    /// The `sub` of the member's access token, once the relay checks
-    /// tokens; absent today.
+    /// The `sub` (the user) of the token the member showed, when the relay
+    /// checks tokens; absent on a relay that runs open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     pub selections: Vec<Selection>,

@@ -238,6 +238,7 @@ async fn session(
             kill: kill.clone(),
             caught_up: Default::default(),
             wants_presence: hello.presence == Some(true),
+            sub: access.sub.clone(),
             inbox: inbox.clone(),
             presence: Default::default(),
         };

@@ -24,7 +24,7 @@ impl Room {
         let frame = Frame::new(
             ServerMessage::Presence(PresenceUpdate {
                 replica_id: member.replica_id,
-                sub: None,
+                sub: member.sub.clone(),
                 selections: presence.selections,
                 data: presence.data,
             })
