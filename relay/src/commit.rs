@@ -150,11 +150,6 @@ impl CommitQueue {
         self.0.lock().stopping = true;
         self.0.changed.notify_all();
     }
-
-    /// Jobs waiting for a worker.
-    pub fn backlog(&self) -> usize {
-        self.0.lock().jobs.len()
-    }
 }
 
 impl Shared {

@@ -184,11 +184,6 @@ impl Queue {
         }
         Ok(())
     }
-
-    /// Bytes waiting to be sent.
-    pub fn bytes(&self) -> usize {
-        self.shared.bytes.load(Ordering::Acquire)
-    }
 }
 
 impl QueueRx {
@@ -312,10 +307,6 @@ impl Budget {
             queues: Mutex::new(HashMap::new()),
             over: Notify::new(),
         })
-    }
-
-    pub fn limit(&self) -> usize {
-        self.limit
     }
 
     /// Bytes held in queued messages now.

@@ -713,21 +713,12 @@ impl Room {
         self.lock().durable
     }
 
-    /// Whether every accepted batch is stored and echoed.
-    pub fn settled(&self) -> bool {
-        self.lock().unsent.is_empty()
-    }
-
     pub fn text(&self) -> String {
         self.lock().doc.text()
     }
 
     pub fn members(&self) -> usize {
         self.lock().members.len()
-    }
-
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.cx.store
     }
 }
 
