@@ -11,6 +11,7 @@
 // text on every read (`resolveAnchor`), as the native session does.
 
 import { ClientSession } from './collab_crdt.js';
+import { resolveAnchor, selectionAnchors } from './anchors.js';
 import { openStore, Persister } from './persist.js';
 import { RECONNECT_DEFAULTS, randomReplicaId, reconnectDelay, relayWebSocketUrl } from './reconnect.js';
 
@@ -287,7 +288,7 @@ export class CollabClient {
   setPresence({ selections, data } = {}) {
     this.#checkOpen();
     if (selections !== undefined) {
-      this.#presenceSelections = selections.map(({ anchor, head }) => this.#selection(anchor, head));
+      this.#presenceSelections = selections.map(({ anchor, head }) => selectionAnchors(this.#session, anchor, head));
     }
     if (data !== undefined && data !== null && (typeof data !== 'object' || Array.isArray(data))) {
       throw new TypeError('CollabClient.setPresence: data must be an object or null');
@@ -315,8 +316,8 @@ export class CollabClient {
     for (const [replicaId, { sub, data, selections }] of this.#others) {
       const resolved = [];
       for (const s of selections) {
-        const anchor = this.#resolve(s?.anchor);
-        const head = this.#resolve(s?.head);
+        const anchor = resolveAnchor(this.#session, s?.anchor);
+        const head = resolveAnchor(this.#session, s?.head);
         if (anchor !== null && head !== null) resolved.push({ anchor, head });
       }
       map.set(replicaId, { replicaId, sub, data, selections: resolved });
@@ -417,34 +418,6 @@ export class CollabClient {
 
   #checkOpen() {
     if (this.#closed) throw new Error('CollabClient: closed');
-  }
-
-  /** A selection as anchors, as `Selection::new` makes it (docs/crdt.md §13). */
-  #selection(anchor, head) {
-    if (anchor === head) {
-      const caret = this.#anchor(head, false);
-      return { anchor: caret, head: caret };
-    }
-    const start = this.#anchor(Math.min(anchor, head), true);
-    const end = this.#anchor(Math.max(anchor, head), false);
-    return anchor < head ? { anchor: start, head: end } : { anchor: end, head: start };
-  }
-
-  /** The anchor in its JSON form for UTF-16 offset `index`. */
-  #anchor(index, before) {
-    const [kind, lamport, replicaId] = this.#session.anchorAt(index, before);
-    if (kind === 0) return 'start';
-    if (kind === 1) return 'end';
-    return { lamport, replica_id: replicaId, side: before ? 'before' : 'after' };
-  }
-
-  /** An anchor's UTF-16 offset in the current text, or null while it cannot be resolved. */
-  #resolve(anchor) {
-    if (anchor === 'start') return 0;
-    if (anchor === 'end') return this.#session.length;
-    if (anchor === null || typeof anchor !== 'object') return null;
-    const offset = this.#session.resolveAnchor(anchor.lamport, anchor.replica_id, anchor.side === 'before');
-    return offset < 0 ? null : offset;
   }
 
   /** A `presence` or `presence_removed` message from the relay. */
