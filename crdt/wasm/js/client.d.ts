@@ -159,8 +159,9 @@ export interface CollabClientOptions {
    * `"indexeddb"`: keep the document (snapshot, unsent edits) in IndexedDB,
    * so that a page reopened offline has them; edits wait for `ready`. A
    * second client of the same document in the same browser (another tab)
-   * runs unpersisted (`persisted` false). Or a class shaped like the
-   * package's IndexedDB store (`open(key)`), for tests.
+   * runs unpersisted (`persisted` false). A stored document keeps its
+   * replica id (`replicaId` applies to a new one). Or a class shaped like
+   * the package's IndexedDB store (`open(key)`), for tests.
    */
   persist?: "indexeddb" | PersistStoreClass;
 }
