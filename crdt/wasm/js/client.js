@@ -170,8 +170,10 @@ export class CollabClient {
       }
     } finally {
       this.#loaded = true;
-      this.#emitStatus();
-      if (connect) this.#open();
+      if (!this.#closed) {
+        this.#emitStatus();
+        if (connect) this.#open();
+      }
     }
   }
 
