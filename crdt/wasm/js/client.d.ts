@@ -51,11 +51,23 @@ export interface ClientStatus {
 }
 
 export interface ChangeEvent {
-  /** `remote`: another replica's edit; `snapshot`: the document was reloaded from the relay. */
-  origin: "remote" | "snapshot";
-  serverSeq: number;
+  /**
+   * `remote`: another replica's edit; `snapshot`: the document was reloaded
+   * from the relay; `undo` / `redo`: this client's `undo()` or `redo()`
+   * (an editor applies it like a remote change, then puts its caret at `caret`).
+   */
+  origin: "remote" | "snapshot" | "undo" | "redo";
+  /** With `remote` and `snapshot`: the relay's position in the document's log. */
+  serverSeq?: number;
   /** Applied in order, they make the same change to an editor's text (UTF-16 units). */
   splices: Splice[];
+  /** With `undo` and `redo`: where the caret goes, a UTF-16 offset of the new text. */
+  caret?: number;
+}
+
+export interface UndoOptions {
+  /** Edits less than this many milliseconds apart form one undo step (default 500; 0: every edit). */
+  captureTimeoutMs?: number;
 }
 
 export interface SavedEvent {
@@ -139,6 +151,35 @@ export interface CollabClientOptions {
    * counts as a failed attempt (backoff).
    */
   getToken?: () => string | undefined | Promise<string | undefined>;
+  /** Collaborative undo: how edits are grouped into steps. */
+  undo?: UndoOptions;
+  /** The clock undo groups edits by, in milliseconds (default `performance.now`). */
+  now?: () => number;
+  /**
+   * `"indexeddb"`: keep the document (snapshot, unsent edits) in IndexedDB,
+   * so that a page reopened offline has them; edits wait for `ready`. A
+   * second client of the same document in the same browser (another tab)
+   * runs unpersisted (`persisted` false). A stored document keeps its
+   * replica id (`replicaId` applies to a new one). Or a class shaped like
+   * the package's IndexedDB store (`open(key)`), for tests.
+   */
+  persist?: "indexeddb" | PersistStoreClass;
+}
+
+/** What `persist` can be besides `"indexeddb"`: a store per document key, or null when another holds it. */
+export interface PersistStoreClass {
+  open(key: string): Promise<PersistStore | null>;
+}
+
+export interface PersistStore {
+  load(): Promise<{
+    replicaId: number; snapshot: Uint8Array; later: unknown[];
+    lastSeen: number; epoch: string | null; ackedSeq: number;
+  } | null>;
+  append(entry: { ops: unknown[]; lastSeen: number; epoch: string | null; ackedSeq: number }): Promise<unknown>;
+  compact(state: { replicaId: number; snapshot: Uint8Array; lastSeen: number; epoch: string | null; ackedSeq: number }): Promise<unknown>;
+  clear(): Promise<unknown>;
+  close(): void;
 }
 
 /** One document kept in sync with a relay. Call `init()` first. */
@@ -150,6 +191,14 @@ export class CollabClient {
   readonly url: string;
   readonly state: ClientState;
   readonly status: ClientStatus;
+  /**
+   * Resolves once the stored document is loaded (with `persist`; at once
+   * without). Edit after it. Rejects when the store cannot be restored; the
+   * client then goes on as a fresh, unpersisted replica.
+   */
+  readonly ready: Promise<void>;
+  /** Whether the document is kept in the store: false without `persist`, while loading, and in a second tab. */
+  readonly persisted: boolean;
   /** Length of the text in UTF-16 code units. */
   readonly length: number;
   text(): string;
@@ -161,6 +210,21 @@ export class CollabClient {
   delete(index: number, length: number): void;
   /** Replaces `length` UTF-16 code units at `index` with `text`. */
   replace(index: number, length: number, text: string): void;
+  /**
+   * Undoes this user's latest step, never anyone else's text: a `change`
+   * event (origin `undo`) carries the splices, then it returns the UTF-16
+   * offset where the caret goes, or `null` when there was nothing to undo.
+   * Sent to the relay like any edit.
+   */
+  undo(): { caret: number } | null;
+  /** Redoes the latest undone step, as `undo()` does (origin `redo`). */
+  redo(): { caret: number } | null;
+  /** Whether `undo()` has a step to undo. */
+  readonly canUndo: boolean;
+  /** Whether `redo()` has a step to redo (any new edit empties it). */
+  readonly canRedo: boolean;
+  /** Ends the current undo step: the next edit starts a new one. */
+  stopCapturing(): void;
   on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): () => void;
   off<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): void;
   /** Sets this client's presence; a part left out keeps its last value, `data: null` removes the data. */
@@ -177,8 +241,12 @@ export class CollabClient {
   goOnline(): void;
   /** Skips a running backoff wait. */
   reconnectNow(): void;
-  /** Ends the client for good and frees its wasm memory. */
-  close(): void;
+  /**
+   * Ends the client for good and frees its wasm memory. With `persist`, a
+   * last snapshot is written: the promise resolves once the store is let go
+   * (open the same document again after it).
+   */
+  close(): Promise<void>;
 }
 
 /** How often an unchanged presence is sent again (the relay's TTL is 30 s). */

@@ -9,6 +9,7 @@ export type {
   VersionVector,
   SessionEvent,
   Splice,
+  Undone,
 } from "./collab_crdt.js";
 export {
   CollabClient,
@@ -27,7 +28,10 @@ export type {
   CollabClientOptions,
   Presence,
   ReconnectPolicy,
+  PersistStore,
+  PersistStoreClass,
   SavedEvent,
+  UndoOptions,
   WebSocketLike,
 } from "./client.js";
 export { bindTextarea } from "./textarea.js";

@@ -9,12 +9,12 @@
 //! its messages in Rust would cost the module kilobytes. The session only
 //! turns positions into anchors and back (`anchorAt`, `resolveAnchor`).
 
-use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status};
-use collab_crdt::{Anchor, Id, Side};
+use collab_crdt::sync::{ClientSession, Event, Resync, ServerSeq, Splice, Status, Undone};
+use collab_crdt::{Anchor, Id, Op, Side, VersionVector};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{char_range, replica_id, to_js};
+use crate::convert::{char_range, from_js, replica_id, to_js, version_to_js};
 use crate::error;
 
 #[wasm_bindgen(js_name = ClientSession)]
@@ -76,6 +76,23 @@ fn splices(splices: &[Splice]) -> Vec<SpliceView<'_>> {
         .collect()
 }
 
+/// `undo()`'s and `redo()`'s result, as JavaScript sees it.
+#[derive(Serialize)]
+struct UndoneView<'a> {
+    caret: usize,
+    splices: Vec<SpliceView<'a>>,
+}
+
+fn undone(done: Option<Undone>) -> Result<JsValue, JsValue> {
+    match done {
+        None => Ok(JsValue::NULL),
+        Some(done) => to_js(&UndoneView {
+            caret: done.caret_utf16,
+            splices: splices(&done.splices),
+        }),
+    }
+}
+
 #[wasm_bindgen(js_class = ClientSession)]
 impl WasmSession {
     /// A session for `docId`, editing as `replicaId` (1 to 2^53 - 1, unique
@@ -86,6 +103,56 @@ impl WasmSession {
         // The JS client handles the others' presence.
         session.want_presence(true);
         Ok(WasmSession { session })
+    }
+
+    /// The session a store kept (`persist.js`): `snapshot` (the bytes of
+    /// `encode()`), `later` (the JSON text of the operations integrated
+    /// after it, as `opsSince` gave them, in one array), and
+    /// `lastSeenServerSeq`, `epoch` and `ackedSeq` as they were once those
+    /// were integrated. The same replica, with its unsent edits in the
+    /// outbox; the undo history starts empty.
+    pub fn restore(
+        doc_id: String,
+        replica: f64,
+        snapshot: &[u8],
+        later: &str,
+        last_seen: f64,
+        epoch: Option<String>,
+        acked_seq: f64,
+    ) -> Result<WasmSession, JsValue> {
+        let later: Vec<Op> =
+            serde_json::from_str(later).map_err(|e| error::argument("later", e))?;
+        let mut session = ClientSession::restore(
+            doc_id,
+            replica_id(replica)?,
+            snapshot,
+            ServerSeq(last_seen as u64),
+            epoch,
+            acked_seq as u64,
+            &later,
+        )
+        .map_err(error::crdt)?;
+        session.want_presence(true);
+        Ok(WasmSession { session })
+    }
+
+    /// This replica's operations below this `seq` are echoed by the relay;
+    /// the rest are in the outbox.
+    #[wasm_bindgen(getter, js_name = ackedSeq)]
+    pub fn acked_seq(&self) -> f64 {
+        self.session.acked_seq() as f64
+    }
+
+    /// The operations the replica integrated that `version` does not
+    /// include, its own and others', in an order that `restore` can
+    /// integrate.
+    #[wasm_bindgen(js_name = opsSince, unchecked_return_type = "Op[]")]
+    pub fn ops_since(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VersionVector")] version: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let version: VersionVector = from_js("version", version)?;
+        to_js(&self.session.doc().ops_since(&version))
     }
 
     #[wasm_bindgen(getter, js_name = docId)]
@@ -150,7 +217,7 @@ impl WasmSession {
     /// What the replica has integrated: `Map<replicaId, units>`.
     #[wasm_bindgen(unchecked_return_type = "VersionVector")]
     pub fn version(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.session.doc().version())
+        Ok(version_to_js(&self.session.doc().version()))
     }
 
     /// Starts a connection: the `hello` frame to send first.
@@ -183,6 +250,53 @@ impl WasmSession {
     pub fn replace(&mut self, index: usize, length: usize, text: &str) -> Result<(), JsValue> {
         let (pos, len) = char_range(self.session.doc(), index, length)?;
         self.session.replace(pos, len, text).map_err(error::crdt)
+    }
+
+    /// The time (milliseconds on a monotonic clock, `performance.now()`)
+    /// the next local edits are recorded at: edits closer together than the
+    /// capture timeout form one undo step.
+    #[wasm_bindgen(js_name = setClock)]
+    pub fn set_clock(&mut self, now_ms: f64) {
+        // `as` saturates: a negative or NaN time is 0.
+        self.session.set_clock(now_ms as u64);
+    }
+
+    /// Edits less than `ms` apart join one undo step (default 500).
+    #[wasm_bindgen(js_name = setCaptureTimeout)]
+    pub fn set_capture_timeout(&mut self, ms: f64) {
+        self.session.set_capture_timeout(ms as u64);
+    }
+
+    /// Ends the current undo step: the next edit starts a new one.
+    #[wasm_bindgen(js_name = stopCapturing)]
+    pub fn stop_capturing(&mut self) {
+        self.session.stop_capturing();
+    }
+
+    #[wasm_bindgen(getter, js_name = canUndo)]
+    pub fn can_undo(&self) -> bool {
+        self.session.can_undo()
+    }
+
+    #[wasm_bindgen(getter, js_name = canRedo)]
+    pub fn can_redo(&self) -> bool {
+        self.session.can_redo()
+    }
+
+    /// Undoes this replica's latest step (its new operations wait in the
+    /// outbox, like any edit): `{caret, splices}` in UTF-16 units, or
+    /// `null` when there is nothing to undo.
+    #[wasm_bindgen(unchecked_return_type = "Undone | null")]
+    pub fn undo(&mut self) -> Result<JsValue, JsValue> {
+        let done = self.session.undo().map_err(error::crdt)?;
+        undone(done)
+    }
+
+    /// Redoes the latest undone step, as `undo` does.
+    #[wasm_bindgen(unchecked_return_type = "Undone | null")]
+    pub fn redo(&mut self) -> Result<JsValue, JsValue> {
+        let done = self.session.redo().map_err(error::crdt)?;
+        undone(done)
     }
 
     /// Sets the token (a JWT) that every later `hello` carries;
