@@ -44,4 +44,4 @@ pub mod store;
 
 pub use config::Config;
 pub use server::Relay;
-pub use store::{MemoryStore, SqliteStore, Store};
+pub use store::{MemoryStore, PostgresStore, SqliteStore, Store};
