@@ -298,9 +298,10 @@ impl Config {
 
     /// `--store` fit for a log line: a URL's password is not printed.
     pub fn store_kind(&self) -> &str {
-        match self.store.as_str() {
-            s if s.contains("://") => "postgres",
-            s => s,
+        match self.store.split_once("://") {
+            Some(("postgres" | "postgresql", _)) => "postgres",
+            Some((scheme, _)) => scheme,
+            None => &self.store,
         }
     }
 

@@ -23,6 +23,40 @@ pub fn url(test: &str) -> Option<String> {
     }
 }
 
+/// A new, empty database for one test, beside the one [`url`] names (an
+/// older one of the same name is dropped first): its URL, or `None` when
+/// this run has no PostgreSQL (see [`url`]). Callable from async tests:
+/// the work runs on a thread of its own.
+pub fn fresh_database(test: &str, name: &str) -> Option<String> {
+    let base = url(test)?;
+    let name = format!("collab_{name}_{}", std::process::id());
+    let admin = base.clone();
+    let create = name.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime for the admin connection");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("{VAR} cannot be reached: {e}"));
+            let driver = tokio::spawn(connection);
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {create} WITH (FORCE)"),
+                format!("CREATE DATABASE {create}"),
+            ] {
+                client.batch_execute(&sql).await.expect(&sql);
+            }
+            drop(client);
+            let _ = driver.await;
+        })
+    })
+    .join()
+    .expect("creating the test database");
+    Some(database_url(&base, &name))
+}
+
 /// The URL of database `name` on the same server as `base` (a URL, or
 /// the key-value form).
 pub fn database_url(base: &str, name: &str) -> String {

@@ -42,7 +42,7 @@ pub struct PostgresStore {
     /// The runtime the driver, the pool and the listener run on; shut down
     /// in the background on drop (a runtime may not be dropped in place on
     /// an async thread, which is where the relay drops its store).
-    runtime: Option<tokio::runtime::Runtime>,
+    _runtime: OwnedRuntime,
     handle: tokio::runtime::Handle,
     pool: Pool,
     /// Log entries kept behind the latest snapshot, for replay.
@@ -55,13 +55,27 @@ pub struct PostgresStore {
 /// database cannot be reached.
 fn pg(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(db) => StoreError::Backend(format!("{}: {}", db.code().code(), db.message())),
+        // Connection exceptions (08), the server shutting down or starting
+        // (57P01-57P03), out of resources (53): the database, not the
+        // request, is the problem.
+        Some(db) => {
+            let code = db.code().code();
+            let message = format!("{code}: {}", db.message());
+            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") {
+                StoreError::Unavailable(message)
+            } else {
+                StoreError::Backend(message)
+            }
+        }
         None => StoreError::Unavailable(e.to_string()),
     }
 }
 
 fn pool_error(e: deadpool_postgres::PoolError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => pg(e),
+        e => StoreError::Unavailable(e.to_string()),
+    }
 }
 
 /// A number as PostgreSQL's BIGINT; every number the relay stores is at
@@ -99,6 +113,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot start the driver's runtime: {e}")))?;
         let handle = runtime.handle().clone();
+        let runtime = OwnedRuntime(Some(runtime));
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -114,7 +129,9 @@ impl PostgresStore {
             .recycle_timeout(Some(CALL_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Backend(format!("cannot build the pool: {e}")))?;
-        let migrated = runtime.block_on(async {
+        // On a thread of its own: `open` may be called on an async thread
+        // (the relay's `main`), where blocking on a runtime is refused.
+        let migrate = async {
             let (mut client, connection) =
                 tokio::time::timeout(CALL_TIMEOUT, config.connect(NoTls))
                     .await
@@ -125,12 +142,17 @@ impl PostgresStore {
             drop(client);
             let _ = driver.await;
             result
-        });
-        migrated?;
+        };
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| handle.block_on(migrate))
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Backend("the migration panicked".into())))
+        })?;
         let (notices, _) = broadcast::channel(NOTICE_BUFFER);
-        runtime.spawn(listen::run(config, notices.clone()));
+        handle.spawn(listen::run(config, notices.clone()));
         Ok(PostgresStore {
-            runtime: Some(runtime),
+            _runtime: runtime,
             handle,
             pool,
             retain_ops,
@@ -161,9 +183,13 @@ impl PostgresStore {
     }
 }
 
-impl Drop for PostgresStore {
+/// A runtime shut down in the background when dropped, wherever that is
+/// (also when `open` fails part-way).
+struct OwnedRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for OwnedRuntime {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(runtime) = self.0.take() {
             runtime.shutdown_background();
         }
     }
@@ -258,17 +284,20 @@ async fn append_in(tx: &Transaction<'_>, doc_id: &str, ops: &[LoggedOp]) -> Resu
     insert(tx, doc_id, ops).await
 }
 
-/// Numbers a batch after the document's head, except operations the log
-/// already holds (same replica and seq), which keep their number.
+/// Numbers one document's batches (in order) after its head, except
+/// operations the log already holds (same replica and seq), which keep
+/// their number. One lock, one lookup and one insert for all of them,
+/// however many batches a group commit brought.
 async fn sequence_in(
     tx: &Transaction<'_>,
-    batch: &NewOps<'_>,
-) -> Result<Vec<LoggedOp>, StoreError> {
-    let doc_id = batch.doc_id;
+    doc_id: &str,
+    batches: &[&NewOps<'_>],
+) -> Result<Vec<Vec<LoggedOp>>, StoreError> {
     let mut head = lock_head(tx, doc_id).await?;
-    let mut replicas = Vec::with_capacity(batch.ops.len());
-    let mut seqs = Vec::with_capacity(batch.ops.len());
-    for op in batch.ops {
+    let count: usize = batches.iter().map(|b| b.ops.len()).sum();
+    let mut replicas = Vec::with_capacity(count);
+    let mut seqs = Vec::with_capacity(count);
+    for op in batches.iter().flat_map(|b| b.ops) {
         replicas.push(int(op.replica_id())?);
         seqs.push(int(op.seq())?);
     }
@@ -292,27 +321,33 @@ async fn sequence_in(
             (ServerSeq(uint(row.get(2))?), uint(row.get(3))?),
         );
     }
-    let mut out = Vec::with_capacity(batch.ops.len());
+    let mut out = Vec::with_capacity(batches.len());
     let mut fresh = Vec::new();
-    for (i, op) in batch.ops.iter().enumerate() {
-        let key = (replicas[i], seqs[i]);
-        if let Some(&(server_seq, origin)) = known.get(&key) {
-            out.push(LoggedOp {
-                server_seq,
-                origin,
+    let mut i = 0;
+    for batch in batches {
+        let mut logged_batch = Vec::with_capacity(batch.ops.len());
+        for op in batch.ops {
+            let key = (replicas[i], seqs[i]);
+            i += 1;
+            if let Some(&(server_seq, origin)) = known.get(&key) {
+                logged_batch.push(LoggedOp {
+                    server_seq,
+                    origin,
+                    op: op.clone(),
+                });
+                continue;
+            }
+            head = head.next();
+            let logged = LoggedOp {
+                server_seq: head,
+                origin: batch.origin,
                 op: op.clone(),
-            });
-            continue;
+            };
+            known.insert(key, (head, batch.origin));
+            fresh.push(logged.clone());
+            logged_batch.push(logged);
         }
-        head = head.next();
-        let logged = LoggedOp {
-            server_seq: head,
-            origin: batch.origin,
-            op: op.clone(),
-        };
-        known.insert(key, (head, batch.origin));
-        fresh.push(logged.clone());
-        out.push(logged);
+        out.push(logged_batch);
     }
     insert(tx, doc_id, &fresh).await?;
     Ok(out)
@@ -463,8 +498,13 @@ impl Store for PostgresStore {
         self.call(|mut client| async move {
             let tx = client.transaction().await.map_err(pg)?;
             let mut out = vec![Vec::new(); batches.len()];
-            for i in lock_order(batches, |b| b.doc_id) {
-                out[i] = sequence_in(&tx, &batches[i]).await?;
+            let order = lock_order(batches, |b| b.doc_id);
+            for same_doc in order.chunk_by(|&a, &b| batches[a].doc_id == batches[b].doc_id) {
+                let docs: Vec<&NewOps<'_>> = same_doc.iter().map(|&i| &batches[i]).collect();
+                let logged = sequence_in(&tx, docs[0].doc_id, &docs).await?;
+                for (&i, batch) in same_doc.iter().zip(logged) {
+                    out[i] = batch;
+                }
             }
             tx.commit().await.map_err(pg)?;
             Ok(out)

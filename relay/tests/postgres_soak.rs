@@ -1,0 +1,233 @@
+//! The multi-relay soak (`docs/scale-out.md`): three `collab-relay`
+//! processes on one PostgreSQL database, 20 clients on 5 documents that
+//! edit at random and move between relays, and every few seconds one relay
+//! killed with SIGKILL and started again. At the end every client's text
+//! equals a fresh client's, the database's `server_seq`s have no gap and
+//! no operation twice, and every operation any client saw echoed is in the
+//! log under the number it was echoed with.
+//!
+//! Needs `COLLAB_TEST_POSTGRES` (see `collab_testkit::postgres`); skips
+//! without it, except in CI. `COLLAB_SOAK_SECONDS` sets the editing time.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use collab_crdt::Op;
+use collab_relay::PostgresStore;
+use collab_relay::client::Client;
+use collab_testkit::Rng;
+
+const RELAYS: usize = 3;
+const CLIENTS: u64 = 20;
+const DOCS: usize = 5;
+
+/// A relay process on the shared database.
+struct Node {
+    child: Child,
+}
+
+impl Node {
+    fn start(addr: SocketAddr, url: &str) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_collab-relay"))
+            .args(["--addr", &addr.to_string(), "--log", "error"])
+            .args(["--store", url])
+            // Snapshots often, so that loads and retention with several
+            // writers are exercised; the whole log kept, so that the test
+            // can check every echo against it.
+            .args(["--snapshot-every-ops", "100", "--retain-ops", "1000000"])
+            .args(["--op-rate", "0", "--room-idle-ms", "500"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("relay binary starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        assert!(line.contains("listening on"), "relay said {line:?}");
+        Node { child }
+    }
+}
+
+impl Drop for Node {
+    /// SIGKILL: no shutdown, no flush, no final snapshot.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// Every echo any client saw: (document, server_seq) → operation.
+type Seen = Arc<Mutex<BTreeMap<(String, u64), Op>>>;
+
+/// Edits, reads, and moves to another relay at random until `stop`;
+/// records every echo seen.
+async fn editor(
+    mut client: Client,
+    urls: Arc<Vec<String>>,
+    seed: u64,
+    stop: Arc<AtomicBool>,
+    seen: Seen,
+) -> Client {
+    let mut rng = Rng::new(seed, 0);
+    let doc = client.session().doc_id().to_owned();
+    client.record_echoes = true;
+    while !stop.load(Ordering::Relaxed) {
+        if !client.is_connected() {
+            client.set_url(urls[rng.below(urls.len())].clone());
+            if client.connect().await.is_err() {
+                client.disconnect();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        }
+        let len = client.session().doc().len();
+        let result = if len > 3 && rng.below(4) == 0 {
+            client.delete(rng.below(len - 1), 1).await
+        } else {
+            client
+                .insert(rng.below(len + 1), ["a", "é", "🙂", "xy"][rng.below(4)])
+                .await
+        };
+        let result = match result {
+            Ok(()) => client.drain(Duration::from_millis(3)).await.map(drop),
+            Err(e) => Err(e),
+        };
+        // Now and then the client moves to another relay of its own will.
+        if result.is_err() || rng.below(30) == 0 {
+            client.disconnect();
+        }
+        let mut seen = seen.lock().unwrap();
+        for (seq, op) in client.echoes.drain(..) {
+            if let Some(previous) = seen.insert((doc.clone(), seq.0), op.clone()) {
+                assert_eq!(previous, op, "server_seq {seq} of {doc} was given twice");
+            }
+        }
+    }
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
+    let Some(db) = collab_testkit::postgres::fresh_database("postgres_soak", "soak") else {
+        return;
+    };
+    let seconds: u64 = std::env::var("COLLAB_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let addrs: Vec<SocketAddr> = (0..RELAYS).map(|_| free_addr()).collect();
+    let urls: Arc<Vec<String>> = Arc::new(addrs.iter().map(|a| format!("ws://{a}/ws")).collect());
+    let mut nodes: Vec<Option<Node>> = addrs.iter().map(|&a| Some(Node::start(a, &db))).collect();
+    let docs: Vec<String> = (0..DOCS).map(|i| format!("soak-{i}")).collect();
+    let seen: Seen = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..CLIENTS {
+        let doc = &docs[i as usize % DOCS];
+        let client = Client::new(urls[i as usize % RELAYS].clone(), doc, i + 1);
+        tasks.push(tokio::spawn(editor(
+            client,
+            urls.clone(),
+            1000 + i,
+            stop.clone(),
+            seen.clone(),
+        )));
+    }
+    let mut rng = Rng::new(7, 1);
+    let started = Instant::now();
+    let mut kills = 0;
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_millis(1500 + rng.below(2000) as u64)).await;
+        let victim = rng.below(RELAYS);
+        nodes[victim] = None;
+        kills += 1;
+        tokio::time::sleep(Duration::from_millis(200 + rng.below(500) as u64)).await;
+        nodes[victim] = Some(Node::start(addrs[victim], &db));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut clients = Vec::new();
+    for task in tasks {
+        clients.push(task.await.unwrap());
+    }
+    // Every client delivers what it still holds, each through some relay.
+    for (i, client) in clients.iter_mut().enumerate() {
+        client.disconnect();
+        client.set_url(urls[i % RELAYS].clone());
+        client.connect().await.unwrap();
+        client.wait_acked().await.unwrap();
+        client.disconnect();
+    }
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.len() > 200,
+        "the clients made progress: {} echoes",
+        seen.len()
+    );
+    let logs = {
+        let (db, docs) = (db.clone(), docs.clone());
+        tokio::task::spawn_blocking(move || {
+            let store = PostgresStore::open(&db, 1_000_000).expect("store opens");
+            docs.iter()
+                .map(|d| store.log_keys(d).expect("log reads"))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap()
+    };
+    for (doc, log) in docs.iter().zip(&logs) {
+        for (i, (server_seq, _, _)) in log.iter().enumerate() {
+            assert_eq!(
+                *server_seq,
+                i as u64 + 1,
+                "{doc}: server_seq gap-free from 1"
+            );
+        }
+        let ids: HashSet<(u64, u64)> = log.iter().map(|&(_, r, s)| (r, s)).collect();
+        assert_eq!(ids.len(), log.len(), "{doc}: no operation logged twice");
+        for ((_, seq), op) in seen.iter().filter(|((d, _), _)| d == doc) {
+            let logged = log.get(*seq as usize - 1).map(|&(_, r, s)| (r, s));
+            assert_eq!(
+                logged,
+                Some((op.replica_id(), op.seq())),
+                "{doc}: the op echoed as server_seq {seq} is logged under it"
+            );
+        }
+        // A fresh client on each relay, and every editor, see one text.
+        let mut texts = Vec::new();
+        for (n, url) in urls.iter().enumerate() {
+            let mut fresh = Client::new(url.clone(), doc, 900 + n as u64);
+            fresh.connect().await.unwrap();
+            fresh
+                .sync_to(collab_crdt::sync::ServerSeq(log.len() as u64))
+                .await
+                .unwrap();
+            texts.push(fresh.text());
+            fresh.disconnect();
+        }
+        assert!(
+            texts.windows(2).all(|w| w[0] == w[1]),
+            "{doc}: relays agree"
+        );
+        for client in clients.iter_mut().filter(|c| c.session().doc_id() == doc) {
+            client.connect().await.unwrap();
+            client
+                .sync_to(collab_crdt::sync::ServerSeq(log.len() as u64))
+                .await
+                .unwrap();
+            assert_eq!(client.text(), texts[0], "{doc}: client converged");
+            assert_eq!(client.session().unacked(), 0);
+            client.disconnect();
+        }
+    }
+    eprintln!("soak: {kills} relays killed, {} echoes checked", seen.len());
+    drop(nodes);
+}

@@ -1,0 +1,104 @@
+//! Several relays in one process over one PostgreSQL database
+//! (`docs/scale-out.md`): clients on different relays see each other's
+//! edits, echoed in one `server_seq` order, and an operation sent through
+//! two relays is numbered once. Needs `COLLAB_TEST_POSTGRES` (see
+//! `collab_testkit::postgres`); skips without it, except in CI.
+
+use std::time::Duration;
+
+use collab_crdt::sync::ServerSeq;
+use collab_relay::{Config, PostgresStore, Relay};
+use collab_tests::*;
+
+/// A relay on the PostgreSQL database `url`.
+async fn pg_relay(url: &str) -> Relay {
+    let mut config = Config::for_tests();
+    config.store = url.to_owned();
+    let store = config.open_store().expect("store opens");
+    Relay::start(config, store).await.expect("relay starts")
+}
+
+/// The database's own view of a document's log, read through a store of
+/// the test's own (on a blocking thread: the store blocks).
+async fn log_keys(url: &str, doc: &str) -> Vec<(u64, u64, u64)> {
+    let (url, doc) = (url.to_owned(), doc.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let store = PostgresStore::open(&url, 10_000).expect("store opens");
+        store.log_keys(&doc).expect("log reads")
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_on_two_relays_see_each_others_edits_in_one_order() {
+    let Some(url) = collab_testkit::postgres::fresh_database("two_relays", "two_relays") else {
+        return;
+    };
+    let one = pg_relay(&url).await;
+    let two = pg_relay(&url).await;
+    let mut a = client(&one, "doc", 1).await;
+    let mut b = client(&two, "doc", 2).await;
+    for i in 0..20 {
+        a.insert(0, &format!("a{i} ")).await.unwrap();
+        b.insert(0, &format!("b{i} ")).await.unwrap();
+    }
+    a.wait_acked().await.unwrap();
+    b.wait_acked().await.unwrap();
+    // Each session refuses an echo that does not follow the last one, so
+    // reaching the head means every echo came in order, without a gap.
+    let head = ServerSeq(40);
+    a.sync_to(head).await.unwrap();
+    b.sync_to(head).await.unwrap();
+    assert_eq!(a.text(), b.text(), "both relays' clients converged");
+    for i in 0..20 {
+        assert!(a.text().contains(&format!("a{i} ")) && a.text().contains(&format!("b{i} ")));
+    }
+    let keys = log_keys(&url, "doc").await;
+    let seqs: Vec<u64> = keys.iter().map(|k| k.0).collect();
+    assert_eq!(seqs, (1..=40).collect::<Vec<_>>(), "one gap-free numbering");
+    // A newcomer on either relay gets the same document.
+    let mut c = client(&two, "doc", 3).await;
+    c.sync_to(head).await.unwrap();
+    assert_eq!(c.text(), a.text());
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_sent_through_two_relays_is_numbered_once() {
+    let Some(url) = collab_testkit::postgres::fresh_database("resend", "resend") else {
+        return;
+    };
+    let one = pg_relay(&url).await;
+    let two = pg_relay(&url).await;
+    // A watcher on the second relay keeps its room loaded throughout.
+    let mut watcher = client(&two, "doc", 9).await;
+    let mut a = client(&one, "doc", 1).await;
+    a.insert(0, "first").await.unwrap();
+    a.insert(5, " second").await.unwrap();
+    // The connection drops before any echo can be read; the client comes
+    // back through the other relay and resends what it holds.
+    a.flush().await.unwrap();
+    a.disconnect();
+    let mut again = a;
+    again.set_url(ws_url(&two));
+    again.connect().await.unwrap();
+    again.wait_acked().await.unwrap();
+    let head = ServerSeq(2);
+    again.sync_to(head).await.unwrap();
+    watcher.sync_to(head).await.unwrap();
+    assert_eq!(again.text(), "first second");
+    assert_eq!(watcher.text(), "first second");
+    // Let the first relay's commit land too, whenever it does.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys = log_keys(&url, "doc").await;
+    assert_eq!(keys.len(), 2, "each operation logged once: {keys:?}");
+    assert_eq!(keys[0].0, 1);
+    assert_eq!(keys[1].0, 2);
+    let mut ids: Vec<(u64, u64)> = keys.iter().map(|k| (k.1, k.2)).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 2);
+    one.shutdown().await;
+    two.shutdown().await;
+}
