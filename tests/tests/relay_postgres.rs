@@ -1,12 +1,16 @@
 //! Several relays in one process over one PostgreSQL database
 //! (`docs/scale-out.md`): clients on different relays see each other's
 //! edits, echoed in one `server_seq` order, and an operation sent through
-//! two relays is numbered once. Needs `COLLAB_TEST_POSTGRES` (see
+//! two relays is numbered once; a relay cut off from the database refuses
+//! edits with `overloaded` and takes them once it is back. Needs `COLLAB_TEST_POSTGRES` (see
 //! `collab_testkit::postgres`); skips without it, except in CI.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use collab_crdt::sync::ServerSeq;
+use collab_crdt::sync::{ServerSeq, close};
+use collab_relay::client::ClientError;
 use collab_relay::{Config, PostgresStore, Relay};
 use collab_tests::*;
 
@@ -101,4 +105,117 @@ async fn an_edit_sent_through_two_relays_is_numbered_once() {
     assert_eq!(ids.len(), 2);
     one.shutdown().await;
     two.shutdown().await;
+}
+
+/// A TCP proxy between a relay and PostgreSQL that the test can cut (a
+/// network partition: open connections die, new ones are closed at once)
+/// and heal.
+struct Partition {
+    addr: std::net::SocketAddr,
+    cut: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Partition {
+    async fn start(upstream: std::net::SocketAddr) -> Partition {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (flag, tasks) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    continue;
+                }
+                tasks.lock().unwrap().push(tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                }));
+            }
+        });
+        Partition { addr, cut, links }
+    }
+
+    fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    fn heal(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// `url` with its host and port replaced by `addr`, and the address it
+/// named; `None` for the key-value form.
+async fn through(url: &str, addr: std::net::SocketAddr) -> Option<(String, std::net::SocketAddr)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
+    let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host_port = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    };
+    let upstream = tokio::net::lookup_host(host_port).await.ok()?.next()?;
+    let user = if user.is_empty() {
+        String::new()
+    } else {
+        format!("{user}@")
+    };
+    Some((format!("{scheme}://{user}{addr}/{path}"), upstream))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_cut_off_from_the_database_refuses_edits_until_it_is_back() {
+    let Some(url) = collab_testkit::postgres::fresh_database("partition", "partition") else {
+        return;
+    };
+    let Some((_, upstream)) = through(&url, "127.0.0.1:1".parse().unwrap()).await else {
+        eprintln!("partition: skipped: COLLAB_TEST_POSTGRES is not a postgres:// URL");
+        return;
+    };
+    let partition = Partition::start(upstream).await;
+    let (proxied, _) = through(&url, partition.addr).await.unwrap();
+    let relay = pg_relay(&proxied).await;
+    let mut a = client(&relay, "doc", 1).await;
+    a.insert(0, "before").await.unwrap();
+    a.wait_acked().await.unwrap();
+
+    partition.cut();
+    a.insert(0, "during ").await.unwrap();
+    let overloaded = |r: Result<(), ClientError>| match r {
+        Err(ClientError::Server(e)) => e.code == "overloaded",
+        Err(ClientError::Closed(code)) => code == Some(close::TRY_AGAIN_LATER),
+        _ => false,
+    };
+    let refused = a.wait_acked().await;
+    assert!(
+        refused.is_err(),
+        "nothing is acknowledged without the database"
+    );
+    assert!(overloaded(refused), "the edit is refused with overloaded");
+    a.disconnect();
+    assert!(
+        overloaded(a.connect().await),
+        "a hello is refused with overloaded while the database is unreachable"
+    );
+    a.disconnect();
+
+    partition.heal();
+    a.connect().await.unwrap();
+    a.wait_acked().await.unwrap();
+    a.sync_to(ServerSeq(2)).await.unwrap();
+    assert_eq!(
+        a.text(),
+        "during before",
+        "the client kept its edit and delivered it"
+    );
+    let keys = log_keys(&url, "doc").await;
+    assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), [1, 2]);
+    relay.shutdown().await;
 }
