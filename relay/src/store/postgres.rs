@@ -12,8 +12,8 @@
 
 mod listen;
 mod schema;
+mod sequence;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
@@ -235,34 +235,35 @@ async fn insert(tx: &Transaction<'_>, doc_id: &str, ops: &[LoggedOp]) -> Result<
             serde_json::to_string(&logged.op).map_err(|e| StoreError::Backend(e.to_string()))?,
         );
     }
-    let stmt = tx
+    let insert = tx
         .prepare_cached(
             "INSERT INTO ops (doc_id, server_seq, replica_id, seq, origin, op)
              SELECT $1, * FROM unnest($2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], $6::TEXT[])",
         )
         .await
         .map_err(pg)?;
-    tx.execute(
-        &stmt,
-        &[&doc_id, &server_seqs, &replicas, &seqs, &origins, &json],
-    )
-    .await
-    .map_err(pg)?;
-    let head = last.server_seq;
-    let stmt = tx
+    let update = tx
         .prepare_cached("UPDATE documents SET head = $2 WHERE doc_id = $1")
         .await
         .map_err(pg)?;
-    tx.execute(&stmt, &[&doc_id, &int(head.0)?])
-        .await
-        .map_err(pg)?;
-    let stmt = tx
+    let notify = tx
         .prepare_cached("SELECT pg_notify($1, $2)")
         .await
         .map_err(pg)?;
-    tx.execute(&stmt, &[&listen::CHANNEL, &listen::payload(doc_id, head)])
-        .await
-        .map_err(pg)?;
+    let head = last.server_seq;
+    let (head_param, payload) = (int(head.0)?, listen::payload(doc_id, head));
+    let insert_params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] =
+        [&doc_id, &server_seqs, &replicas, &seqs, &origins, &json];
+    let update_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&doc_id, &head_param];
+    let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+        [&listen::CHANNEL, &payload];
+    // Sent back to back (pipelined), run in this order.
+    tokio::try_join!(
+        tx.execute(&insert, &insert_params),
+        tx.execute(&update, &update_params),
+        tx.execute(&notify, &notify_params),
+    )
+    .map_err(pg)?;
     Ok(())
 }
 
@@ -282,75 +283,6 @@ async fn append_in(tx: &Transaction<'_>, doc_id: &str, ops: &[LoggedOp]) -> Resu
         expected = expected.next();
     }
     insert(tx, doc_id, ops).await
-}
-
-/// Numbers one document's batches (in order) after its head, except
-/// operations the log already holds (same replica and seq), which keep
-/// their number. One lock, one lookup and one insert for all of them,
-/// however many batches a group commit brought.
-async fn sequence_in(
-    tx: &Transaction<'_>,
-    doc_id: &str,
-    batches: &[&NewOps<'_>],
-) -> Result<Vec<Vec<LoggedOp>>, StoreError> {
-    let mut head = lock_head(tx, doc_id).await?;
-    let count: usize = batches.iter().map(|b| b.ops.len()).sum();
-    let mut replicas = Vec::with_capacity(count);
-    let mut seqs = Vec::with_capacity(count);
-    for op in batches.iter().flat_map(|b| b.ops) {
-        replicas.push(int(op.replica_id())?);
-        seqs.push(int(op.seq())?);
-    }
-    let stmt = tx
-        .prepare_cached(
-            "SELECT o.replica_id, o.seq, o.server_seq, o.origin FROM ops o
-             JOIN unnest($2::BIGINT[], $3::BIGINT[]) AS k(replica_id, seq)
-               ON o.replica_id = k.replica_id AND o.seq = k.seq
-             WHERE o.doc_id = $1",
-        )
-        .await
-        .map_err(pg)?;
-    let mut known: HashMap<(i64, i64), (ServerSeq, u64)> = HashMap::new();
-    for row in tx
-        .query(&stmt, &[&doc_id, &replicas, &seqs])
-        .await
-        .map_err(pg)?
-    {
-        known.insert(
-            (row.get(0), row.get(1)),
-            (ServerSeq(uint(row.get(2))?), uint(row.get(3))?),
-        );
-    }
-    let mut out = Vec::with_capacity(batches.len());
-    let mut fresh = Vec::new();
-    let mut i = 0;
-    for batch in batches {
-        let mut logged_batch = Vec::with_capacity(batch.ops.len());
-        for op in batch.ops {
-            let key = (replicas[i], seqs[i]);
-            i += 1;
-            if let Some(&(server_seq, origin)) = known.get(&key) {
-                logged_batch.push(LoggedOp {
-                    server_seq,
-                    origin,
-                    op: op.clone(),
-                });
-                continue;
-            }
-            head = head.next();
-            let logged = LoggedOp {
-                server_seq: head,
-                origin: batch.origin,
-                op: op.clone(),
-            };
-            known.insert(key, (head, batch.origin));
-            fresh.push(logged.clone());
-            logged_batch.push(logged);
-        }
-        out.push(logged_batch);
-    }
-    insert(tx, doc_id, &fresh).await?;
-    Ok(out)
 }
 
 /// Reads the log after `after`, at most `max` entries, checking that it
@@ -497,15 +429,7 @@ impl Store for PostgresStore {
     fn sequence(&self, batches: &[NewOps<'_>]) -> Result<Vec<Vec<LoggedOp>>, StoreError> {
         self.call(|mut client| async move {
             let tx = client.transaction().await.map_err(pg)?;
-            let mut out = vec![Vec::new(); batches.len()];
-            let order = lock_order(batches, |b| b.doc_id);
-            for same_doc in order.chunk_by(|&a, &b| batches[a].doc_id == batches[b].doc_id) {
-                let docs: Vec<&NewOps<'_>> = same_doc.iter().map(|&i| &batches[i]).collect();
-                let logged = sequence_in(&tx, docs[0].doc_id, &docs).await?;
-                for (&i, batch) in same_doc.iter().zip(logged) {
-                    out[i] = batch;
-                }
-            }
+            let out = sequence::sequence(&tx, batches).await?;
             tx.commit().await.map_err(pg)?;
             Ok(out)
         })
@@ -536,22 +460,58 @@ impl Store for PostgresStore {
     }
 
     fn read_since(&self, doc_id: &str, after: ServerSeq, max: usize) -> Result<Since, StoreError> {
-        self.call(|mut client| async move {
-            let tx = reading(&mut client).await?;
-            let stmt = tx
-                .prepare_cached("SELECT log_start FROM documents WHERE doc_id = $1")
+        self.call(|client| async move {
+            // One statement, one snapshot: the log start and the entries
+            // after `after` as of the same commit (a round trip, not four).
+            let stmt = client
+                .prepare_cached(
+                    "SELECT d.log_start, o.server_seq, o.origin, o.op FROM documents d
+                     LEFT JOIN LATERAL (
+                         SELECT server_seq, origin, op FROM ops
+                         WHERE ops.doc_id = d.doc_id AND ops.server_seq > $2
+                         ORDER BY server_seq LIMIT $3
+                     ) o ON true
+                     WHERE d.doc_id = $1
+                     ORDER BY o.server_seq",
+                )
                 .await
                 .map_err(pg)?;
-            let row = tx.query_opt(&stmt, &[&doc_id]).await.map_err(pg)?;
-            let row = row.ok_or_else(|| StoreError::UnknownDocument(doc_id.to_owned()))?;
-            let log_start = uint(row.get(0))?;
-            let since = if after.0 + 1 < log_start {
-                Since::Truncated
-            } else {
-                Since::Ops(read_ops(&tx, doc_id, after, max).await?)
-            };
-            tx.commit().await.map_err(pg)?;
-            Ok(since)
+            let limit = i64::try_from(max).unwrap_or(i64::MAX);
+            let rows = client
+                .query(&stmt, &[&doc_id, &int(after.0)?, &limit])
+                .await
+                .map_err(pg)?;
+            let first = rows
+                .first()
+                .ok_or_else(|| StoreError::UnknownDocument(doc_id.to_owned()))?;
+            if after.0 + 1 < uint(first.get(0))? {
+                return Ok(Since::Truncated);
+            }
+            let mut out = Vec::with_capacity(rows.len());
+            let mut expected = after.next();
+            for row in &rows {
+                let Some(seq) = row.get::<_, Option<i64>>(1) else {
+                    continue;
+                };
+                let seq = uint(seq)?;
+                if seq != expected.0 {
+                    return Err(StoreError::Corrupt(format!(
+                        "log of {doc_id:?} jumps from server_seq {} to {seq}",
+                        expected.0 - 1
+                    )));
+                }
+                let json: &str = row.get(3);
+                let op: Op = serde_json::from_str(json).map_err(|e| {
+                    StoreError::Corrupt(format!("op {seq} of {doc_id:?} is not an operation: {e}"))
+                })?;
+                out.push(LoggedOp {
+                    server_seq: ServerSeq(seq),
+                    origin: uint(row.get(2))?,
+                    op,
+                });
+                expected = expected.next();
+            }
+            Ok(Since::Ops(out))
         })
     }
 
