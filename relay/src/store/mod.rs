@@ -1,5 +1,7 @@
 //! Where documents live between rooms: the `Store` trait the relay writes
-//! its op log and snapshots through, and its two backends.
+//! its op log and snapshots through, and its backends: memory, SQLite, and
+//! PostgreSQL, which several relays share and which numbers operations
+//! itself (`docs/scale-out.md`).
 //!
 //! The trait is shaped for durable backends: a room appends each accepted
 //! batch in one call (one transaction, one sync), reads back only what a
