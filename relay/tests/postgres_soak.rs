@@ -1,7 +1,8 @@
 //! The multi-relay soak (`docs/scale-out.md`): three `collab-relay`
 //! processes on one PostgreSQL database, 20 clients on 5 documents that
-//! edit at random and move between relays, and every few seconds one relay
-//! killed with SIGKILL and started again. At the end every client's text
+//! edit at random and move between relays, every few seconds one relay
+//! killed with SIGKILL and started again, and, once, the database cut off
+//! from every relay for a while (as when it restarts). At the end every client's text
 //! equals a fresh client's, the database's `server_seq`s have no gap and
 //! no operation twice, and every operation any client saw echoed is in the
 //! log under the number it was echoed with.
@@ -21,6 +22,7 @@ use collab_crdt::Op;
 use collab_relay::PostgresStore;
 use collab_relay::client::Client;
 use collab_testkit::Rng;
+use collab_testkit::postgres::Partition;
 
 const RELAYS: usize = 3;
 const CLIENTS: u64 = 20;
@@ -124,9 +126,17 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(30);
+    // The relays reach the database through a proxy the test can cut.
+    let (outage, proxied) = match Partition::start(&db).await {
+        Some((partition, proxied)) => (Some(partition), proxied),
+        None => (None, db.clone()),
+    };
     let addrs: Vec<SocketAddr> = (0..RELAYS).map(|_| free_addr()).collect();
     let urls: Arc<Vec<String>> = Arc::new(addrs.iter().map(|a| format!("ws://{a}/ws")).collect());
-    let mut nodes: Vec<Option<Node>> = addrs.iter().map(|&a| Some(Node::start(a, &db))).collect();
+    let mut nodes: Vec<Option<Node>> = addrs
+        .iter()
+        .map(|&a| Some(Node::start(a, &proxied)))
+        .collect();
     let docs: Vec<String> = (0..DOCS).map(|i| format!("soak-{i}")).collect();
     let seen: Seen = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -145,13 +155,24 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
     let mut rng = Rng::new(7, 1);
     let started = Instant::now();
     let mut kills = 0;
+    let mut outages = 0;
     while started.elapsed() < Duration::from_secs(seconds) {
+        if let Some(partition) = &outage
+            && outages == 0
+            && started.elapsed() > Duration::from_secs(seconds / 2)
+        {
+            // The database goes away for every relay, then comes back.
+            partition.cut();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            partition.heal();
+            outages += 1;
+        }
         tokio::time::sleep(Duration::from_millis(1500 + rng.below(2000) as u64)).await;
         let victim = rng.below(RELAYS);
         nodes[victim] = None;
         kills += 1;
         tokio::time::sleep(Duration::from_millis(200 + rng.below(500) as u64)).await;
-        nodes[victim] = Some(Node::start(addrs[victim], &db));
+        nodes[victim] = Some(Node::start(addrs[victim], &proxied));
     }
     stop.store(true, Ordering::Relaxed);
     let mut clients = Vec::new();
@@ -228,6 +249,9 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
             client.disconnect();
         }
     }
-    eprintln!("soak: {kills} relays killed, {} echoes checked", seen.len());
+    eprintln!(
+        "soak: {kills} relays killed, {outages} database outage, {} echoes checked",
+        seen.len()
+    );
     drop(nodes);
 }

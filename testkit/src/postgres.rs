@@ -3,6 +3,10 @@
 //! PostgreSQL tests skip with a message, except in CI, where they fail:
 //! CI must never pass by skipping them.
 
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
 /// The variable that names the test database.
 pub const VAR: &str = "COLLAB_TEST_POSTGRES";
 
@@ -73,6 +77,78 @@ pub fn database_url(base: &str, name: &str) -> String {
         format!("{scheme}{authority}/{name}{query}")
     } else {
         format!("{base} dbname={name}")
+    }
+}
+
+/// A TCP proxy between relays and the test database that a test can cut
+/// (a network partition, or the database restarting: open connections
+/// die, new ones are closed at once) and heal. Runs on the caller's tokio
+/// runtime.
+pub struct Partition {
+    /// Where the proxy listens.
+    pub addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Partition {
+    /// A proxy to the server `url` names, and the URL of the same
+    /// database through it; `None` for the key-value form of `url`.
+    pub async fn start(url: &str) -> Option<(Partition, String)> {
+        let (scheme, rest) = url.split_once("://")?;
+        let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
+        let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let host_port = if host_port.contains(':') {
+            host_port.to_owned()
+        } else {
+            format!("{host_port}:5432")
+        };
+        let upstream = tokio::net::lookup_host(host_port).await.ok()?.next()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+        let addr = listener.local_addr().ok()?;
+        let cut = Arc::new(AtomicBool::new(false));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (flag, tasks) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                let mut tasks = tasks.lock().unwrap_or_else(|e| e.into_inner());
+                tasks.retain(|t| !t.is_finished());
+                tasks.push(link);
+            }
+        });
+        let user = if user.is_empty() {
+            String::new()
+        } else {
+            format!("{user}@")
+        };
+        let proxied = format!("{scheme}://{user}{addr}/{path}");
+        Some((Partition { addr, cut, links }, proxied))
+    }
+
+    /// Cuts every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for link in self
+            .links
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            link.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn heal(&self) {
+        self.cut.store(false, Ordering::SeqCst);
     }
 }
 

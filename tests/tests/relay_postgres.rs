@@ -5,13 +5,12 @@
 //! edits with `overloaded` and takes them once it is back. Needs `COLLAB_TEST_POSTGRES` (see
 //! `collab_testkit::postgres`); skips without it, except in CI.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use collab_crdt::sync::{ServerSeq, close};
 use collab_relay::client::ClientError;
 use collab_relay::{Config, PostgresStore, Relay};
+use collab_testkit::postgres::Partition;
 use collab_tests::*;
 
 /// A relay on the PostgreSQL database `url`.
@@ -107,80 +106,15 @@ async fn an_edit_sent_through_two_relays_is_numbered_once() {
     two.shutdown().await;
 }
 
-/// A TCP proxy between a relay and PostgreSQL that the test can cut (a
-/// network partition: open connections die, new ones are closed at once)
-/// and heal.
-struct Partition {
-    addr: std::net::SocketAddr,
-    cut: Arc<AtomicBool>,
-    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
-}
-
-impl Partition {
-    async fn start(upstream: std::net::SocketAddr) -> Partition {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cut = Arc::new(AtomicBool::new(false));
-        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let (flag, tasks) = (cut.clone(), links.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if flag.load(Ordering::SeqCst) {
-                    continue;
-                }
-                tasks.lock().unwrap().push(tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                }));
-            }
-        });
-        Partition { addr, cut, links }
-    }
-
-    fn cut(&self) {
-        self.cut.store(true, Ordering::SeqCst);
-        for link in self.links.lock().unwrap().drain(..) {
-            link.abort();
-        }
-    }
-
-    fn heal(&self) {
-        self.cut.store(false, Ordering::SeqCst);
-    }
-}
-
-/// `url` with its host and port replaced by `addr`, and the address it
-/// named; `None` for the key-value form.
-async fn through(url: &str, addr: std::net::SocketAddr) -> Option<(String, std::net::SocketAddr)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let (user, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
-    let (host_port, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host_port = if host_port.contains(':') {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5432")
-    };
-    let upstream = tokio::net::lookup_host(host_port).await.ok()?.next()?;
-    let user = if user.is_empty() {
-        String::new()
-    } else {
-        format!("{user}@")
-    };
-    Some((format!("{scheme}://{user}{addr}/{path}"), upstream))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_cut_off_from_the_database_refuses_edits_until_it_is_back() {
     let Some(url) = collab_testkit::postgres::fresh_database("partition", "partition") else {
         return;
     };
-    let Some((_, upstream)) = through(&url, "127.0.0.1:1".parse().unwrap()).await else {
+    let Some((partition, proxied)) = Partition::start(&url).await else {
         eprintln!("partition: skipped: COLLAB_TEST_POSTGRES is not a postgres:// URL");
         return;
     };
-    let partition = Partition::start(upstream).await;
-    let (proxied, _) = through(&url, partition.addr).await.unwrap();
     let relay = pg_relay(&proxied).await;
     let mut a = client(&relay, "doc", 1).await;
     a.insert(0, "before").await.unwrap();
