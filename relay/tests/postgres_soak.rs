@@ -34,14 +34,15 @@ struct Node {
 }
 
 impl Node {
-    fn start(addr: SocketAddr, url: &str) -> Node {
+    /// `retain` entries of log kept behind the latest snapshot.
+    fn start(addr: SocketAddr, url: &str, retain: u64) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_collab-relay"))
             .args(["--addr", &addr.to_string(), "--log", "error"])
             .args(["--store", url])
             // Snapshots often, so that loads and retention with several
-            // writers are exercised; the whole log kept, so that the test
-            // can check every echo against it.
-            .args(["--snapshot-every-ops", "100", "--retain-ops", "1000000"])
+            // writers are exercised.
+            .args(["--snapshot-every-ops", "100"])
+            .args(["--retain-ops", &retain.to_string()])
             .args(["--op-rate", "0", "--room-idle-ms", "500"])
             .stdout(Stdio::piped())
             .spawn()
@@ -117,15 +118,29 @@ async fn editor(
     client
 }
 
+/// The whole log kept, so that every echo is checked against it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
-    let Some(db) = collab_testkit::postgres::fresh_database("postgres_soak", "soak") else {
+    soak("soak", 30, 1_000_000).await;
+}
+
+/// A short log: the relays cut it behind each other's snapshots while
+/// clients that fell behind are sent snapshots; the retained log is
+/// checked, and everyone still converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_relays_sharing_snapshots_and_a_short_log_converge() {
+    soak("short_log", 15, 50).await;
+}
+
+/// `COLLAB_SOAK_SECONDS` replaces `default_seconds` of editing.
+async fn soak(name: &str, default_seconds: u64, retain: u64) {
+    let Some(db) = collab_testkit::postgres::fresh_database(name, name) else {
         return;
     };
     let seconds: u64 = std::env::var("COLLAB_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+        .unwrap_or(default_seconds);
     // The relays reach the database through a proxy the test can cut.
     let (outage, proxied) = match Partition::start(&db).await {
         Some((partition, proxied)) => (Some(partition), proxied),
@@ -135,7 +150,7 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
     let urls: Arc<Vec<String>> = Arc::new(addrs.iter().map(|a| format!("ws://{a}/ws")).collect());
     let mut nodes: Vec<Option<Node>> = addrs
         .iter()
-        .map(|&a| Some(Node::start(a, &proxied)))
+        .map(|&a| Some(Node::start(a, &proxied, retain)))
         .collect();
     let docs: Vec<String> = (0..DOCS).map(|i| format!("soak-{i}")).collect();
     let seen: Seen = Arc::default();
@@ -172,7 +187,7 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
         nodes[victim] = None;
         kills += 1;
         tokio::time::sleep(Duration::from_millis(200 + rng.below(500) as u64)).await;
-        nodes[victim] = Some(Node::start(addrs[victim], &proxied));
+        nodes[victim] = Some(Node::start(addrs[victim], &proxied, retain));
     }
     stop.store(true, Ordering::Relaxed);
     let mut clients = Vec::new();
@@ -204,18 +219,29 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
         .await
         .unwrap()
     };
+    if retain < 1_000 {
+        assert!(
+            logs.iter().any(|log| log.first().is_some_and(|k| k.0 > 1)),
+            "the relays cut the log behind their snapshots"
+        );
+    }
     for (doc, log) in docs.iter().zip(&logs) {
+        // The log holds `first..=head`; what lies before is in snapshots.
+        let first = log.first().map_or(1, |k| k.0);
+        let head = collab_crdt::sync::ServerSeq(log.last().map_or(0, |k| k.0));
+        if retain >= 1_000_000 {
+            assert_eq!(first, 1, "{doc}: the whole log is kept");
+        }
         for (i, (server_seq, _, _)) in log.iter().enumerate() {
-            assert_eq!(
-                *server_seq,
-                i as u64 + 1,
-                "{doc}: server_seq gap-free from 1"
-            );
+            assert_eq!(*server_seq, first + i as u64, "{doc}: server_seq gap-free");
         }
         let ids: HashSet<(u64, u64)> = log.iter().map(|&(_, r, s)| (r, s)).collect();
         assert_eq!(ids.len(), log.len(), "{doc}: no operation logged twice");
-        for ((_, seq), op) in seen.iter().filter(|((d, _), _)| d == doc) {
-            let logged = log.get(*seq as usize - 1).map(|&(_, r, s)| (r, s));
+        for ((_, seq), op) in seen
+            .iter()
+            .filter(|((d, seq), _)| d == doc && *seq >= first)
+        {
+            let logged = log.get((seq - first) as usize).map(|&(_, r, s)| (r, s));
             assert_eq!(
                 logged,
                 Some((op.replica_id(), op.seq())),
@@ -227,10 +253,7 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
         for (n, url) in urls.iter().enumerate() {
             let mut fresh = Client::new(url.clone(), doc, 900 + n as u64);
             fresh.connect().await.unwrap();
-            fresh
-                .sync_to(collab_crdt::sync::ServerSeq(log.len() as u64))
-                .await
-                .unwrap();
+            fresh.sync_to(head).await.unwrap();
             texts.push(fresh.text());
             fresh.disconnect();
         }
@@ -240,10 +263,7 @@ async fn three_relays_killed_at_random_lose_and_duplicate_nothing() {
         );
         for client in clients.iter_mut().filter(|c| c.session().doc_id() == doc) {
             client.connect().await.unwrap();
-            client
-                .sync_to(collab_crdt::sync::ServerSeq(log.len() as u64))
-                .await
-                .unwrap();
+            client.sync_to(head).await.unwrap();
             assert_eq!(client.text(), texts[0], "{doc}: client converged");
             assert_eq!(client.session().unacked(), 0);
             client.disconnect();
