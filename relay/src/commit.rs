@@ -348,6 +348,12 @@ fn sequence_group(shared: &Shared, group: &[Job]) -> Sequenced {
         .commit(started.elapsed(), live.len(), result.is_ok());
     let mut logged: VecDeque<Result<Vec<LoggedOp>, bool>> = match result {
         Ok(all) => all.into_iter().map(Ok).collect(),
+        // Unreachable: each document alone would wait out the same
+        // deadline again. Every batch fails; clients come back later.
+        Err(StoreError::Unavailable(e)) => {
+            tracing::error!(error = %e, batches = live.len(), "database unreachable; batches refused");
+            live.iter().map(|_| Err(true)).collect()
+        }
         Err(e) => {
             tracing::error!(error = %e, batches = live.len(), "group numbering failed; retrying each document alone");
             let mut alone = HashMap::new();
