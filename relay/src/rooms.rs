@@ -295,7 +295,8 @@ impl Rooms {
     /// Runs for the relay's life on a shared store: reads the log for a
     /// room when the store announces a commit it lacks, for every room
     /// when announcements may have been lost (and every [`POLL`]), and for
-    /// rooms that found a gap in what they were given.
+    /// rooms that found a gap in what they were given. The [`POLL`] is one
+    /// query for the heads of all loaded documents.
     pub async fn follow(self: Arc<Self>, mut notices: broadcast::Receiver<Notice>) {
         let mut poll = tokio::time::interval(POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -315,8 +316,45 @@ impl Rooms {
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
-                _ = poll.tick() => self.catch_up_all(|_| true),
+                _ = poll.tick() => self.poll_heads().await,
                 _ = lagging.notified() => self.catch_up_all(|room| room.lagging()),
+            }
+        }
+    }
+
+    /// The safety net: one look at the heads of every loaded document;
+    /// those a room lacks are read. If the look fails, every room reads.
+    async fn poll_heads(self: &Arc<Self>) {
+        let ids: Vec<String> = self
+            .lock()
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Ready(room) if !room.is_closed()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if ids.is_empty() {
+            return;
+        }
+        let store = self.cx.store.clone();
+        let heads = tokio::task::spawn_blocking(move || {
+            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+            store.heads(&ids)
+        })
+        .await
+        .map_err(blocking_error)
+        .and_then(|r| r);
+        match heads {
+            Ok(heads) => {
+                for (doc_id, head) in heads {
+                    if let Some(room) = self.loaded_room(&doc_id)
+                        && room.note_head(head)
+                    {
+                        self.clone().spawn_catch_up(room);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the heads; every room reads its log");
+                self.catch_up_all(|_| true);
             }
         }
     }

@@ -313,6 +313,16 @@ pub fn sequence_numbers_each_operation_once(store: &impl Store) {
     let all: Vec<Op> = first.iter().chain(&more).cloned().collect();
     assert_eq!(logged, all, "each operation logged once, in order");
     assert_eq!(seqs(&log), [1, 2, 3, 4, 5]);
+    let mut heads = store.heads(&["d", "e", "missing"]).unwrap();
+    heads.sort();
+    assert_eq!(
+        heads,
+        [
+            ("d".to_owned(), ServerSeq(5)),
+            ("e".to_owned(), ServerSeq(1))
+        ],
+        "the heads of the documents that exist"
+    );
 }
 
 /// A group that fails numbers nothing.

@@ -159,6 +159,13 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Unsupported)
     }
 
+    /// The heads of those of `doc_ids` that exist, for a shared store: one
+    /// cheap look at many documents (the follower's periodic check).
+    fn heads(&self, doc_ids: &[&str]) -> Result<Vec<(String, ServerSeq)>, StoreError> {
+        let _ = doc_ids;
+        Err(StoreError::Unsupported)
+    }
+
     /// Other relays' commits, for a shared store.
     fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
         None

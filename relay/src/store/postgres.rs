@@ -435,6 +435,19 @@ impl Store for PostgresStore {
         })
     }
 
+    fn heads(&self, doc_ids: &[&str]) -> Result<Vec<(String, ServerSeq)>, StoreError> {
+        self.call(|client| async move {
+            let stmt = client
+                .prepare_cached("SELECT doc_id, head FROM documents WHERE doc_id = ANY($1)")
+                .await
+                .map_err(pg)?;
+            let rows = client.query(&stmt, &[&doc_ids]).await.map_err(pg)?;
+            rows.iter()
+                .map(|r| Ok((r.get(0), ServerSeq(uint(r.get(1))?))))
+                .collect()
+        })
+    }
+
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {
         Some(self.notices.subscribe())
     }
