@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use collab_crdt::sync::{ServerSeq, close};
+use collab_crdt::sync::{Resync, ServerSeq, close};
 use collab_relay::client::ClientError;
 use collab_relay::{Config, PostgresStore, Relay};
 use collab_testkit::postgres::Partition;
@@ -152,4 +152,47 @@ async fn a_relay_cut_off_from_the_database_refuses_edits_until_it_is_back() {
     let keys = log_keys(&url, "doc").await;
     assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), [1, 2]);
     relay.shutdown().await;
+}
+
+/// A client that moves to another relay right after its edits were
+/// echoed replays there, never gets a snapshot: the other relay has either
+/// heard of the edits already or reads the log before taking the client
+/// (this test does not force which).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_moving_between_relays_replays_on_each() {
+    let Some(url) = collab_testkit::postgres::fresh_database("move", "move") else {
+        return;
+    };
+    let one = pg_relay(&url).await;
+    let two = pg_relay(&url).await;
+    // The second relay has the document loaded throughout.
+    let mut watcher = client(&two, "doc", 9).await;
+    let mut a = client(&one, "doc", 1).await;
+    for round in 0..5 {
+        for i in 0..10 {
+            a.insert(0, &format!("{round}.{i} ")).await.unwrap();
+        }
+        a.wait_acked().await.unwrap();
+        let head = a.session().last_seen_server_seq();
+        // Straight over to the other relay, which may not have heard of
+        // these edits yet: it reads the log before taking the client.
+        a.disconnect();
+        a.set_url(ws_url(&two));
+        a.connect().await.unwrap();
+        assert_eq!(
+            a.resyncs.last(),
+            Some(&Resync::Replay),
+            "round {round}: replayed, not sent a snapshot"
+        );
+        assert!(a.session().last_seen_server_seq() >= head);
+        a.disconnect();
+        a.set_url(ws_url(&one));
+        a.connect().await.unwrap();
+    }
+    let head = ServerSeq(50);
+    a.sync_to(head).await.unwrap();
+    watcher.sync_to(head).await.unwrap();
+    assert_eq!(a.text(), watcher.text());
+    one.shutdown().await;
+    two.shutdown().await;
 }
