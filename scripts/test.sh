@@ -8,8 +8,9 @@
 # relay (collaborative undo and IndexedDB persistence included) and a smoke
 # run of its benchmark. Installs what it needs and is
 # missing (rust components and targets, wasm-pack and wasm-bindgen-cli from
-# crates.io, Debian's chromium and chromium-driver, npm packages by `npm ci`,
-# Binaryen's wasm-opt among them).
+# crates.io, Debian's chromium, chromium-driver and postgresql, npm packages
+# by `npm ci`, Binaryen's wasm-opt among them), and starts a throw-away
+# PostgreSQL cluster for the scale-out tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=../crdt/wasm/scripts/tools.sh
@@ -49,6 +50,26 @@ cargo clippy --manifest-path crdt/wasm/Cargo.toml --target wasm32-unknown-unknow
     --all-targets --all-features -- -D warnings
 CARGO_TARGET_DIR=target/compare cargo clippy --release --manifest-path crdt/compare/Cargo.toml \
     --all-targets -- -D warnings
+
+step "PostgreSQL for the scale-out tests (a throw-away cluster)"
+# The PostgreSQL tests (store conformance, several relays in one process,
+# the multi-relay soak) find the database through COLLAB_TEST_POSTGRES.
+# One given from outside is used as it is; otherwise a cluster is started
+# in a temporary directory (Debian's PostgreSQL installed when missing).
+# Under CI the tests fail rather than skip when there is none.
+# shellcheck source=postgres.sh
+source scripts/postgres.sh
+if [ -z "${COLLAB_TEST_POSTGRES:-}" ]; then
+    if start_postgres; then
+        export COLLAB_TEST_POSTGRES="$PG_URL"
+        echo "PostgreSQL for the tests at $PG_URL"
+    elif [ -n "${CI:-}" ]; then
+        echo "error: no PostgreSQL for the scale-out tests" >&2
+        exit 1
+    else
+        echo "warning: no PostgreSQL: the scale-out tests will skip (set COLLAB_TEST_POSTGRES)" >&2
+    fi
+fi
 
 step "cargo test"
 cargo test --workspace --all-features

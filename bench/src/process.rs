@@ -216,6 +216,43 @@ pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     ))
 }
 
+/// Whose CPU time counts as the server's: the server processes, and, for
+/// a relay on a database server, every process of that name (PostgreSQL's
+/// backends, one per connection, and its background processes).
+#[derive(Clone, Debug, Default)]
+pub struct ServerCpu {
+    pub pids: Vec<u32>,
+    pub named: Option<String>,
+}
+
+impl ServerCpu {
+    /// Their CPU time so far; `None` when there is nothing to count.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let mut pids = self.pids.clone();
+        if let Some(name) = &self.named {
+            pids.extend(processes_named(name));
+        }
+        if pids.is_empty() {
+            return None;
+        }
+        Some(pids.iter().filter_map(|&p| cpu_time(Some(p))).sum())
+    }
+}
+
+/// The processes whose command name is `name`.
+fn processes_named(name: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .collect()
+}
+
 /// CPU time all CPUs of the machine spent busy so far (steal included:
 /// on a virtual machine it is time the load did not get), to tell when
 /// something besides the servers and the load generator was running.

@@ -69,6 +69,12 @@ impl Client {
         &self.session
     }
 
+    /// Points the next connections at another relay (`ws://…/ws`): a
+    /// client moving between the relays of a cluster keeps its session.
+    pub fn set_url(&mut self, url: impl Into<String>) {
+        self.url = url.into();
+    }
+
     pub fn session_mut(&mut self) -> &mut ClientSession {
         &mut self.session
     }

@@ -9,15 +9,15 @@
 //! whose write stalls (a huge row, a slow disk region, a stuck backend)
 //! holds up only itself: the other workers go on committing the others.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use collab_crdt::Doc;
 use collab_crdt::sync::ServerSeq;
+use collab_crdt::{Doc, Op};
 
 use crate::metrics::Metrics;
-use crate::store::{LoggedOp, Store, StoreError, StoredSnapshot};
+use crate::store::{LoggedOp, NewOps, Store, StoreError, StoredSnapshot};
 
 /// The most jobs one transaction takes; more wait for the next.
 const MAX_GROUP: usize = 4096;
@@ -26,8 +26,12 @@ const MAX_GROUP: usize = 4096;
 pub trait CommitSink: Send + Sync {
     /// Everything up to `upto` is stored.
     fn committed(&self, upto: ServerSeq);
-    /// A batch could not be stored; nothing after it will be.
-    fn failed(&self, why: &'static str);
+    /// A batch could not be stored (`unavailable`: the store could not
+    /// be reached); nothing after it will be.
+    fn failed(&self, why: &'static str, unavailable: bool);
+    /// A shared store numbered and stored a batch: its operations as
+    /// logged (some may have had their number already).
+    fn sequenced(self: Arc<Self>, logged: Vec<LoggedOp>);
     /// After a failure: later batches of this document are not written.
     fn is_broken(&self) -> bool;
 }
@@ -37,6 +41,14 @@ pub enum Job {
     Append {
         doc_id: Arc<str>,
         ops: Vec<LoggedOp>,
+        sink: Arc<dyn CommitSink>,
+    },
+    /// A batch for a shared store, which numbers it: stored, then
+    /// `CommitSink::sequenced`.
+    Sequence {
+        doc_id: Arc<str>,
+        origin: u64,
+        ops: Vec<Op>,
         sink: Arc<dyn CommitSink>,
     },
     /// A snapshot at a `server_seq` whose appends were queued before it.
@@ -70,7 +82,9 @@ impl PendingSnapshot {
 impl Job {
     fn doc_id(&self) -> &Arc<str> {
         match self {
-            Job::Append { doc_id, .. } | Job::Snapshot { doc_id, .. } => doc_id,
+            Job::Append { doc_id, .. }
+            | Job::Sequence { doc_id, .. }
+            | Job::Snapshot { doc_id, .. } => doc_id,
         }
     }
 }
@@ -215,6 +229,7 @@ fn run(shared: &Shared) {
 /// failure does not fail the others), then its snapshots.
 fn write_group(shared: &Shared, group: Vec<Job>) {
     let store = &*shared.store;
+    let mut sequenced = sequence_group(shared, &group);
     let failed_docs: HashSet<String> = {
         let appends: Vec<(&str, &[LoggedOp])> = group
             .iter()
@@ -254,11 +269,23 @@ fn write_group(shared: &Shared, group: Vec<Job>) {
                     continue;
                 }
                 if failed_docs.contains(&*doc_id) {
-                    sink.failed("the document's store failed");
+                    sink.failed("the document's store failed", false);
                 } else if let Some(last) = ops.last() {
                     sink.committed(last.server_seq);
                 }
             }
+            Job::Sequence { sink, .. } => match sequenced.pop_front() {
+                Some(Ok(logged)) => sink.sequenced(logged),
+                Some(Err(unavailable)) => sink.failed(
+                    if unavailable {
+                        "the database cannot be reached; reconnect later"
+                    } else {
+                        "the document's store failed"
+                    },
+                    unavailable,
+                ),
+                None => {}
+            },
             Job::Snapshot {
                 doc_id,
                 snapshot,
@@ -281,6 +308,87 @@ fn write_group(shared: &Shared, group: Vec<Job>) {
             }
         }
     }
+}
+
+/// What became of each `Sequence` job of a group, in order: its operations
+/// as logged, or whether the failure was the store being unreachable.
+type Sequenced = VecDeque<Result<Vec<LoggedOp>, bool>>;
+
+/// Numbers and stores a group's batches for a shared store in one
+/// transaction, falling back to one transaction per document if it fails
+/// (numbering is idempotent: a batch that did commit before a failure is
+/// recognised, not numbered again).
+fn sequence_group(shared: &Shared, group: &[Job]) -> Sequenced {
+    let store = &*shared.store;
+    let mut results: Sequenced = VecDeque::new();
+    let batches: Vec<Option<NewOps<'_>>> = group
+        .iter()
+        .filter_map(|job| match job {
+            Job::Sequence {
+                doc_id,
+                origin,
+                ops,
+                sink,
+            } => Some((!sink.is_broken()).then_some(NewOps {
+                doc_id,
+                origin: *origin,
+                ops,
+            })),
+            _ => None,
+        })
+        .collect();
+    let live: Vec<NewOps<'_>> = batches.iter().flatten().copied().collect();
+    if live.is_empty() {
+        return batches.iter().map(|_| Err(false)).collect();
+    }
+    let started = Instant::now();
+    let result = store.sequence(&live);
+    shared
+        .metrics
+        .commit(started.elapsed(), live.len(), result.is_ok());
+    let mut logged: VecDeque<Result<Vec<LoggedOp>, bool>> = match result {
+        Ok(all) => all.into_iter().map(Ok).collect(),
+        // Unreachable: each document alone would wait out the same
+        // deadline again. Every batch fails; clients come back later.
+        Err(StoreError::Unavailable(e)) => {
+            tracing::error!(error = %e, batches = live.len(), "database unreachable; batches refused");
+            live.iter().map(|_| Err(true)).collect()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batches = live.len(), "group numbering failed; retrying each document alone");
+            let mut alone = HashMap::new();
+            for batch in &live {
+                if alone.contains_key(batch.doc_id) {
+                    continue;
+                }
+                let same: Vec<NewOps<'_>> = live
+                    .iter()
+                    .filter(|b| b.doc_id == batch.doc_id)
+                    .copied()
+                    .collect();
+                let outcome = store.sequence(&same).map_err(|e| {
+                    tracing::error!(doc_id = batch.doc_id, error = %e, "numbering failed");
+                    matches!(e, StoreError::Unavailable(_))
+                });
+                alone.insert(batch.doc_id, outcome.map(VecDeque::from));
+            }
+            live.iter()
+                .map(|b| match alone.get_mut(b.doc_id) {
+                    Some(Ok(batches)) => batches.pop_front().ok_or(false),
+                    Some(Err(unavailable)) => Err(*unavailable),
+                    None => Err(false),
+                })
+                .collect()
+        }
+    };
+    for batch in &batches {
+        // A broken room's batch is reported as failed; the room ignores it.
+        results.push_back(match batch {
+            Some(_) => logged.pop_front().unwrap_or(Err(false)),
+            None => Err(false),
+        });
+    }
+    results
 }
 
 /// After a failed group: each document's batches in a transaction of their

@@ -52,10 +52,17 @@ pub struct Config {
     /// asks. Never in production.
     #[arg(long, env = "COLLAB_DEMO")]
     pub demo: bool,
-    /// Where documents are stored: `sqlite` (in `--data-dir`, durable) or
-    /// `memory` (lost on restart; for tests and throwaway runs).
+    /// Where documents are stored: `sqlite` (in `--data-dir`, durable),
+    /// `memory` (lost on restart; for tests and throwaway runs), or a
+    /// PostgreSQL URL `postgres://user:password@host:port/db` (durable,
+    /// shared by several relays: `docs/scale-out.md`); `postgres` takes
+    /// the URL from `--database-url`.
     #[arg(long, env = "COLLAB_STORE", default_value = "sqlite")]
     pub store: String,
+
+    /// The PostgreSQL database of `--store postgres`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 
     /// Directory of the SQLite database.
     #[arg(long, env = "COLLAB_DATA_DIR", default_value = "data")]
@@ -264,14 +271,37 @@ impl Config {
 
     /// Opens the store `--store` names.
     pub fn open_store(&self) -> Result<std::sync::Arc<dyn crate::Store>, String> {
+        use std::sync::Arc;
+        let postgres = |url: &str| {
+            crate::PostgresStore::open(url, self.retain_ops)
+                .map(|s| Arc::new(s) as Arc<dyn crate::Store>)
+                .map_err(|e| e.to_string())
+        };
         match self.store.as_str() {
-            "memory" => Ok(std::sync::Arc::new(crate::MemoryStore::new())),
+            "memory" => Ok(Arc::new(crate::MemoryStore::new())),
             "sqlite" => crate::SqliteStore::open(&self.data_dir, self.retain_ops)
-                .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn crate::Store>)
+                .map(|s| Arc::new(s) as Arc<dyn crate::Store>)
                 .map_err(|e| e.to_string()),
-            other => Err(format!(
-                "unknown store {other:?}: use \"sqlite\" or \"memory\""
+            "postgres" => match &self.database_url {
+                Some(url) => postgres(url),
+                None => Err("--store postgres needs --database-url (or DATABASE_URL)".into()),
+            },
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                postgres(url)
+            }
+            _ => Err(format!(
+                "unknown store {:?}: use \"sqlite\", \"memory\", \"postgres\" or a postgres:// URL",
+                self.store_kind()
             )),
+        }
+    }
+
+    /// `--store` fit for a log line: a URL's password is not printed.
+    pub fn store_kind(&self) -> &str {
+        match self.store.split_once("://") {
+            Some(("postgres" | "postgresql", _)) => "postgres",
+            Some((scheme, _)) => scheme,
+            None => &self.store,
         }
     }
 

@@ -16,7 +16,8 @@
 //!   its members' presence (never logged or stored).
 //! - [`commit`]: group commit of appends for durable stores, on a few
 //!   threads of its own.
-//! - [`store`]: the storage trait, the SQLite store and the memory store.
+//! - [`store`]: the storage trait, the SQLite store, the memory store and
+//!   the PostgreSQL store that several relays share (`docs/scale-out.md`).
 //! - [`member`], [`metrics`], [`config`]: below all of them: what a room
 //!   keeps per client (serialized messages, byte-bounded queues, the kill
 //!   switch, the relay-wide budget), the Prometheus metrics, the settings.
@@ -44,4 +45,4 @@ pub mod store;
 
 pub use config::Config;
 pub use server::Relay;
-pub use store::{MemoryStore, SqliteStore, Store};
+pub use store::{MemoryStore, PostgresStore, SqliteStore, Store};

@@ -33,12 +33,12 @@ async fn main() -> std::process::ExitCode {
     let store = match config.open_store() {
         Ok(store) => store,
         Err(e) => {
-            tracing::error!(store = %config.store, data_dir = %config.data_dir.display(), error = %e, "cannot open the store");
+            tracing::error!(store = config.store_kind(), data_dir = %config.data_dir.display(), error = %e, "cannot open the store");
             eprintln!("collab-relay: cannot open the store: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    tracing::info!(store = %config.store, data_dir = %config.data_dir.display(), "store open");
+    tracing::info!(store = config.store_kind(), data_dir = %config.data_dir.display(), "store open");
     let relay = match Relay::start(config, store).await {
         Ok(relay) => relay,
         Err(e) => {

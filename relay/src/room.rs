@@ -4,8 +4,10 @@
 //! disk: the room queues serialized messages ([`crate::member`]) and hands
 //! durable writes to the commit workers ([`crate::commit`]), which report
 //! back through [`CommitSink`]. Presence, which is none of that, is in
-//! [`presence`].
+//! [`presence`]. On a store several relays share, the database numbers
+//! operations and the room follows its log instead: see [`follow`].
 
+mod follow;
 mod presence;
 
 use std::collections::{HashMap, VecDeque};
@@ -54,6 +56,9 @@ pub struct Context {
     pub config: Arc<Config>,
     pub budget: Arc<Budget>,
     pub metrics: Arc<Metrics>,
+    /// Woken when a room on a shared store learns that the log is ahead
+    /// of it: whoever follows the store ([`crate::rooms`]) reads the rest.
+    pub lagging: Arc<tokio::sync::Notify>,
 }
 
 pub struct Room {
@@ -78,6 +83,11 @@ struct RoomState {
     durable: ServerSeq,
     /// Accepted batches waiting for their commit, oldest first.
     unsent: VecDeque<Unsent>,
+    /// On a shared store: the batches integrated here and sent to be
+    /// numbered, until the room meets them in the log.
+    pending: VecDeque<follow::Pending>,
+    /// On a shared store: the furthest head the log is known to have.
+    known_head: ServerSeq,
     /// Entries in the document's history: the log runs it was loaded with
     /// plus every operation accepted since (an upper bound, as consecutive
     /// operations may share a run). Bounded by `--max-doc-history`.
@@ -220,6 +230,8 @@ impl Room {
                 head,
                 durable: head,
                 unsent: VecDeque::new(),
+                pending: VecDeque::new(),
+                known_head: head,
                 history,
                 snapshot_at,
                 log_bytes: 0,
@@ -334,16 +346,21 @@ impl Room {
     /// The version the store holds: the document's, less the batches still
     /// waiting for their commit; `None` when none wait.
     fn durable_version(state: &RoomState) -> Option<VersionVector> {
-        if state.unsent.is_empty() {
+        if Self::settled(state) {
             return None;
         }
         let mut version = state.doc.version();
-        for batch in &state.unsent {
-            for &(replica, seq) in &batch.ids {
-                version.set(replica, version.get(replica).min(seq));
-            }
+        let ids = state.unsent.iter().flat_map(|b| &b.ids);
+        for &(replica, seq) in ids.chain(state.pending.iter().flat_map(|p| &p.ids)) {
+            version.set(replica, version.get(replica).min(seq));
         }
         Some(version)
+    }
+
+    /// Whether the document holds exactly what the store holds: no batch
+    /// waits for its commit (nor, on a shared store, to be met in the log).
+    fn settled(state: &RoomState) -> bool {
+        state.unsent.is_empty() && state.pending.is_empty()
     }
 
     /// The stored history in canonical form.
@@ -357,7 +374,7 @@ impl Room {
     /// The `snapshot` message of the document as stored: at `durable`,
     /// without batches still waiting for their commit.
     fn durable_snapshot(&self, state: &mut RoomState) -> Result<Frame, StoreError> {
-        let snapshot = if state.unsent.is_empty() {
+        let snapshot = if Self::settled(state) {
             if let Some((s, frame)) = &state.cached_snapshot
                 && s.server_seq == state.head
             {
@@ -428,7 +445,7 @@ impl Room {
         if self.is_closed() {
             return Err(SubmitError::Closed);
         }
-        if state.unsent.len() >= MAX_UNSENT {
+        if state.unsent.len() + state.pending.len() >= MAX_UNSENT {
             return Err(SubmitError::Overloaded);
         }
         let mut accepted = Vec::new();
@@ -473,6 +490,12 @@ impl Room {
             return Ok(refused);
         }
         self.cx.metrics.ops_accepted.inc_by(accepted.len() as u64);
+        if self.cx.store.shared() {
+            // The numbers above were only a count: the database numbers.
+            let ops = accepted.into_iter().map(|l| l.op).collect();
+            self.submit_shared(&mut state, origin, ops, received)?;
+            return Ok(refused);
+        }
         let frames: Vec<Frame> = accepted
             .iter()
             .map(|logged| {
@@ -625,6 +648,11 @@ impl Room {
         if state.head == state.snapshot_at || state.broken {
             return;
         }
+        if !state.pending.is_empty() {
+            // On a shared store the document holds batches not yet in the
+            // log; the snapshot waits until it holds exactly the log.
+            return;
+        }
         let at = state.head;
         let snapshot = match &state.cached_snapshot {
             Some((s, _)) if s.server_seq == at => PendingSnapshot::Encoded(s.clone()),
@@ -669,11 +697,18 @@ impl Room {
     }
 
     fn break_room(&self, state: &mut RoomState, why: &'static str) {
+        self.break_with(state, ErrorCode::Internal, why);
+    }
+
+    /// Closes the room for good, sending every member away with `code`:
+    /// they reconnect, and the document is loaded afresh from the store.
+    fn break_with(&self, state: &mut RoomState, code: ErrorCode, why: &'static str) {
         self.closed.store(true, Ordering::Release);
         state.broken = true;
         state.unsent.clear();
+        state.pending.clear();
         for (_, member) in state.members.drain() {
-            member.kill.fire(ErrorCode::Internal, why);
+            member.kill.fire(code, why);
         }
     }
 
@@ -686,7 +721,7 @@ impl Room {
         }
         match state.empty_since {
             _ if !state.members.is_empty() => Unload::InUse,
-            Some(since) if state.unsent.is_empty() && since.elapsed() >= idle => {
+            Some(since) if Self::settled(&state) && since.elapsed() >= idle => {
                 self.persist(&mut state);
                 self.closed.store(true, Ordering::Release);
                 Unload::Done
@@ -743,9 +778,20 @@ impl CommitSink for Room {
         }
     }
 
-    fn failed(&self, why: &'static str) {
+    fn failed(&self, why: &'static str, unavailable: bool) {
         let mut state = self.lock();
-        self.break_room(&mut state, why);
+        // An unreachable store is not the relay's fault: the client backs
+        // off and comes back, resending what it holds.
+        let code = if unavailable {
+            ErrorCode::Overloaded
+        } else {
+            ErrorCode::Internal
+        };
+        self.break_with(&mut state, code, why);
+    }
+
+    fn sequenced(self: Arc<Self>, logged: Vec<LoggedOp>) {
+        self.follow(logged);
     }
 
     fn is_broken(&self) -> bool {

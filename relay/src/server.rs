@@ -46,6 +46,8 @@ pub struct Relay {
     phase: watch::Sender<Phase>,
     server: JoinHandle<()>,
     reaper: JoinHandle<()>,
+    /// Follows other relays' commits, on a shared store.
+    follower: Option<JoinHandle<()>>,
 }
 
 impl Relay {
@@ -78,13 +80,17 @@ impl Relay {
         let commit = store
             .durable()
             .then(|| CommitQueue::start(store.clone(), config.commit_threads, metrics.clone()));
+        let notices = store.notices();
         let rooms = Arc::new(Rooms::new(Context {
             store,
             commit,
             config,
             budget,
             metrics,
+            lagging: Arc::new(tokio::sync::Notify::new()),
         }));
+        // On a shared store, rooms follow the log that other relays write.
+        let follower = notices.map(|notices| tokio::spawn(rooms.clone().follow(notices)));
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let shared = Arc::new(Shared::new(rooms, Arc::new(verifier), phase_rx));
         let (stop_accepting, stop_rx) = oneshot::channel::<()>();
@@ -98,6 +104,7 @@ impl Relay {
             phase,
             server,
             reaper,
+            follower,
         })
     }
 
@@ -141,6 +148,7 @@ impl Relay {
             phase,
             server,
             reaper,
+            follower,
             ..
         } = self;
         tracing::info!(connections = shared.connections(), "shutting down");
@@ -160,6 +168,9 @@ impl Relay {
         }
         rooms.close_all().await;
         reaper.abort();
+        if let Some(follower) = follower {
+            follower.abort();
+        }
         if tokio::time::timeout(grace, server).await.is_err() {
             tracing::warn!("HTTP server still busy after the shutdown grace period");
         }

@@ -129,10 +129,20 @@ fn the_relay_binary_exits_with_a_clear_message_on_a_bad_store() {
     assert!(stderr.contains("cannot open the store"), "{stderr}");
     assert!(stderr.contains("collab.sqlite3"), "{stderr}");
     let out = Command::new(env!("CARGO_BIN_EXE_collab-relay"))
-        .args(["--addr", "127.0.0.1:0", "--store", "postgres://nowhere"])
+        .args(["--addr", "127.0.0.1:0", "--store", "mysql://nowhere"])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown store"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown store \"mysql\""));
+    // A PostgreSQL that cannot be reached: a clear refusal at start-up.
+    let out = Command::new(env!("CARGO_BIN_EXE_collab-relay"))
+        .args(["--addr", "127.0.0.1:0", "--log", "off"])
+        .args(["--store", "postgres://collab@127.0.0.1:1/collab"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the relay must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open the store"), "{stderr}");
+    assert!(stderr.contains("storage unavailable"), "{stderr}");
     std::fs::remove_dir_all(dir).unwrap();
 }

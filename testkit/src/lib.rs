@@ -3,7 +3,9 @@
 //!
 //! - [`rng`]: a small seeded random number generator (repeatable runs).
 //! - [`trace`]: loading and replaying Joseph Gentle's editing traces.
+//! - [`postgres`]: where the PostgreSQL tests find their database.
 
+pub mod postgres;
 pub mod rng;
 pub mod trace;
 

@@ -159,6 +159,7 @@ fn measure(
             config: config.clone(),
             budget: collab_relay::member::Budget::new(config.max_queued_bytes),
             metrics: Arc::new(collab_relay::metrics::Metrics::new()),
+            lagging: Default::default(),
         };
         let room = Room::load("doc", stored, cx).map_err(|e| e.to_string())?;
         times.push(start.elapsed());

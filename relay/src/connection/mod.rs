@@ -218,19 +218,22 @@ async fn session(
     let (room, joined) = loop {
         let room = match shared.rooms.get(&hello.doc_id).await {
             Ok(room) => room,
-            Err(e) => {
-                let closing =
-                    Closing::new(ErrorCode::Internal, format!("document unavailable: {e}"));
-                return refuse(shared, sink, stream, closing).await;
-            }
+            Err(e) => return refuse(shared, sink, stream, unavailable(&e)).await,
         };
+        // On a shared store the client may have seen, through another
+        // relay, more of the log than this room holds: the room reads it
+        // first, so that the client is neither sent back nor given less.
+        if shared.rooms.store().shared()
+            && hello
+                .last_seen_server_seq
+                .is_some_and(|seen| seen > room.durable_head())
+            && let Err(e) = shared.rooms.catch_up(&room).await
+        {
+            return refuse(shared, sink, stream, unavailable(&e)).await;
+        }
         let log_start = match shared.rooms.log_start(&hello.doc_id).await {
             Ok(start) => start,
-            Err(e) => {
-                let closing =
-                    Closing::new(ErrorCode::Internal, format!("document unavailable: {e}"));
-                return refuse(shared, sink, stream, closing).await;
-            }
+            Err(e) => return refuse(shared, sink, stream, unavailable(&e)).await,
         };
         let member = Member {
             replica_id: hello.replica_id,
@@ -299,6 +302,17 @@ async fn session(
     if let Ok(sink) = writer.await {
         linger(sink, stream).await;
     }
+}
+
+/// How a connection ends when its document cannot be had: `overloaded`
+/// (come back after a backoff) when the store cannot be reached,
+/// `internal_error` otherwise.
+fn unavailable(e: &crate::store::StoreError) -> Closing {
+    let code = match e {
+        crate::store::StoreError::Unavailable(_) => ErrorCode::Overloaded,
+        _ => ErrorCode::Internal,
+    };
+    Closing::new(code, format!("document unavailable: {e}"))
 }
 
 /// Waits for `hello`. `Ok(None)` when the client left first.

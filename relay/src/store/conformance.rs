@@ -10,7 +10,7 @@ use std::sync::Arc;
 use collab_crdt::sync::ServerSeq;
 use collab_crdt::{Doc, Op};
 
-use super::{LoggedOp, Since, Store, StoreError, StoredSnapshot};
+use super::{LoggedOp, NewOps, Since, Store, StoreError, StoredSnapshot};
 
 /// Runs every check, each on a store from `fresh`.
 pub fn run_all<S: Store>(mut fresh: impl FnMut() -> S) {
@@ -23,6 +23,10 @@ pub fn run_all<S: Store>(mut fresh: impl FnMut() -> S) {
     snapshot_and_tail_rebuild_the_document(&fresh());
     replay_after_a_snapshot_is_exact_or_truncated(&fresh());
     text_survives_any_content(&fresh());
+    if fresh().shared() {
+        sequence_numbers_each_operation_once(&fresh());
+        sequence_is_all_or_nothing(&fresh());
+    }
 }
 
 /// `n` insert operations of replica 1, one character each, numbered from
@@ -247,5 +251,103 @@ pub fn text_survives_any_content(store: &impl Store) {
     assert_eq!(
         store.read_since("d", ServerSeq(0), usize::MAX).unwrap(),
         Since::Ops(logged)
+    );
+}
+
+/// A shared store numbers operations itself: consecutively per document,
+/// and an operation it already holds keeps its first number.
+pub fn sequence_numbers_each_operation_once(store: &impl Store) {
+    store.create("d").unwrap();
+    store.create("e").unwrap();
+    let mut doc = Doc::new(5).unwrap();
+    let first: Vec<Op> = ops(&mut doc, 1, 3).into_iter().map(|l| l.op).collect();
+    let more: Vec<Op> = ops(&mut doc, 4, 2).into_iter().map(|l| l.op).collect();
+    let other: Vec<Op> = ops(&mut Doc::new(6).unwrap(), 1, 1)
+        .into_iter()
+        .map(|l| l.op)
+        .collect();
+    let got = store
+        .sequence(&[
+            NewOps {
+                doc_id: "d",
+                origin: 5,
+                ops: &first,
+            },
+            NewOps {
+                doc_id: "e",
+                origin: 6,
+                ops: &other,
+            },
+        ])
+        .unwrap();
+    let seqs = |batch: &[LoggedOp]| batch.iter().map(|l| l.server_seq.0).collect::<Vec<_>>();
+    assert_eq!(
+        seqs(&got[0]),
+        [1, 2, 3],
+        "numbered from the document's head"
+    );
+    assert_eq!(seqs(&got[1]), [1], "each document has its own numbers");
+    // Resent (part of it twice) after a reconnect, with new operations.
+    let resent: Vec<Op> = first[1..]
+        .iter()
+        .chain(&more)
+        .chain(&first[2..])
+        .cloned()
+        .collect();
+    let again = store
+        .sequence(&[NewOps {
+            doc_id: "d",
+            origin: 5,
+            ops: &resent,
+        }])
+        .unwrap();
+    assert_eq!(
+        seqs(&again[0]),
+        [2, 3, 4, 5, 3],
+        "operations already logged keep their number; new ones continue"
+    );
+    let Since::Ops(log) = store.read_since("d", ServerSeq(0), usize::MAX).unwrap() else {
+        panic!("the log is whole");
+    };
+    let logged: Vec<Op> = log.iter().map(|l| l.op.clone()).collect();
+    let all: Vec<Op> = first.iter().chain(&more).cloned().collect();
+    assert_eq!(logged, all, "each operation logged once, in order");
+    assert_eq!(seqs(&log), [1, 2, 3, 4, 5]);
+    let mut heads = store.heads(&["d", "e", "missing"]).unwrap();
+    heads.sort();
+    assert_eq!(
+        heads,
+        [
+            ("d".to_owned(), ServerSeq(5)),
+            ("e".to_owned(), ServerSeq(1))
+        ],
+        "the heads of the documents that exist"
+    );
+}
+
+/// A group that fails numbers nothing.
+pub fn sequence_is_all_or_nothing(store: &impl Store) {
+    store.create("a").unwrap();
+    let batch: Vec<Op> = ops(&mut Doc::new(1).unwrap(), 1, 2)
+        .into_iter()
+        .map(|l| l.op)
+        .collect();
+    let result = store.sequence(&[
+        NewOps {
+            doc_id: "a",
+            origin: 1,
+            ops: &batch,
+        },
+        NewOps {
+            doc_id: "missing",
+            origin: 1,
+            ops: &batch,
+        },
+    ]);
+    assert!(result.is_err(), "a group with an unknown document fails");
+    assert_eq!(
+        store.read_since("a", ServerSeq(0), usize::MAX).unwrap(),
+        Since::Ops(vec![]),
+        "no part of a failed group is stored"
     );
 }

@@ -1,5 +1,7 @@
 //! Where documents live between rooms: the `Store` trait the relay writes
-//! its op log and snapshots through, and its two backends.
+//! its op log and snapshots through, and its backends: memory, SQLite, and
+//! PostgreSQL, which several relays share and which numbers operations
+//! itself (`docs/scale-out.md`).
 //!
 //! The trait is shaped for durable backends: a room appends each accepted
 //! batch in one call (one transaction, one sync), reads back only what a
@@ -15,9 +17,11 @@ use collab_crdt::sync::ServerSeq;
 
 pub mod conformance;
 mod memory;
+mod postgres;
 mod sqlite;
 
 pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
 pub use sqlite::{DB_FILE, SqliteStore};
 
 /// One accepted operation as logged: its place, who sent it, what it is.
@@ -63,8 +67,35 @@ pub enum StoreError {
     UnknownDocument(String),
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The storage cannot be reached (a shared database down or cut off):
+    /// nothing is accepted until it is back.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("this store does not number operations itself")]
+    Unsupported,
     #[error("the stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// A client's batch for a store that numbers operations itself
+/// ([`Store::sequence`]).
+#[derive(Clone, Copy, Debug)]
+pub struct NewOps<'a> {
+    pub doc_id: &'a str,
+    /// The replica whose connection sent it.
+    pub origin: u64,
+    pub ops: &'a [Op],
+}
+
+/// What a shared store tells a relay of the other relays' commits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The document's log now reaches `head`.
+    Head { doc_id: Arc<str>, head: ServerSeq },
+    /// Notices may have been missed (the store's connection was lost, or
+    /// the relay fell behind reading them): every open document must catch
+    /// up from the log.
+    Resync,
 }
 
 /// What [`Store::read_since`] found.
@@ -108,6 +139,36 @@ pub trait Store: Send + Sync + 'static {
     /// background thread; echoes go out once their batch is committed.
     fn durable(&self) -> bool {
         false
+    }
+
+    /// Whether several relays may write this store at once. It then
+    /// numbers operations itself ([`Store::sequence`]) and reports other
+    /// relays' commits ([`Store::notices`]); rooms follow its log instead
+    /// of numbering.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Numbers and appends the batches of several documents in one
+    /// transaction, all or nothing: each new operation gets the next
+    /// `server_seq` of its document; one the log already holds (the same
+    /// `(replica_id, seq)`, resent after a reconnect) keeps the number it
+    /// has. Returns each batch's operations as logged, in input order.
+    fn sequence(&self, batches: &[NewOps<'_>]) -> Result<Vec<Vec<LoggedOp>>, StoreError> {
+        let _ = batches;
+        Err(StoreError::Unsupported)
+    }
+
+    /// The heads of those of `doc_ids` that exist, for a shared store: one
+    /// cheap look at many documents (the follower's periodic check).
+    fn heads(&self, doc_ids: &[&str]) -> Result<Vec<(String, ServerSeq)>, StoreError> {
+        let _ = doc_ids;
+        Err(StoreError::Unsupported)
+    }
+
+    /// Other relays' commits, for a shared store.
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        None
     }
 
     /// The logged operations after `after`, up to the log's end or `max`

@@ -11,7 +11,7 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::editor::{Arrival, Editor, Plan, Report, Schedule};
 use crate::stats::{Latencies, PerSecond};
-use collab_bench::process::{cpu_time, machine_busy};
+use collab_bench::process::{ServerCpu, cpu_time, machine_busy};
 
 /// Time between the last editor going live and the first edit, so that no
 /// editor starts late because it had not seen the schedule yet.
@@ -70,13 +70,16 @@ pub struct Outcome {
     pub machine_cpu: Option<Duration>,
 }
 
-/// Runs the load against `url`; `server_pid` is read for CPU time.
+/// Runs the load against `urls` (client i connects to `urls[i % n]`: the
+/// nodes of a cluster share the clients, and each document's clients are
+/// spread over them); `server` tells whose CPU time counts as the
+/// server's.
 pub async fn run(
     settings: &Settings,
-    url: &str,
-    server_pid: Option<u32>,
+    urls: &[String],
+    server: &ServerCpu,
 ) -> Result<Outcome, LoadError> {
-    let url: Arc<str> = Arc::from(url);
+    let urls: Vec<Arc<str>> = urls.iter().map(|u| Arc::from(u.as_str())).collect();
     // Fresh document ids per run, so an already-running relay starts every
     // document empty and its replica ids never collide with an old run's.
     let unique = std::time::SystemTime::now()
@@ -101,7 +104,7 @@ pub async fn run(
                 .unwrap_or_default()
         });
         let plan = Plan {
-            url: url.clone(),
+            url: urls[i % urls.len()].clone(),
             token,
             doc_id,
             replica_id: i as u64 + 1,
@@ -150,13 +153,7 @@ pub async fn run(
     };
     let _ = schedule_tx.send(Some(schedule));
     sleep_until(schedule.measure_start).await;
-    let sample = || {
-        (
-            server_pid.and_then(|p| cpu_time(Some(p))),
-            cpu_time(None),
-            machine_busy(),
-        )
-    };
+    let sample = || (server.cpu_time(), cpu_time(None), machine_busy());
     let before = sample();
     sleep_until(schedule.measure_end).await;
     let after = sample();

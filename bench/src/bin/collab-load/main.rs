@@ -33,7 +33,7 @@ use clap::{Parser, ValueEnum};
 use crate::editor::Arrival;
 use crate::load::Settings;
 use crate::report::Row;
-use collab_bench::process::ServerProcess;
+use collab_bench::process::{ServerCpu, ServerProcess};
 
 const RELAY: &str = "collab-relay";
 const BARE: &str = "bare broadcast";
@@ -74,6 +74,12 @@ struct Args {
     /// its database in a temporary directory, removed afterwards).
     #[arg(long, value_delimiter = ',', default_value = "memory,sqlite")]
     relay_stores: Vec<String>,
+
+    /// Relay processes to start on each shared store (a `postgres://`
+    /// URL), the clients spread over them; the server's CPU then counts
+    /// every relay and every `postgres` process of the machine.
+    #[arg(long, default_value_t = 1)]
+    relay_nodes: usize,
 
     /// The relay binary to start; default: `collab-relay` beside this one.
     #[arg(long)]
@@ -202,9 +208,13 @@ async fn main() -> ExitCode {
 async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<Row, String> {
     if let Some(addr) = &args.relay_addr {
         eprintln!("collab-load: measuring the relay at {addr}");
-        let outcome = load::run(settings, &format!("ws://{addr}/ws"), None)
-            .await
-            .map_err(|e| e.to_string())?;
+        let outcome = load::run(
+            settings,
+            &[format!("ws://{addr}/ws")],
+            &ServerCpu::default(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         return Ok(Row {
             server: RELAY.to_owned(),
             outcome,
@@ -238,15 +248,36 @@ async fn measure_relay(args: &Args, settings: &Settings, store: &str) -> Result<
         std::fs::write(&path, secret).map_err(|e| e.to_string())?;
         flags.extend(["--auth-secret-file".to_owned(), path.display().to_string()]);
     }
-    let server = start(bin, flags).await?;
-    let name = format!("{RELAY} ({store})");
-    eprintln!(
-        "collab-load: measuring {name} ({}) at {}",
-        server.pid(),
-        server.addr()
-    );
-    let url = format!("ws://{}/ws", server.addr());
-    let row = measure(name, server, &url, settings).await;
+    let shared = store.starts_with("postgres://") || store.starts_with("postgresql://");
+    let nodes = if shared { args.relay_nodes.max(1) } else { 1 };
+    let mut servers = Vec::new();
+    for _ in 0..nodes {
+        servers.push(start(bin.clone(), flags.clone()).await?);
+    }
+    let name = if shared {
+        format!(
+            "{RELAY} (postgres, {nodes} node{})",
+            if nodes > 1 { "s" } else { "" }
+        )
+    } else {
+        format!("{RELAY} ({store})")
+    };
+    for server in &servers {
+        eprintln!(
+            "collab-load: measuring {name} ({}) at {}",
+            server.pid(),
+            server.addr()
+        );
+    }
+    let cpu = ServerCpu {
+        pids: servers.iter().map(ServerProcess::pid).collect(),
+        named: shared.then(|| "postgres".to_owned()),
+    };
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("ws://{}/ws", s.addr()))
+        .collect();
+    let row = measure(name, servers, &urls, cpu, settings).await;
     let _ = std::fs::remove_dir_all(&data_dir);
     row
 }
@@ -265,7 +296,11 @@ async fn measure_bare(settings: &Settings, read_buffer: usize) -> Result<Row, St
         server.addr()
     );
     let url = format!("ws://{}/", server.addr());
-    measure(BARE.to_owned(), server, &url, settings).await
+    let cpu = ServerCpu {
+        pids: vec![server.pid()],
+        named: None,
+    };
+    measure(BARE.to_owned(), vec![server], &[url], cpu, settings).await
 }
 
 async fn start(bin: PathBuf, flags: Vec<String>) -> Result<ServerProcess, String> {
@@ -278,19 +313,22 @@ async fn start(bin: PathBuf, flags: Vec<String>) -> Result<ServerProcess, String
     .map_err(|e| e.to_string())
 }
 
-/// Runs the load, reads the server's memory and CPU while it is still
-/// alive, then stops it.
+/// Runs the load, reads the servers' memory and CPU while they are still
+/// alive (summed over the nodes), then stops them.
 async fn measure(
     name: String,
-    server: ServerProcess,
-    url: &str,
+    servers: Vec<ServerProcess>,
+    urls: &[String],
+    cpu: ServerCpu,
     settings: &Settings,
 ) -> Result<Row, String> {
-    let pid = server.pid();
-    let outcome = load::run(settings, url, Some(pid)).await;
-    let peak_rss = collab_bench::process::peak_rss(pid);
-    let server_cpu_total = collab_bench::process::cpu_time(Some(pid));
-    tokio::task::spawn_blocking(move || server.stop())
+    let outcome = load::run(settings, urls, &cpu).await;
+    let peak_rss = servers
+        .iter()
+        .map(|s| collab_bench::process::peak_rss(s.pid()))
+        .sum::<Option<u64>>();
+    let server_cpu_total = cpu.cpu_time();
+    tokio::task::spawn_blocking(move || servers.into_iter().for_each(ServerProcess::stop))
         .await
         .map_err(|e| e.to_string())?;
     Ok(Row {
