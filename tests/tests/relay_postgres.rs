@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use collab_crdt::sync::{Resync, ServerSeq, close};
 use collab_relay::client::ClientError;
-use collab_relay::{Config, PostgresStore, Relay};
+use collab_relay::store::StoreError;
+use collab_relay::store::{LoggedOp, NewOps, Notice, Since, StoredDoc, StoredSnapshot};
+use collab_relay::{Config, PostgresStore, Relay, Store};
 use collab_testkit::postgres::Partition;
 use collab_tests::*;
 
@@ -195,4 +197,108 @@ async fn a_client_moving_between_relays_replays_on_each() {
     assert_eq!(a.text(), watcher.text());
     one.shutdown().await;
     two.shutdown().await;
+}
+
+/// A PostgreSQL store that never tells its relay of other relays' commits:
+/// no notices, and the heads poll finds nothing new. A relay on it learns
+/// of them only when a room loads, finds a gap, or a `hello` says the
+/// client has seen more than the room.
+struct Deaf {
+    inner: PostgresStore,
+    /// Kept so the receivers it hands out stay open and silent.
+    silence: tokio::sync::broadcast::Sender<Notice>,
+}
+
+impl Store for Deaf {
+    fn load(&self, doc_id: &str) -> Result<Option<StoredDoc>, StoreError> {
+        self.inner.load(doc_id)
+    }
+    fn create(&self, doc_id: &str) -> Result<StoredDoc, StoreError> {
+        self.inner.create(doc_id)
+    }
+    fn append(&self, doc_id: &str, ops: &[LoggedOp]) -> Result<(), StoreError> {
+        self.inner.append(doc_id, ops)
+    }
+    fn durable(&self) -> bool {
+        self.inner.durable()
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+    fn sequence(&self, batches: &[NewOps<'_>]) -> Result<Vec<Vec<LoggedOp>>, StoreError> {
+        self.inner.sequence(batches)
+    }
+    fn heads(&self, _doc_ids: &[&str]) -> Result<Vec<(String, ServerSeq)>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
+        Some(self.silence.subscribe())
+    }
+    fn read_since(&self, doc_id: &str, after: ServerSeq, max: usize) -> Result<Since, StoreError> {
+        self.inner.read_since(doc_id, after, max)
+    }
+    fn log_start(&self, doc_id: &str) -> Result<ServerSeq, StoreError> {
+        self.inner.log_start(doc_id)
+    }
+    fn close(&self) -> Result<(), StoreError> {
+        self.inner.close()
+    }
+    fn write_snapshot(&self, doc_id: &str, snapshot: StoredSnapshot) -> Result<(), StoreError> {
+        self.inner.write_snapshot(doc_id, snapshot)
+    }
+}
+
+/// The relay a client moves to has its room loaded but has heard nothing
+/// of the edits the client saw on the first relay: it reads the log before
+/// its `hello_ack`, so the client replays from where it was, and the
+/// relay's other clients get those edits too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_ahead_of_a_deaf_relays_room_makes_it_read_the_log_first() {
+    let Some(url) = collab_testkit::postgres::fresh_database("deaf", "deaf") else {
+        return;
+    };
+    let one = pg_relay(&url).await;
+    let deaf = {
+        let store_url = url.clone();
+        let inner = tokio::task::spawn_blocking(move || PostgresStore::open(&store_url, 10_000))
+            .await
+            .unwrap()
+            .expect("store opens");
+        let store = Deaf {
+            inner,
+            silence: tokio::sync::broadcast::channel(1).0,
+        };
+        let mut config = Config::for_tests();
+        config.store = url.clone();
+        Relay::start(config, std::sync::Arc::new(store))
+            .await
+            .expect("relay starts")
+    };
+    let mut watcher = client(&deaf, "doc", 9).await;
+    let mut a = client(&one, "doc", 1).await;
+    for i in 0..10 {
+        a.insert(0, &format!("{i} ")).await.unwrap();
+    }
+    a.wait_acked().await.unwrap();
+    let head = a.session().last_seen_server_seq();
+    assert_eq!(head, ServerSeq(10));
+    // Nothing reaches the deaf relay's room on its own.
+    assert_eq!(
+        deaf.rooms().loaded_room("doc").unwrap().durable_head(),
+        ServerSeq(0)
+    );
+    a.disconnect();
+    a.set_url(ws_url(&deaf));
+    a.connect().await.unwrap();
+    assert_eq!(a.resyncs.last(), Some(&Resync::Replay));
+    assert_eq!(a.session().last_seen_server_seq(), head);
+    watcher.sync_to(head).await.unwrap();
+    assert_eq!(watcher.text(), a.text());
+    // And the client goes on editing on the deaf relay.
+    a.insert(0, "!").await.unwrap();
+    a.wait_acked().await.unwrap();
+    watcher.sync_to(ServerSeq(11)).await.unwrap();
+    assert_eq!(watcher.text(), a.text());
+    one.shutdown().await;
+    deaf.shutdown().await;
 }
