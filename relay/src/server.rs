@@ -447,14 +447,22 @@ fn routes(
         .and(warp::get())
         .and(with_shared.clone())
         .map(|shared: Arc<Shared>| {
-            warp::reply::json(&serde_json::json!({
-                "status": "ok",
+            // A node that cannot reach its shared store takes no edits: a
+            // load balancer reading 503 sends clients to one that can.
+            let reachable = shared.rooms.store().reachable();
+            let body = warp::reply::json(&serde_json::json!({
+                "status": if reachable { "ok" } else { "store_unreachable" },
                 "version": env!("CARGO_PKG_VERSION"),
                 "rooms": shared.rooms.loaded(),
                 "connections": shared.connections(),
                 "auth": if shared.verifier.is_open() { "open" } else { "token" },
-            }))
-            .into_response()
+            }));
+            let code = if reachable {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            warp::reply::with_status(body, code).into_response()
         });
     let metrics = warp::path("metrics")
         .and(warp::path::end())

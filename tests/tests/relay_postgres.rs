@@ -135,6 +135,9 @@ async fn a_relay_cut_off_from_the_database_refuses_edits_until_it_is_back() {
         "nothing is acknowledged without the database"
     );
     assert!(overloaded(refused), "the edit is refused with overloaded");
+    let (status, body) = http_get(relay.addr(), "/health").await;
+    assert_eq!(status, 503, "a load balancer takes the node out: {body}");
+    assert!(body.contains(r#""status":"store_unreachable""#), "{body}");
     a.disconnect();
     assert!(
         overloaded(a.connect().await),
@@ -153,6 +156,20 @@ async fn a_relay_cut_off_from_the_database_refuses_edits_until_it_is_back() {
     );
     let keys = log_keys(&url, "doc").await;
     assert_eq!(keys.iter().map(|k| k.0).collect::<Vec<_>>(), [1, 2]);
+    // Back in the balancer once its listener is up again too.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = http_get(relay.addr(), "/health").await;
+        if status == 200 {
+            assert!(body.contains(r#""status":"ok""#), "{body}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/health still {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     relay.shutdown().await;
 }
 

@@ -166,6 +166,14 @@ pub trait Store: Send + Sync + 'static {
         Err(StoreError::Unsupported)
     }
 
+    /// Whether the store can be reached, as far as it knows without asking
+    /// (a shared database: its listening connection is up and no call has
+    /// failed to reach it since). `/health` answers 503 while it is not, so
+    /// a load balancer sends clients to a node that can take edits.
+    fn reachable(&self) -> bool {
+        true
+    }
+
     /// Other relays' commits, for a shared store.
     fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<Notice>> {
         None

@@ -16,6 +16,8 @@ mod sequence;
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use collab_crdt::Op;
@@ -48,6 +50,24 @@ pub struct PostgresStore {
     /// Log entries kept behind the latest snapshot, for replay.
     retain_ops: u64,
     notices: broadcast::Sender<Notice>,
+    reach: Arc<Reach>,
+}
+
+/// What the store last learnt of whether PostgreSQL can be reached.
+#[derive(Debug, Default)]
+pub(crate) struct Reach {
+    /// The `LISTEN` connection is up and answers its heartbeat.
+    pub listening: AtomicBool,
+    /// A call failed to reach the database, and nothing has reached it
+    /// since (a later call, the listener's heartbeat).
+    pub failing: AtomicBool,
+}
+
+impl Reach {
+    /// Something just reached the database.
+    pub fn reached(&self) {
+        self.failing.store(false, Ordering::Relaxed);
+    }
 }
 
 /// A driver error: a database answer (with an SQLSTATE) is a backend
@@ -150,13 +170,15 @@ impl PostgresStore {
                 .unwrap_or_else(|_| Err(StoreError::Backend("the migration panicked".into())))
         })?;
         let (notices, _) = broadcast::channel(NOTICE_BUFFER);
-        handle.spawn(listen::run(config, notices.clone()));
+        let reach = Arc::new(Reach::default());
+        handle.spawn(listen::run(config, notices.clone(), reach.clone()));
         Ok(PostgresStore {
             _runtime: runtime,
             handle,
             pool,
             retain_ops,
             notices,
+            reach,
         })
     }
 
@@ -167,7 +189,7 @@ impl PostgresStore {
         F: Future<Output = Result<T, StoreError>>,
     {
         let pool = self.pool.clone();
-        self.handle.block_on(async move {
+        let result = self.handle.block_on(async move {
             let work = async move {
                 let client = pool.get().await.map_err(pool_error)?;
                 f(client).await
@@ -179,7 +201,12 @@ impl PostgresStore {
                         "no answer from PostgreSQL within {CALL_TIMEOUT:?}"
                     )))
                 })
-        })
+        });
+        match &result {
+            Err(StoreError::Unavailable(_)) => self.reach.failing.store(true, Ordering::Relaxed),
+            _ => self.reach.reached(),
+        }
+        result
     }
 }
 
@@ -446,6 +473,10 @@ impl Store for PostgresStore {
                 .map(|r| Ok((r.get(0), ServerSeq(uint(r.get(1))?))))
                 .collect()
         })
+    }
+
+    fn reachable(&self) -> bool {
+        self.reach.listening.load(Ordering::Relaxed) && !self.reach.failing.load(Ordering::Relaxed)
     }
 
     fn notices(&self) -> Option<broadcast::Receiver<Notice>> {

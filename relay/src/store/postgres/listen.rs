@@ -9,12 +9,14 @@
 //! truth; a notification only says when to look.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use collab_crdt::sync::ServerSeq;
 use tokio::sync::broadcast;
 use tokio_postgres::{AsyncMessage, NoTls};
 
+use super::Reach;
 use crate::store::Notice;
 
 /// The channel every relay listens on and every commit notifies.
@@ -43,7 +45,11 @@ fn parse(payload: &str) -> Option<Notice> {
 
 /// Runs until the store's runtime shuts down: connect, `LISTEN`, announce
 /// a resync, forward notifications; on any failure start again.
-pub async fn run(config: tokio_postgres::Config, notices: broadcast::Sender<Notice>) {
+pub async fn run(
+    config: tokio_postgres::Config,
+    notices: broadcast::Sender<Notice>,
+    reach: Arc<Reach>,
+) {
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut connection)) => {
@@ -73,6 +79,8 @@ pub async fn run(config: tokio_postgres::Config, notices: broadcast::Sender<Noti
                 match client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
                     Ok(()) => {
                         tracing::debug!("listening for other relays' commits");
+                        reach.listening.store(true, Ordering::Relaxed);
+                        reach.reached();
                         let _ = notices.send(Notice::Resync);
                         loop {
                             tokio::select! {
@@ -83,12 +91,14 @@ pub async fn run(config: tokio_postgres::Config, notices: broadcast::Sender<Noti
                                         tracing::warn!("LISTEN connection does not answer; reconnecting");
                                         break;
                                     }
+                                    reach.reached();
                                 }
                             }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
                 }
+                reach.listening.store(false, Ordering::Relaxed);
                 driver.abort();
             }
             Err(e) => tracing::debug!(error = %e, "cannot connect the LISTEN connection"),
