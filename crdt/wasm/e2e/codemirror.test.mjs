@@ -2,11 +2,14 @@
 // relay's CodeMirror page, in Debian's headless Chromium against the real
 // relay: two editors typing at once converge (with the textarea page too);
 // an editor bound to a client that already has text shows it without
-// sending anything; each page draws the other's caret and selection where
-// CodeMirror puts that position, moving as text is typed and inserted
-// before it; an IME composition is sent once, committed, while remote edits
-// wait; undo takes back only the editor's own text while the other types,
-// and redo brings it back (this one needs the client's collaborative undo).
+// sending anything; an editor that comes back from offline too far behind
+// is reloaded from a snapshot and keeps its edits; each page draws the
+// other's caret and selection where CodeMirror puts that position, moving
+// as text is typed and inserted before it; an IME composition is sent
+// once, committed, while remote edits wait; undo takes back only the
+// editor's own text while the other types, and redo brings it back (this
+// one needs the client's collaborative undo); the undo keys run the
+// client's undo and redo, whose step is shown once and never sent back.
 // Screenshots go to target/browser-artifacts/.
 
 import assert from 'node:assert/strict';
@@ -30,11 +33,13 @@ import {
 /** Whether the built client has collaborative undo (issue 15, item 1). */
 const hasUndo = /\bundo\(\)\s*\{/.test(readFileSync(join(root, 'pkg/client.js'), 'utf8'));
 
+let binary;
 let relay;
 let browser;
 
 before(async () => {
-  relay = await startRelay(buildRelay());
+  binary = buildRelay();
+  relay = await startRelay(binary);
   browser = await launchBrowser();
 });
 
@@ -159,6 +164,40 @@ describe('the CodeMirror binding in Chromium', () => {
     await Promise.all([one.close(), two.close()]);
   });
 
+  test('an editor that comes back too far behind is reloaded from a snapshot and keeps its offline edits', async () => {
+    // A relay that replays at most 5 operations: past that a returning
+    // client gets a snapshot, and its editor the whole text as splices.
+    const small = await startRelay(binary, 0, { COLLAB_MAX_REPLAY_OPS: '5' });
+    try {
+      const doc = docName('cm-snapshot');
+      const one = await openCodeMirror(browser, small.url, doc, 1);
+      const two = await openCodeMirror(browser, small.url, doc, 1);
+      await select(one, 0, 0);
+      await one.keyboard.type('shared. ');
+      await converged([one, two], 'the seed text');
+      await one.evaluate(() => {
+        window.origins = [];
+        window.demo.editors[0].client.on('change', (e) => window.origins.push(e.origin));
+      });
+      await one.locator('button.toggle').click();
+      await waitFor(() => one.evaluate(() => window.demo.editors[0].client.state === 'offline'), 'page one offline');
+      await select(one, 0, 8);
+      await one.keyboard.type('offline');
+      await select(two, 0, 0);
+      await two.keyboard.type('Typed while the other was away. ');
+      await one.locator('button.toggle').click();
+      const text = await converged([one, two], 'after the snapshot');
+      assert.equal(text, 'Typed while the other was away. shared. offline');
+      assert.ok((await one.evaluate(() => window.origins)).includes('snapshot'), 'page one was reloaded from a snapshot');
+      assert.deepEqual(await shownLines(one, 0), [text]);
+      assert.equal(await relayText(browser, small.url, doc), text);
+      assert.deepEqual([...one.errors, ...two.errors], []);
+      await Promise.all([one.close(), two.close()]);
+    } finally {
+      await small.stop();
+    }
+  });
+
   test('each page draws the other caret and selection where CodeMirror puts them, moving and leaving', async () => {
     const doc = docName('cm-presence');
     const one = await openCodeMirror(browser, relay.url, doc, 1);
@@ -278,10 +317,53 @@ describe('the CodeMirror binding in Chromium', () => {
     await one.screenshot({ path: artifactPath('codemirror-undo.png') });
 
     await one.locator('.cm-content').focus();
-    await one.keyboard.press('Control+Shift+z');
+    await one.keyboard.press('Control+Shift+KeyZ');
     const redone = await converged([one, two], 'after the redo');
     assert.equal(redone, 'mine theirs and more');
     assert.equal(await relayText(browser, relay.url, doc), redone);
+    assert.deepEqual([...one.errors, ...two.errors], []);
+    await Promise.all([one.close(), two.close()]);
+  });
+});
+
+describe('the CodeMirror undo keys in Chromium', () => {
+  // Whatever the client's undo returns, the binding must show it once and
+  // never send it back: here a stand-in `undo` on one client deletes that
+  // client's first word as a real edit and reports it as the session's
+  // undo reports a step (splices and caret); `redo` puts it back.
+  test('Mod-z and Mod-Shift-z run the client\'s undo and redo; the step is shown once and not sent back', async () => {
+    const doc = docName('cm-undo-keys');
+    const one = await openCodeMirror(browser, relay.url, doc, 1);
+    const two = await openCodeMirror(browser, relay.url, doc, 1);
+    await select(one, 0, 0);
+    await one.keyboard.type('first second');
+    await converged([one, two], 'the text');
+    await one.evaluate(() => {
+      const { client } = window.demo.editors[0];
+      window.calls = [];
+      client.undo = () => {
+        window.calls.push('undo');
+        client.delete(0, 6);
+        return { splices: [{ index: 0, deleteCount: 6, insert: '' }], caret: 0 };
+      };
+      client.redo = () => {
+        window.calls.push('redo');
+        client.insert(0, 'first ');
+        return { splices: [{ index: 0, deleteCount: 0, insert: 'first ' }], caret: 6 };
+      };
+    });
+    await select(one, 0, 12);
+    await one.keyboard.press('Control+z');
+    assert.equal(await docOf(one), 'second', 'the step is shown');
+    assert.deepEqual(await one.evaluate(() => window.demo.editors[0].view.state.selection.main.head), 0, 'the caret where it happened');
+    assert.equal(await converged([one, two], 'after the undo'), 'second', 'sent once, not sent back');
+    // KeyZ: with Shift held it types "Z", as a real keyboard does ("z" with
+    // Shift would be read as Ctrl-z).
+    await one.keyboard.press('Control+Shift+KeyZ');
+    await one.keyboard.press('Control+y');
+    assert.equal(await converged([one, two], 'after the redos'), 'first first second');
+    assert.deepEqual(await one.evaluate(() => window.calls), ['undo', 'redo', 'redo']);
+    assert.equal(await relayText(browser, relay.url, doc), 'first first second');
     assert.deepEqual([...one.errors, ...two.errors], []);
     await Promise.all([one.close(), two.close()]);
   });

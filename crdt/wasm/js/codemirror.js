@@ -90,6 +90,8 @@ class SyncPlugin {
     this.holding = false;
     this.releaseTimer = null;
     this.sentSelection = '';
+    /** Set when a `change` event arrives during an undo or redo call. */
+    this.changedInStep = false;
     this.destroyed = false;
     this.unsubscribe = [
       client.on('change', (event) => this.applyClient(event)),
@@ -186,33 +188,53 @@ class SyncPlugin {
   /** A `change` event of the client: another replica's edit, a snapshot, or an undo step. */
   applyClient({ origin, splices }) {
     if (this.destroyed || splices.length === 0) return;
+    this.changedInStep = true;
+    this.applySplices(splices, origin === 'undo' || origin === 'redo' ? caretAfter(splices) : undefined);
+  }
+
+  /**
+   * Dispatches splices the client already applied. The client's length is
+   * checked (cheap) after each; only when it differs is its text read: the
+   * editor missed something, and the client's text wins.
+   */
+  applySplices(splices, caret) {
     const { state } = this.view;
-    let changes = splicesToChanges(state, splices);
-    let resync = null;
-    // The client's length is checked (cheap) after every event, its text
-    // only when the lengths differ: a mismatch means the editor missed
-    // something, and the client's text wins.
-    if (changes.newLength !== this.client.length) {
-      changes = ChangeSet.empty(state.doc.length);
-      resync = resyncChanges(state, this.client.text());
+    const changes = splicesToChanges(state, splices);
+    const spec = { annotations: remoteChange.of(true) };
+    if (changes.newLength === this.client.length) {
+      spec.changes = changes;
+      if (caret !== undefined) spec.selection = EditorSelection.cursor(Math.min(caret, changes.newLength));
+    } else {
+      spec.changes = resyncChanges(state, this.client.text()) ?? [];
     }
-    const spec = { changes: resync ?? changes, annotations: remoteChange.of(true) };
-    if ((origin === 'undo' || origin === 'redo') && !resync) spec.selection = caretAfter(splices);
     this.view.dispatch(spec);
   }
 
-  /** Runs `client.undo()` or `redo()`, then brings the editor to the client's text. */
+  /**
+   * Runs `client.undo()` or `redo()`. The step reaches the editor as the
+   * client's `change` event, or else from what the call returned (its
+   * splices and caret), or else by comparing texts; the caret goes where
+   * the step happened.
+   */
   undoStep(what) {
     if (typeof this.client[what] !== 'function') return false;
+    // The keys are taken either way: the browser's own undo must not run.
     if (this.holding || this.view.state.readOnly) return true;
     const before = this.client.text();
+    this.changedInStep = false;
     const result = this.client[what]();
+    const caret = [result?.caret, result?.caretUtf16].find((c) => Number.isInteger(c));
+    if (!this.changedInStep && Array.isArray(result?.splices) && result.splices.length > 0) {
+      this.applySplices(result.splices, caret ?? caretAfter(result.splices));
+    } else if (this.changedInStep && caret !== undefined) {
+      this.view.dispatch({ selection: EditorSelection.cursor(Math.min(caret, this.view.state.doc.length)) });
+    }
     const change = resyncChanges(this.view.state, this.client.text());
     if (change) {
-      const head = typeof result?.caret === 'number' ? result.caret : caretOfDiff(before, this.client.text());
-      const selection = head <= this.client.length ? EditorSelection.cursor(head) : undefined;
-      this.view.dispatch({ changes: change, selection, annotations: remoteChange.of(true), scrollIntoView: true });
+      const head = caret ?? caretOfDiff(before, this.client.text());
+      this.view.dispatch({ changes: change, selection: EditorSelection.cursor(Math.min(head, this.client.length)), annotations: remoteChange.of(true) });
     }
+    this.view.dispatch({ scrollIntoView: true });
     this.sendSelection(this.view.state.selection);
     return true;
   }
@@ -238,7 +260,7 @@ function selectionKey(selection) {
 /** Where the caret goes after an undo step given as splices: the end of the last one's text. */
 function caretAfter(splices) {
   const last = splices[splices.length - 1];
-  return EditorSelection.cursor(last.index + last.insert.length);
+  return last.index + last.insert.length;
 }
 
 function caretOfDiff(before, after) {
