@@ -3,9 +3,9 @@
 // page loads only the bundle, since a browser cannot resolve the npm names
 // below). It opens two CollabClients on the document named by ?doc=
 // (default "demo"), each bound to a CodeMirror editor with
-// collab-crdt/codemirror: remote carets, collaborative undo. ?editors=N and
-// ?window=N work as on the textarea page. window.demo exposes the clients
-// and views for the browser tests.
+// collab-crdt/codemirror: remote carets, collaborative undo. ?editors=N,
+// ?window=N and ?roles=write,read work as on the textarea page.
+// window.demo exposes the clients and views for the browser tests.
 
 import { defaultKeymap } from '@codemirror/commands';
 import { EditorState } from '@codemirror/state';
@@ -17,6 +17,7 @@ import { PEOPLE, demoToken, renderPeople, showStatus } from './common.js';
 const params = new URLSearchParams(location.search);
 const docId = params.get('doc') || 'demo';
 const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
+const roles = (params.get('roles') || '').split(',');
 
 function mountEditor(index, root) {
   const template = document.getElementById('editor-template');
@@ -27,7 +28,9 @@ function mountEditor(index, root) {
   root.append(section);
   const el = (cls) => section.querySelector(`.${cls}`);
 
-  const client = new CollabClient({ url: location.origin, docId, getToken: () => demoToken(docId, 'write') });
+  const role = roles[index] === 'read' ? 'read' : 'write';
+  section.dataset.role = role;
+  const client = new CollabClient({ url: location.origin, docId, getToken: () => demoToken(docId, role) });
   const me = PEOPLE[(index + (Number(params.get('window')) || 0)) % PEOPLE.length];
   client.setPresence({ data: me });
   const view = new EditorView({

@@ -3,14 +3,15 @@
 // relay: two editors typing at once converge (with the textarea page too);
 // an editor bound to a client that already has text shows it without
 // sending anything; an editor that comes back from offline too far behind
-// is reloaded from a snapshot and keeps its edits; each page draws the
-// other's caret and selection where CodeMirror puts that position, moving
-// as text is typed and inserted before it; an IME composition is sent
-// once, committed, while remote edits wait; undo takes back only the
-// editor's own text while the other types, and redo brings it back (this
-// one needs the client's collaborative undo); the undo keys run the
-// client's undo and redo, whose step is shown once and never sent back.
-// Screenshots go to target/browser-artifacts/.
+// is reloaded from a snapshot and keeps its edits; a read-only viewer
+// cannot type; each page draws the other's caret and selection where
+// CodeMirror puts that position, moving as text is typed and inserted
+// before it; an IME composition is sent once, committed, while remote
+// edits wait; undo takes back only the editor's own text while the other
+// types, and redo brings it back (this one needs the client's
+// collaborative undo); the undo keys run the client's undo and redo, whose
+// step is shown once and never sent back. Screenshots go to
+// target/browser-artifacts/.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -257,6 +258,24 @@ describe('the CodeMirror binding in Chromium', () => {
     );
     assert.deepEqual(two.errors, []);
     await two.close();
+  });
+
+  test('a read-only viewer shows every edit and cannot type', async () => {
+    const doc = docName('cm-viewer');
+    const page = await openCodeMirror(browser, relay.url, doc, 2, '&roles=write,read');
+    await waitFor(() => page.evaluate(() => window.demo.editors[1].client.status.readOnly), 'editor B read-only');
+    await waitFor(() => page.evaluate(() => window.demo.editors[1].view.state.readOnly), "editor B's state read-only");
+    assert.equal(await page.evaluate(() => window.demo.editors[0].view.state.readOnly), false);
+    await select(page, 0, 0);
+    await page.keyboard.type('from the writer');
+    await select(page, 1, 4);
+    await page.keyboard.type('XYZ');
+    await page.keyboard.press('Backspace');
+    const text = await converged([page], 'the viewer shows the writer');
+    assert.equal(text, 'from the writer');
+    assert.equal(await relayText(browser, relay.url, doc), text);
+    assert.deepEqual(page.errors, []);
+    await page.close();
   });
 
   test('an IME composition is sent once, committed; remote edits wait for it', async () => {

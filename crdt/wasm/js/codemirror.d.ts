@@ -37,8 +37,8 @@ export function collab(client: CollabClient, options?: CollabOptions): Extension
 /** Set (to `true`) on the transactions the binding dispatches from the client: remote edits, snapshots, undo steps. */
 export const remoteChange: AnnotationType<boolean>;
 
-/** The client's splices (each on the text the previous one left) as one change set on `state`'s document. */
-export function splicesToChanges(state: EditorState, splices: readonly Splice[]): ChangeSet;
+/** The client's splices (each on the text the previous one left) as one change set on `state`'s document, or on one of `length` UTF-16 units. */
+export function splicesToChanges(state: EditorState, splices: readonly Splice[], length?: number): ChangeSet;
 
 /** Applies a change set made on the client's current text to the client, as `insert`, `delete` and `replace` calls in document order. */
 export function sendChanges(client: Editable, changes: ChangeSet): void;

@@ -47,10 +47,10 @@ export function sendChanges(client, changes) {
 
 /**
  * The client's splices (each on the text the previous one left) as one
- * CodeMirror change set on `state`'s document.
+ * CodeMirror change set on `state`'s document (or one of `length` units).
  */
-export function splicesToChanges(state, splices) {
-  let changes = ChangeSet.empty(state.doc.length);
+export function splicesToChanges(state, splices, length = state.doc.length) {
+  let changes = ChangeSet.empty(length);
   for (const { index, deleteCount, insert } of splices) {
     const step = ChangeSet.of({ from: index, to: index + deleteCount, insert: state.toText(insert) }, changes.newLength);
     changes = changes.compose(step);
@@ -134,7 +134,7 @@ class SyncPlugin {
     if (remoteOnly) {
       // Anchors moved with the text they sit on: only remember the mapped selection.
       this.sentSelection = selectionKey(update.state.selection);
-    } else if (update.selectionSet || local) {
+    } else if (update.selectionSet || local || (update.focusChanged && update.view.hasFocus)) {
       this.sendSelection(update.state.selection);
       if (!local && update.transactions.some((tr) => tr.isUserEvent('select'))) this.client.stopCapturing?.();
     }
@@ -189,6 +189,16 @@ class SyncPlugin {
   applyClient({ origin, splices }) {
     if (this.destroyed || splices.length === 0) return;
     this.changedInStep = true;
+    if (this.holding && this.pending) {
+      // Only a local call reaches the client during a composition (the
+      // relay's frames wait): the client has the change and not the
+      // composition, the editor the reverse. Each side gets the other's
+      // change moved over its own.
+      const change = splicesToChanges(this.view.state, splices, this.pending.length);
+      this.view.dispatch({ changes: change.map(this.pending), annotations: remoteChange.of(true) });
+      this.pending = this.pending.map(change, true);
+      return;
+    }
     this.applySplices(splices, origin === 'undo' || origin === 'redo' ? caretAfter(splices) : undefined);
   }
 
@@ -325,8 +335,8 @@ class PresencePlugin {
     if (!update.docChanged && !redraw) return;
     // During a composition the client does not have the composed text yet,
     // and offsets from it would be off: the drawn carets move with the text.
-    this.decorations =
-      update.state.doc.length === this.client.length ? this.build(update.state) : this.decorations.map(update.changes);
+    const lagging = bindings.get(update.view)?.holding || update.state.doc.length !== this.client.length;
+    this.decorations = lagging ? this.decorations.map(update.changes) : this.build(update.state);
   }
 
   build(state) {
