@@ -2,16 +2,16 @@
 // relay's CodeMirror page, in Debian's headless Chromium against the real
 // relay: two editors typing at once converge (with the textarea page too);
 // an editor bound to a client that already has text shows it without
-// sending anything; an editor that comes back from offline too far behind
-// is reloaded from a snapshot and keeps its edits; a read-only viewer
-// cannot type; each page draws the other's caret and selection where
-// CodeMirror puts that position, moving as text is typed and inserted
-// before it; an IME composition is sent once, committed, while remote
-// edits wait; undo takes back only the editor's own text while the other
-// types, and redo brings it back (this one needs the client's
-// collaborative undo); the undo keys run the client's undo and redo, whose
-// step is shown once and never sent back. Screenshots go to
-// target/browser-artifacts/.
+// sending anything; a change the client refuses is taken back; an editor
+// that comes back from offline too far behind is reloaded from a snapshot
+// and keeps its edits; a read-only viewer cannot type; each page draws the
+// other's caret and selection where CodeMirror puts that position, moving
+// as text is typed and inserted before it; an IME composition is sent
+// once, committed, while remote edits wait; undo takes back only the
+// editor's own text while the other types, and redo brings it back (this
+// one needs the client's collaborative undo); the undo keys run the
+// client's undo and redo, whose step is shown once and never sent back.
+// Screenshots go to target/browser-artifacts/.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -163,6 +163,21 @@ describe('the CodeMirror binding in Chromium', () => {
     assert.equal(await relayText(browser, relay.url, doc), text);
     assert.deepEqual([...one.errors, ...two.errors], []);
     await Promise.all([one.close(), two.close()]);
+  });
+
+  test('a change the client refuses (half an emoji) is taken back in the editor and reported', async () => {
+    const doc = docName('cm-refused');
+    const page = await openCodeMirror(browser, relay.url, doc, 1);
+    await select(page, 0, 0);
+    await page.keyboard.type('a👋b');
+    assert.equal(await converged([page], 'the text'), 'a👋b');
+    // Inside the surrogate pair of 👋: CodeMirror takes it, the client cannot.
+    await page.evaluate(() => window.demo.editors[0].view.dispatch({ changes: { from: 2, insert: 'x' } }));
+    await waitFor(async () => (await docOf(page)) === 'a👋b', 'the editor back to the client text');
+    assert.equal(await textOf(page), 'a👋b');
+    assert.deepEqual(page.errors.map((e) => e.message.includes('surrogate')), [true], 'the refusal reported once');
+    assert.equal(await relayText(browser, relay.url, doc), 'a👋b');
+    await page.close();
   });
 
   test('an editor that comes back too far behind is reloaded from a snapshot and keeps its offline edits', async () => {

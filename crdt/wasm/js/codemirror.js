@@ -123,7 +123,7 @@ class SyncPlugin {
       if (tr.annotation(remoteChange) || tr.changes.empty) continue;
       local = true;
       if (this.holding) this.pending = this.pending ? this.pending.compose(tr.changes) : tr.changes;
-      else sendChanges(this.client, tr.changes);
+      else if (!this.send(tr.changes)) return;
     }
     if (this.holding) {
       // A composition that ended without a compositionend CodeMirror saw.
@@ -140,8 +140,31 @@ class SyncPlugin {
     }
   }
 
+  /**
+   * Sends local changes. Should the client refuse one (a change that
+   * splits a surrogate pair, say), the editor goes back to the client's
+   * text rather than showing what no one else will see; the error is
+   * reported apart, as the client reports a failing listener.
+   */
+  send(changes) {
+    try {
+      sendChanges(this.client, changes);
+      return true;
+    } catch (err) {
+      this.dispatchLater(() => {
+        const change = resyncChanges(this.view.state, this.client.text());
+        return change && { changes: change, annotations: remoteChange.of(true) };
+      });
+      queueMicrotask(() => {
+        throw err;
+      });
+      return false;
+    }
+  }
+
   sendSelection(selection) {
-    if (!this.presence) return;
+    // Offsets name the client's text: none while the editor's differs.
+    if (!this.presence || this.view.state.doc.length !== this.client.length) return;
     const key = selectionKey(selection);
     if (key === this.sentSelection) return;
     this.sentSelection = key;
@@ -178,7 +201,7 @@ class SyncPlugin {
     this.holding = false;
     const pending = this.pending;
     this.pending = null;
-    if (pending) sendChanges(this.client, pending);
+    if (pending) this.send(pending);
     this.sendSelection(this.view.state.selection);
     // Held frames are integrated now, and their `change` events dispatch.
     this.client.releaseRemote();
