@@ -341,6 +341,7 @@ class PresencePlugin {
     this.name = options.name;
     this.decorations = this.build(view.state);
     this.queued = false;
+    this.destroyed = false;
     const redraw = () => {
       // One redraw for a burst of presence messages, outside any update.
       if (this.queued) return;
@@ -446,8 +447,8 @@ export function collab(client, { presence = true, undo = true, color = colorFor,
       Prec.highest(
         keymap.of([
           { key: 'Mod-z', run: collabUndo, preventDefault: true },
-          { key: 'Mod-y', mac: 'Mod-Shift-z', run: collabRedo, preventDefault: true },
           { key: 'Mod-Shift-z', run: collabRedo, preventDefault: true },
+          { key: 'Mod-y', run: collabRedo, preventDefault: true },
         ]),
       ),
       // The Edit menu and context menu undo arrive as beforeinput events.
