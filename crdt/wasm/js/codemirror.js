@@ -209,7 +209,7 @@ class SyncPlugin {
   }
 
   /** A `change` event of the client: another replica's edit, a snapshot, or an undo step. */
-  applyClient({ origin, splices }) {
+  applyClient({ origin, splices, caret }) {
     if (this.destroyed || splices.length === 0) return;
     this.changedInStep = true;
     if (this.holding && this.pending) {
@@ -222,7 +222,8 @@ class SyncPlugin {
       this.pending = this.pending.map(change, true);
       return;
     }
-    this.applySplices(splices, origin === 'undo' || origin === 'redo' ? caretAfter(splices) : undefined);
+    const step = origin === 'undo' || origin === 'redo';
+    this.applySplices(splices, step ? (Number.isInteger(caret) ? caret : caretAfter(splices)) : undefined);
   }
 
   /**
