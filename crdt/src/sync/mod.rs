@@ -23,4 +23,6 @@ pub use message::{
 pub use message::{JsonObject, Presence, PresenceRemoved, PresenceUpdate};
 #[cfg(feature = "presence")]
 pub use session::RemotePresence;
+#[cfg(feature = "undo")]
+pub use session::Undone;
 pub use session::{ClientSession, Event, MAX_OP_TEXT_BYTES, SessionError, Splice, Status};

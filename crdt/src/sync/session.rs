@@ -31,8 +31,12 @@ use crate::sync::message::{
 mod presence;
 #[cfg(feature = "recover")]
 mod recover;
+#[cfg(feature = "undo")]
+mod undo;
 #[cfg(feature = "presence")]
 pub use presence::RemotePresence;
+#[cfg(feature = "undo")]
+pub use undo::Undone;
 
 /// Largest text one local insert operation carries; longer pastes are split
 /// so that every message stays well under the relay's size limit.
@@ -213,6 +217,9 @@ pub struct ClientSession {
     /// [`ClientSession::resume`], which the caller calls after the
     /// refusal's `retry_after_ms`.
     held: bool,
+    /// The user's own edits, for undo and redo.
+    #[cfg(feature = "undo")]
+    history: undo::History,
 }
 
 impl ClientSession {
@@ -235,6 +242,8 @@ impl ClientSession {
             token: None,
             read_only: false,
             held: false,
+            #[cfg(feature = "undo")]
+            history: undo::History::default(),
         })
     }
 
@@ -332,9 +341,24 @@ impl ClientSession {
 
     /// Inserts `text` at character position `pos`.
     pub fn insert(&mut self, pos: usize, text: &str) -> Result<(), Error> {
+        #[cfg(feature = "undo")]
+        self.history.begin();
+        self.insert_pieces(pos, text)
+    }
+
+    fn insert_pieces(&mut self, pos: usize, text: &str) -> Result<(), Error> {
         let mut pos = pos;
         for piece in crate::undo::pieces(text, MAX_OP_TEXT_BYTES) {
-            if let Some(op) = self.doc.insert(pos, piece)? {
+            #[cfg(feature = "undo")]
+            let op = {
+                let now = self.history.now_ms.unwrap_or(0);
+                self.history
+                    .manager
+                    .insert(&mut self.doc, pos, piece, now)?
+            };
+            #[cfg(not(feature = "undo"))]
+            let op = self.doc.insert(pos, piece)?;
+            if let Some(op) = op {
                 self.unacked.push_back(op);
             }
             pos += piece.chars().count();
@@ -344,6 +368,12 @@ impl ClientSession {
 
     /// Deletes `len` characters from `pos`.
     pub fn delete(&mut self, pos: usize, len: usize) -> Result<(), Error> {
+        #[cfg(feature = "undo")]
+        let ops = {
+            let now = self.history.begin();
+            self.history.manager.delete(&mut self.doc, pos, len, now)?
+        };
+        #[cfg(not(feature = "undo"))]
         let ops = self.doc.delete(pos, len)?;
         self.unacked.extend(ops.into_vec());
         Ok(())
@@ -357,8 +387,9 @@ impl ClientSession {
                 len: self.doc.len(),
             });
         }
+        // One undo step: the insert joins the delete's.
         self.delete(pos, del)?;
-        self.insert(pos, text)
+        self.insert_pieces(pos, text)
     }
 
     /// The next message to send, if any: unsent local operations, batched,

@@ -51,11 +51,25 @@ export interface ClientStatus {
 }
 
 export interface ChangeEvent {
-  /** `remote`: another replica's edit; `snapshot`: the document was reloaded from the relay. */
-  origin: "remote" | "snapshot";
-  serverSeq: number;
+  /**
+   * `remote`: another replica's edit; `snapshot`: the document was reloaded
+   * from the relay; `undo` / `redo`: this client's `undo()` or `redo()`
+   * (an editor applies it like a remote change, then puts its caret at `caret`).
+   */
+  origin: "remote" | "snapshot" | "undo" | "redo";
+  /** With `remote` and `snapshot`: the relay's position in the document's log. */
+  serverSeq?: number;
   /** Applied in order, they make the same change to an editor's text (UTF-16 units). */
   splices: Splice[];
+  /** With `undo` and `redo`: where the caret goes, a UTF-16 offset of the new text. */
+  caret?: number;
+}
+
+export interface UndoOptions {
+  /** Edits less than this many milliseconds apart form one undo step (default 500; 0: every edit). */
+  captureTimeoutMs?: number;
+  /** Steps kept on each of the undo and redo stacks (default 100). */
+  maxSteps?: number;
 }
 
 export interface SavedEvent {
@@ -139,6 +153,10 @@ export interface CollabClientOptions {
    * counts as a failed attempt (backoff).
    */
   getToken?: () => string | undefined | Promise<string | undefined>;
+  /** Collaborative undo: how edits are grouped into steps. */
+  undo?: UndoOptions;
+  /** The clock undo groups edits by, in milliseconds (default `performance.now`). */
+  now?: () => number;
 }
 
 /** One document kept in sync with a relay. Call `init()` first. */
@@ -161,6 +179,21 @@ export class CollabClient {
   delete(index: number, length: number): void;
   /** Replaces `length` UTF-16 code units at `index` with `text`. */
   replace(index: number, length: number, text: string): void;
+  /**
+   * Undoes this user's latest step, never anyone else's text: a `change`
+   * event (origin `undo`) carries the splices, then it returns the UTF-16
+   * offset where the caret goes, or `null` when there was nothing to undo.
+   * Sent to the relay like any edit.
+   */
+  undo(): { caret: number } | null;
+  /** Redoes the latest undone step, as `undo()` does (origin `redo`). */
+  redo(): { caret: number } | null;
+  /** Whether `undo()` has a step to undo. */
+  readonly canUndo: boolean;
+  /** Whether `redo()` has a step to redo (any new edit empties it). */
+  readonly canRedo: boolean;
+  /** Ends the current undo step: the next edit starts a new one. */
+  stopCapturing(): void;
   on<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): () => void;
   off<K extends keyof ClientEvents>(type: K, listener: (event: ClientEvents[K]) => void): void;
   /** Sets this client's presence; a part left out keeps its last value, `data: null` removes the data. */

@@ -124,6 +124,8 @@ export class CollabClient {
   /** The wait a `rate_limited` refusal asked for. */
   #rateTimer = null;
   #onOnline = () => this.reconnectNow();
+  /** The clock undo groups edits by (milliseconds, monotonic). */
+  #now;
 
   /**
    * @param {import('./client.d.ts').CollabClientOptions} options
@@ -139,6 +141,8 @@ export class CollabClient {
       connect = true,
       token,
       getToken,
+      undo = {},
+      now = () => globalThis.performance.now(),
     } = options ?? {};
     if (!url) throw new TypeError('CollabClient: options.url is required');
     if (!docId) throw new TypeError('CollabClient: options.docId is required');
@@ -147,6 +151,9 @@ export class CollabClient {
       throw new TypeError('CollabClient: options.getToken must be a function');
     }
     this.#session = new ClientSession(docId, replicaId);
+    if (undo.captureTimeoutMs !== undefined) this.#session.setCaptureTimeout(undo.captureTimeoutMs);
+    if (undo.maxSteps !== undefined) this.#session.setMaxUndoSteps(undo.maxSteps);
+    this.#now = now;
     if (token !== undefined) this.#session.setToken(token);
     this.#getToken = getToken ?? null;
     this.#url = relayWebSocketUrl(url);
@@ -221,6 +228,38 @@ export class CollabClient {
   /** Replaces `length` UTF-16 code units at `index` with `text`. */
   replace(index, length, text) {
     this.#edit(() => this.#session.replace(index, length, text));
+  }
+
+  /**
+   * Undoes this user's latest step (edits less than `undo.captureTimeoutMs`
+   * apart, or up to `stopCapturing()`), leaving everyone else's text alone:
+   * a `change` event (origin `undo`) carries the splices to apply, then
+   * this returns `{caret}`, the UTF-16 offset where the caret goes; `null`
+   * when there is nothing to undo. The undo is sent like any edit.
+   */
+  undo() {
+    return this.#revert('undo');
+  }
+
+  /** Redoes the latest undone step, as `undo()` does (origin `redo`). */
+  redo() {
+    return this.#revert('redo');
+  }
+
+  /** Whether `undo()` has a step to undo. */
+  get canUndo() {
+    return !this.#closed && this.#session.canUndo;
+  }
+
+  /** Whether `redo()` has a step to redo; any new edit empties it. */
+  get canRedo() {
+    return !this.#closed && this.#session.canRedo;
+  }
+
+  /** Ends the current undo step: the next edit starts a new one, however soon. */
+  stopCapturing() {
+    this.#checkOpen();
+    this.#session.stopCapturing();
   }
 
   /**
@@ -402,9 +441,22 @@ export class CollabClient {
 
   #edit(apply) {
     this.#checkOpen();
+    this.#session.setClock(this.#now());
     apply();
     this.#queueFlush();
     this.#emitStatus();
+  }
+
+  #revert(which) {
+    this.#checkOpen();
+    // A binding pushes input it has not reported yet: it joins the history first.
+    this.#emit('beforeRemote');
+    const done = this.#session[which]();
+    if (done === null) return null;
+    this.#emit('change', { origin: which, splices: done.splices, caret: done.caret });
+    this.#queueFlush();
+    this.#emitStatus();
+    return { caret: done.caret };
   }
 
   /** Sends what the session has, once the current task is done (edits made together go together). */

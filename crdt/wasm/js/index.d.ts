@@ -9,6 +9,7 @@ export type {
   VersionVector,
   SessionEvent,
   Splice,
+  Undone,
 } from "./collab_crdt.js";
 export {
   CollabClient,
@@ -28,6 +29,7 @@ export type {
   Presence,
   ReconnectPolicy,
   SavedEvent,
+  UndoOptions,
   WebSocketLike,
 } from "./client.js";
 export { bindTextarea } from "./textarea.js";

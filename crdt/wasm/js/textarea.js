@@ -1,7 +1,11 @@
 // textarea.js: bindTextarea keeps a <textarea> and a CollabClient in step.
-// Local input of any kind (typing, paste, drop, IME composition, the
-// element's own undo and redo) is found by comparing the element's value
-// with the text the binding last gave it, and sent as one splice. Remote
+// Local input of any kind (typing, paste, drop, IME composition) is found
+// by comparing the element's value with the text the binding last gave it,
+// and sent as one splice. Undo and redo (Mod-z, Mod-Shift-z, Mod-y and the
+// browser's own history commands, caught as `beforeinput`) are the
+// client's collaborative undo, which takes back only this user's edits
+// however much others typed since; the browser's own history could not,
+// as every remote change resets it. Remote
 // splices are applied to the element with the selection moved so that the
 // user's caret stays on the same text (see text.js for the rules). The
 // user's selection is sent as presence whenever it moves, and the others'
@@ -18,7 +22,7 @@ import { diffText, transformSelection } from './text.js';
  * @param {import('./textarea.d.ts').TextareaOptions} [options]
  * @returns {import('./textarea.d.ts').TextareaBinding}
  */
-export function bindTextarea(client, textarea, { presence = true, color, name } = {}) {
+export function bindTextarea(client, textarea, { presence = true, color, name, undo = true } = {}) {
   /** The element's value as the model knows it; equal to client.text() between events. */
   let shadow = client.text();
   let composing = false;
@@ -85,6 +89,45 @@ export function bindTextarea(client, textarea, { presence = true, color, name } 
     }
   }
 
+  /** Undo or redo through the client; the `change` event applies the text, the caret goes where it says. */
+  function revert(which) {
+    if (destroyed || composing || textarea.readOnly) return;
+    syncLocal();
+    const done = client[which]();
+    if (done === null) return;
+    textarea.setSelectionRange(done.caret, done.caret);
+    sendSelection();
+  }
+
+  // Ctrl on most systems, Cmd on macOS; Alt combinations are not undo.
+  const onKeyDown = (event) => {
+    if (!(event.ctrlKey || event.metaKey) || event.altKey) {
+      // A caret moved by the keyboard ends the undo step, as a click does.
+      if (event.key.startsWith('Arrow') || ['Home', 'End', 'PageUp', 'PageDown'].includes(event.key)) {
+        client.stopCapturing();
+      }
+      return;
+    }
+    const key = event.key.toLowerCase();
+    const which = key === 'z' ? (event.shiftKey ? 'redo' : 'undo') : key === 'y' && !event.shiftKey ? 'redo' : null;
+    if (which === null) return;
+    event.preventDefault();
+    revert(which);
+  };
+  // The browser's Edit menu, context menu and shake-to-undo.
+  const onBeforeInput = (event) => {
+    if (event.inputType !== 'historyUndo' && event.inputType !== 'historyRedo') return;
+    event.preventDefault();
+    revert(event.inputType === 'historyUndo' ? 'undo' : 'redo');
+  };
+  const onPointerDown = () => client.stopCapturing();
+  const undoEvents = [
+    ['keydown', onKeyDown],
+    ['beforeinput', onBeforeInput],
+    ['mousedown', onPointerDown],
+    ['blur', onPointerDown],
+  ];
+
   const onInput = (event) => {
     if (event.isComposing) return;
     syncLocal();
@@ -114,6 +157,7 @@ export function bindTextarea(client, textarea, { presence = true, color, name } 
   };
 
   textarea.addEventListener('input', onInput);
+  if (undo) for (const [type, listener] of undoEvents) textarea.addEventListener(type, listener);
   for (const type of selectionEvents) textarea.addEventListener(type, sendSelection);
   doc.addEventListener('selectionchange', onSelectionChange);
   textarea.addEventListener('compositionstart', onCompositionStart);
@@ -126,6 +170,8 @@ export function bindTextarea(client, textarea, { presence = true, color, name } 
 
   return {
     sync: syncLocal,
+    undo: () => revert('undo'),
+    redo: () => revert('redo'),
     destroy() {
       if (destroyed) return;
       if (composing) {
@@ -136,6 +182,7 @@ export function bindTextarea(client, textarea, { presence = true, color, name } 
       if (lockedByUs) textarea.readOnly = false;
       destroyed = true;
       textarea.removeEventListener('input', onInput);
+      for (const [type, listener] of undoEvents) textarea.removeEventListener(type, listener);
       textarea.removeEventListener('compositionstart', onCompositionStart);
       textarea.removeEventListener('compositionend', onCompositionEnd);
       for (const type of selectionEvents) textarea.removeEventListener(type, sendSelection);

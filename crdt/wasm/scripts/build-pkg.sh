@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # build-pkg.sh: builds the npm package `collab-crdt` into pkg/ at the
 # repository root (or the folder given): wasm-pack compiles crdt/wasm with
-# its size-tuned release profile, custom sections are stripped, and the JS
-# client, textarea binding, types, README and licence are added.
+# its size-tuned release profile, Binaryen's wasm-opt (from npm) shrinks it,
+# custom sections are stripped, and the JS client, textarea binding, types,
+# README and licence are added.
 # Installs the tools it needs when they are missing (see tools.sh).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,6 +13,7 @@ root="$(cd "$wasm_crate_dir/../.." && pwd)"
 out="$(realpath -m "${1:-$root/pkg}")"
 
 ensure_wasm_tools
+ensure_node
 
 cargo_version="$(awk -F'"' '/^version = / { print $2; exit }' "$wasm_crate_dir/Cargo.toml")"
 npm_version="$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$wasm_crate_dir/js/package.json")"
@@ -24,10 +26,21 @@ fi
 wasm-pack --quiet build "$wasm_crate_dir" --release --target web --mode no-install --no-pack \
     --out-dir "$out" --out-name collab_crdt
 
-# Drop the custom sections (function names, producers): a third of the
-# file. Debian's wasm-opt (binaryen 108) is not used: it breaks the
-# externref table current wasm-bindgen emits, and gains nothing gzipped.
+# Shrink the module with Binaryen's wasm-opt, from npm (pinned in
+# scripts/wasm-opt/package-lock.json, run by Node.js): Debian's binaryen 108
+# breaks the externref table current wasm-bindgen emits. `-Os` without
+# inlining (-aimfs 0 -ocimfs 0): LLVM already inlined, and binaryen's
+# inlining grows the gzipped file. --low-memory-unused: Rust puts the stack
+# first, so the low 1 KiB is never data. The features are those the
+# wasm-bindgen output uses. Same input, same output (no randomness).
 wasm="$out/collab_crdt_bg.wasm"
+ensure_npm_deps "$here/wasm-opt"
+node "$here/wasm-opt/node_modules/binaryen/bin/wasm-opt" "$wasm" -o "$wasm" \
+    -Os -aimfs 0 -ocimfs 0 --low-memory-unused \
+    --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-multivalue --enable-mutable-globals
+
+# Drop the custom sections (function names, producers): a third of the file.
 if command -v wasm-strip >/dev/null; then
     wasm-strip "$wasm"
 else

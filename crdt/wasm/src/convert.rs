@@ -1,21 +1,29 @@
 //! What crosses the boundary: UTF-16 ranges into character ranges (by the
 //! core's own conversion), and serde values to and from JavaScript.
 
-use collab_crdt::Doc;
+use collab_crdt::{Doc, VersionVector};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::error;
 
-/// Values go out as JavaScript expects them: `None` as `null` (as in the
-/// protocol's JSON, `parent_id: null`), integers as numbers (every id is at
-/// most 2^53 - 1), version vectors as `Map<number, number>`.
-const SERIALIZER: serde_wasm_bindgen::Serializer =
-    serde_wasm_bindgen::Serializer::new().serialize_missing_as_null(true);
-
+/// A value out to JavaScript through serde_json and `JSON.parse`: the module
+/// has serde_json's writer anyway for the protocol, and serde-wasm-bindgen's
+/// would cost more. `None` goes out as `null` (as in the protocol's JSON,
+/// `parent_id: null`), integers as numbers (every id is at most 2^53 - 1).
 pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
-    value.serialize(&SERIALIZER).map_err(error::output)
+    let json = serde_json::to_string(value).map_err(error::output)?;
+    js_sys::JSON::parse(&json)
+}
+
+/// A version vector as the `Map<number, number>` JavaScript sees.
+pub(crate) fn version_to_js(version: &VersionVector) -> JsValue {
+    let map = js_sys::Map::new();
+    for (replica, seen) in version.iter() {
+        map.set(&(replica as f64).into(), &(seen as f64).into());
+    }
+    map.into()
 }
 
 /// A value from JavaScript through `JSON.stringify` and serde_json, which
@@ -91,6 +99,9 @@ export type VersionVector = Map<number, number>;
 
 /** A change in UTF-16 units: at `index`, remove `deleteCount` units, then insert `insert`. */
 export interface Splice { index: number; deleteCount: number; insert: string }
+
+/** What `ClientSession.undo` or `redo` did: the caret to restore and the change, in UTF-16 units. */
+export interface Undone { caret: number; splices: Splice[] }
 
 /** What `ClientSession.receive` did with a frame. */
 export type SessionEvent =

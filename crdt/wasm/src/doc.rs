@@ -7,7 +7,7 @@
 use collab_crdt::{Applied, Doc, Op, VersionVector};
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{char_range, from_js, replica_id, to_js};
+use crate::convert::{char_range, from_js, replica_id, to_js, version_to_js};
 use crate::error;
 
 #[wasm_bindgen(js_name = Doc)]
@@ -122,7 +122,7 @@ impl WasmDoc {
     /// What this replica has integrated: `Map<replicaId, units>`.
     #[wasm_bindgen(unchecked_return_type = "VersionVector")]
     pub fn version(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.doc.version())
+        Ok(version_to_js(&self.doc.version()))
     }
 
     /// Every integrated operation that `version` (a `version()` result;

@@ -9,12 +9,12 @@
 //! its messages in Rust would cost the module kilobytes. The session only
 //! turns positions into anchors and back (`anchorAt`, `resolveAnchor`).
 
-use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status};
+use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status, Undone};
 use collab_crdt::{Anchor, Id, Side};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{char_range, replica_id, to_js};
+use crate::convert::{char_range, replica_id, to_js, version_to_js};
 use crate::error;
 
 #[wasm_bindgen(js_name = ClientSession)]
@@ -74,6 +74,23 @@ fn splices(splices: &[Splice]) -> Vec<SpliceView<'_>> {
             insert: &s.insert,
         })
         .collect()
+}
+
+/// `undo()`'s and `redo()`'s result, as JavaScript sees it.
+#[derive(Serialize)]
+struct UndoneView<'a> {
+    caret: usize,
+    splices: Vec<SpliceView<'a>>,
+}
+
+fn undone(done: Option<Undone>) -> Result<JsValue, JsValue> {
+    match done {
+        None => Ok(JsValue::NULL),
+        Some(done) => to_js(&UndoneView {
+            caret: done.caret_utf16,
+            splices: splices(&done.splices),
+        }),
+    }
 }
 
 #[wasm_bindgen(js_class = ClientSession)]
@@ -150,7 +167,7 @@ impl WasmSession {
     /// What the replica has integrated: `Map<replicaId, units>`.
     #[wasm_bindgen(unchecked_return_type = "VersionVector")]
     pub fn version(&self) -> Result<JsValue, JsValue> {
-        to_js(&self.session.doc().version())
+        Ok(version_to_js(&self.session.doc().version()))
     }
 
     /// Starts a connection: the `hello` frame to send first.
@@ -183,6 +200,59 @@ impl WasmSession {
     pub fn replace(&mut self, index: usize, length: usize, text: &str) -> Result<(), JsValue> {
         let (pos, len) = char_range(self.session.doc(), index, length)?;
         self.session.replace(pos, len, text).map_err(error::crdt)
+    }
+
+    /// The time (milliseconds on a monotonic clock, `performance.now()`)
+    /// the next local edits are recorded at: edits closer together than the
+    /// capture timeout form one undo step.
+    #[wasm_bindgen(js_name = setClock)]
+    pub fn set_clock(&mut self, now_ms: f64) {
+        // `as` saturates: a negative or NaN time is 0.
+        self.session.set_clock(now_ms as u64);
+    }
+
+    /// Edits less than `ms` apart join one undo step (default 500).
+    #[wasm_bindgen(js_name = setCaptureTimeout)]
+    pub fn set_capture_timeout(&mut self, ms: f64) {
+        self.session.set_capture_timeout(ms as u64);
+    }
+
+    /// Keeps at most `n` undo steps, and as many redo steps (default 100).
+    #[wasm_bindgen(js_name = setMaxUndoSteps)]
+    pub fn set_max_undo_steps(&mut self, n: f64) {
+        self.session.set_max_undo_steps(n as usize);
+    }
+
+    /// Ends the current undo step: the next edit starts a new one.
+    #[wasm_bindgen(js_name = stopCapturing)]
+    pub fn stop_capturing(&mut self) {
+        self.session.stop_capturing();
+    }
+
+    #[wasm_bindgen(getter, js_name = canUndo)]
+    pub fn can_undo(&self) -> bool {
+        self.session.can_undo()
+    }
+
+    #[wasm_bindgen(getter, js_name = canRedo)]
+    pub fn can_redo(&self) -> bool {
+        self.session.can_redo()
+    }
+
+    /// Undoes this replica's latest step (its new operations wait in the
+    /// outbox, like any edit): `{caret, splices}` in UTF-16 units, or
+    /// `null` when there is nothing to undo.
+    #[wasm_bindgen(unchecked_return_type = "Undone | null")]
+    pub fn undo(&mut self) -> Result<JsValue, JsValue> {
+        let done = self.session.undo().map_err(error::crdt)?;
+        undone(done)
+    }
+
+    /// Redoes the latest undone step, as `undo` does.
+    #[wasm_bindgen(unchecked_return_type = "Undone | null")]
+    pub fn redo(&mut self) -> Result<JsValue, JsValue> {
+        let done = self.session.redo().map_err(error::crdt)?;
+        undone(done)
     }
 
     /// Sets the token (a JWT) that every later `hello` carries;

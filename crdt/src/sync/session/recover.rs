@@ -123,6 +123,10 @@ impl ClientSession {
             }
         }
         let splices = diff(&before, &base.text());
+        // The later edits were typed again as new characters: the undo
+        // history names the old ones, so it goes.
+        #[cfg(feature = "undo")]
+        self.history.manager.clear();
         self.doc = base;
         self.unacked = rebuilt;
         self.sent = 0;

@@ -14,6 +14,7 @@ import init, {
   type CollabError,
   type Op,
   type SessionEvent,
+  type Undone,
   type Splice,
   type VersionVector,
 } from "collab-crdt";
@@ -40,6 +41,12 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
   session.setToken(undefined);
   const readOnly: boolean = session.readOnly;
   if (event.type === "error" && event.retryAfterMs !== null) session.resume();
+  session.setClock(performance.now());
+  session.setCaptureTimeout(300);
+  session.setMaxUndoSteps(50);
+  session.stopCapturing();
+  const undone: Undone | null = session.canUndo ? session.undo() : session.canRedo ? session.redo() : null;
+  console.log(undone?.caret, undone?.splices.length);
 
   const withToken = new CollabClient({
     url: "http://localhost:8000",
@@ -52,14 +59,24 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
   console.log(viewer);
   withToken.close();
 
-  const client = new CollabClient({ url: "http://localhost:8000", docId: "notes", reconnect: { maxDelayMs: 5000 } });
+  const client = new CollabClient({
+    url: "http://localhost:8000",
+    docId: "notes",
+    reconnect: { maxDelayMs: 5000 },
+    undo: { captureTimeoutMs: 300, maxSteps: 50 },
+    now: () => Date.now(),
+  });
   const off = client.on("status", (s: ClientStatus) => console.log(s.state, s.savedServerSeq, s.pending));
-  client.on("change", ({ origin, splices }) => console.log(origin, splices.length));
+  client.on("change", ({ origin, splices, caret }) => console.log(origin, splices.length, caret ?? -1));
   client.on("saved", ({ serverSeq }) => console.log(serverSeq));
-  const binding = bindTextarea(client, textarea);
+  const binding = bindTextarea(client, textarea, { undo: true });
   client.insert(0, "x");
   client.delete(0, 1);
   client.replace(0, 0, "y");
+  client.stopCapturing();
+  const step: { caret: number } | null = client.canUndo ? client.undo() : null;
+  const again: number | undefined = (client.canRedo ? client.redo() : null)?.caret;
+  console.log(step?.caret, again);
   const splice: Splice = diffText("a", "ab", 2);
   try {
     client.insert(999, "z");
@@ -73,6 +90,8 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
   });
   console.log(client.presence.size, PRESENCE_REFRESH_MS);
   stopPresence();
+  binding.undo();
+  binding.redo();
   binding.destroy();
   off();
   client.goOffline();
