@@ -351,6 +351,15 @@ describe('the CodeMirror binding in Chromium', () => {
     const redone = await converged([one, two], 'after the redo');
     assert.equal(redone, 'mine theirs and more');
     assert.equal(await relayText(browser, relay.url, doc), redone);
+
+    // The page's buttons run the same commands (collabUndo, collabRedo),
+    // and are enabled as the client can undo or redo.
+    assert.equal(await one.locator('button.redo').isDisabled(), true, 'nothing to redo');
+    await one.locator('button.undo').click();
+    assert.equal(await converged([one, two], 'after the Undo button'), 'theirs and more');
+    assert.equal(await one.locator('button.redo').isDisabled(), false, 'a step to redo');
+    await one.locator('button.redo').click();
+    assert.equal(await converged([one, two], 'after the Redo button'), 'mine theirs and more');
     assert.deepEqual([...one.errors, ...two.errors], []);
     await Promise.all([one.close(), two.close()]);
   });
