@@ -3,7 +3,8 @@
 // ?doc= (default "demo"), binds each to a textarea and shows its status.
 // ?editors=N changes the number of editors, ?window=N the names they go by,
 // and ?roles=write,read gives each editor its role (a read-only viewer
-// beside a writer). Each editor shows the others' carets (the textarea
+// beside a writer); ?persist=1 keeps the first editor's document in
+// IndexedDB, so that a reload while offline still shows its edits. Each editor shows the others' carets (the textarea
 // binding draws them) and a list of who is in the document. Tokens come
 // from the relay's /demo/token, which exists only when it was started with
 // --demo (docs/security.md); without it the page connects without a token,
@@ -16,8 +17,9 @@ const params = new URLSearchParams(location.search);
 const docId = params.get('doc') || 'demo';
 const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
 const roles = (params.get('roles') || '').split(',');
+const persist = params.get('persist') === '1';
 
-function mountEditor(pkg, index, root) {
+async function mountEditor(pkg, index, root) {
   const { CollabClient, bindTextarea } = pkg;
   const template = document.getElementById('editor-template');
   const section = template.content.firstElementChild.cloneNode(true);
@@ -32,7 +34,14 @@ function mountEditor(pkg, index, root) {
 
   const role = roles[index] === 'read' ? 'read' : 'write';
   section.dataset.role = role;
-  const client = new CollabClient({ url: location.origin, docId, getToken: () => demoToken(docId, role) });
+  // One store per document and browser: only the first editor asks for it.
+  const client = new CollabClient({
+    url: location.origin,
+    docId,
+    getToken: () => demoToken(docId, role),
+    persist: persist && index === 0 ? 'indexeddb' : undefined,
+  });
+  await client.ready;
   const me = PEOPLE[(index + (Number(params.get('window')) || 0)) % PEOPLE.length];
   client.setPresence({ data: me });
   const binding = bindTextarea(client, textarea);
@@ -64,7 +73,7 @@ async function main() {
   }
   const root = document.getElementById('editors');
   const editors = [];
-  for (let i = 0; i < count; i++) editors.push(mountEditor(pkg, i, root));
+  for (let i = 0; i < count; i++) editors.push(await mountEditor(pkg, i, root));
   window.demo = { docId, editors, pkg };
   document.body.dataset.ready = 'true';
 }

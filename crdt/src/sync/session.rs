@@ -27,6 +27,7 @@ use crate::sync::message::{
     ServerMessage, ServerSeq, SnapshotMessage,
 };
 
+mod persist;
 #[cfg(feature = "presence")]
 mod presence;
 #[cfg(feature = "recover")]

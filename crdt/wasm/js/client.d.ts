@@ -68,8 +68,6 @@ export interface ChangeEvent {
 export interface UndoOptions {
   /** Edits less than this many milliseconds apart form one undo step (default 500; 0: every edit). */
   captureTimeoutMs?: number;
-  /** Steps kept on each of the undo and redo stacks (default 100). */
-  maxSteps?: number;
 }
 
 export interface SavedEvent {
@@ -157,6 +155,31 @@ export interface CollabClientOptions {
   undo?: UndoOptions;
   /** The clock undo groups edits by, in milliseconds (default `performance.now`). */
   now?: () => number;
+  /**
+   * `"indexeddb"`: keep the document (snapshot, unsent edits) in IndexedDB,
+   * so that a page reopened offline has them; edits wait for `ready`. A
+   * second client of the same document in the same browser (another tab)
+   * runs unpersisted (`persisted` false). A stored document keeps its
+   * replica id (`replicaId` applies to a new one). Or a class shaped like
+   * the package's IndexedDB store (`open(key)`), for tests.
+   */
+  persist?: "indexeddb" | PersistStoreClass;
+}
+
+/** What `persist` can be besides `"indexeddb"`: a store per document key, or null when another holds it. */
+export interface PersistStoreClass {
+  open(key: string): Promise<PersistStore | null>;
+}
+
+export interface PersistStore {
+  load(): Promise<{
+    replicaId: number; snapshot: Uint8Array; later: unknown[];
+    lastSeen: number; epoch: string | null; ackedSeq: number;
+  } | null>;
+  append(entry: { ops: unknown[]; lastSeen: number; epoch: string | null; ackedSeq: number }): Promise<unknown>;
+  compact(state: { replicaId: number; snapshot: Uint8Array; lastSeen: number; epoch: string | null; ackedSeq: number }): Promise<unknown>;
+  clear(): Promise<unknown>;
+  close(): void;
 }
 
 /** One document kept in sync with a relay. Call `init()` first. */
@@ -168,6 +191,14 @@ export class CollabClient {
   readonly url: string;
   readonly state: ClientState;
   readonly status: ClientStatus;
+  /**
+   * Resolves once the stored document is loaded (with `persist`; at once
+   * without). Edit after it. Rejects when the store cannot be restored; the
+   * client then goes on as a fresh, unpersisted replica.
+   */
+  readonly ready: Promise<void>;
+  /** Whether the document is kept in the store: false without `persist`, while loading, and in a second tab. */
+  readonly persisted: boolean;
   /** Length of the text in UTF-16 code units. */
   readonly length: number;
   text(): string;
@@ -210,8 +241,12 @@ export class CollabClient {
   goOnline(): void;
   /** Skips a running backoff wait. */
   reconnectNow(): void;
-  /** Ends the client for good and frees its wasm memory. */
-  close(): void;
+  /**
+   * Ends the client for good and frees its wasm memory. With `persist`, a
+   * last snapshot is written: the promise resolves once the store is let go
+   * (open the same document again after it).
+   */
+  close(): Promise<void>;
 }
 
 /** How often an unchanged presence is sent again (the relay's TTL is 30 s). */

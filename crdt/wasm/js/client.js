@@ -11,17 +11,11 @@
 // text on every read (`resolveAnchor`), as the native session does.
 
 import { ClientSession } from './collab_crdt.js';
+import { resolveAnchor, selectionAnchors } from './anchors.js';
+import { openStore, Persister } from './persist.js';
+import { RECONNECT_DEFAULTS, randomReplicaId, reconnectDelay, relayWebSocketUrl } from './reconnect.js';
 
-/** The reconnect policy's defaults; see docs/browser.md, "Reconnecting". */
-export const RECONNECT_DEFAULTS = Object.freeze({
-  initialDelayMs: 250,
-  maxDelayMs: 10_000,
-  factor: 2,
-  jitter: 0.5,
-  connectTimeoutMs: 10_000,
-  stableAfterMs: 5_000,
-  resendDelayMs: 500,
-});
+export { RECONNECT_DEFAULTS, randomReplicaId, reconnectDelay, relayWebSocketUrl };
 
 /** Close codes after which reconnecting cannot help (docs/protocol.md §7). */
 const NO_RETRY = new Map([
@@ -51,33 +45,6 @@ const OPEN = 1;
  * refreshed within its TTL (30 s by default, docs/protocol.md §5a).
  */
 export const PRESENCE_REFRESH_MS = 10_000;
-
-/** A random replica id from 1 to 2^53 - 1, from the platform's CSPRNG. */
-export function randomReplicaId() {
-  const words = new Uint32Array(2);
-  globalThis.crypto.getRandomValues(words);
-  const id = (words[0] & 0x1fffff) * 0x1_0000_0000 + words[1];
-  return id === 0 ? 1 : id;
-}
-
-/**
- * The wait before reconnect attempt `attempt` (0 for the first): an
- * exponential backoff, capped, of which a random part (`jitter`, 0 to 1) is
- * taken off so that clients dropped together do not come back together.
- */
-export function reconnectDelay(attempt, policy = RECONNECT_DEFAULTS, random = Math.random) {
-  const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** attempt);
-  return Math.round(base * (1 - policy.jitter * random()));
-}
-
-/** `ws://host/ws` from `http://host`, `https://host/`, `ws://host/ws`, ... */
-export function relayWebSocketUrl(url) {
-  const u = new URL(url, globalThis.location?.href);
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  if (u.protocol === 'https:') u.protocol = 'wss:';
-  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
-  return u.toString();
-}
 
 export class CollabClient {
   #session;
@@ -126,6 +93,10 @@ export class CollabClient {
   #onOnline = () => this.reconnectNow();
   /** The clock undo groups edits by (milliseconds, monotonic). */
   #now;
+  /** With `persist`: writes the session to its store (persist.js); null without, or while loading. */
+  #persist = null;
+  /** False while the stored document loads: edits wait for `ready`. */
+  #loaded = true;
 
   /**
    * @param {import('./client.d.ts').CollabClientOptions} options
@@ -143,6 +114,7 @@ export class CollabClient {
       getToken,
       undo = {},
       now = () => globalThis.performance.now(),
+      persist,
     } = options ?? {};
     if (!url) throw new TypeError('CollabClient: options.url is required');
     if (!docId) throw new TypeError('CollabClient: options.docId is required');
@@ -151,17 +123,61 @@ export class CollabClient {
       throw new TypeError('CollabClient: options.getToken must be a function');
     }
     this.#session = new ClientSession(docId, replicaId);
-    if (undo.captureTimeoutMs !== undefined) this.#session.setCaptureTimeout(undo.captureTimeoutMs);
-    if (undo.maxSteps !== undefined) this.#session.setMaxUndoSteps(undo.maxSteps);
+    const configure = (session) => {
+      if (token !== undefined) session.setToken(token);
+      if (undo.captureTimeoutMs !== undefined) session.setCaptureTimeout(undo.captureTimeoutMs);
+    };
+    configure(this.#session);
     this.#now = now;
-    if (token !== undefined) this.#session.setToken(token);
     this.#getToken = getToken ?? null;
     this.#url = relayWebSocketUrl(url);
     this.#WebSocket = WebSocket;
     this.#policy = Object.freeze({ ...RECONNECT_DEFAULTS, ...reconnect });
     this.#random = random;
     globalThis.addEventListener?.('online', this.#onOnline);
-    if (connect) this.#open();
+    /** Resolves once the stored document (with `persist`) is loaded; edit after it. */
+    this.ready = persist ? this.#load(persist, connect, configure) : Promise.resolve();
+    if (!persist && connect) this.#open();
+  }
+
+  /**
+   * Restores the replica the document's store holds (persist.js), then
+   * connects. Without the store (another tab owns it, no IndexedDB) the
+   * client goes on as a fresh replica, unpersisted.
+   */
+  async #load(persist, connect, configure) {
+    this.#loaded = false;
+    try {
+      const { store, session } = await openStore(persist, `${this.#url} ${this.docId}`, this.docId, configure);
+      if (this.#closed) {
+        store?.close();
+        session?.free();
+        return;
+      }
+      if (session) {
+        this.#session.free();
+        this.#session = session;
+        this.#savedServerSeq = session.lastSeenServerSeq;
+        const text = session.text();
+        const splices = text ? [{ index: 0, deleteCount: 0, insert: text }] : [];
+        if (text) this.#emit('change', { origin: 'snapshot', serverSeq: this.#savedServerSeq, splices });
+      }
+      if (store) {
+        this.#persist = new Persister(store, () => this.#session, () => this.#flush());
+        this.#persist.onError = (err) => this.#emit('error', { code: 'persist_failed', message: String(err?.message ?? err) });
+        // The store is rewritten on every load: it never grows with them.
+        await this.#persist.compact();
+      }
+    } finally {
+      this.#loaded = true;
+      this.#emitStatus();
+      if (connect) this.#open();
+    }
+  }
+
+  /** Whether this client keeps its document in a store (false while loading, and for a second tab). */
+  get persisted() {
+    return this.#persist !== null;
   }
 
   get docId() {
@@ -272,7 +288,7 @@ export class CollabClient {
   setPresence({ selections, data } = {}) {
     this.#checkOpen();
     if (selections !== undefined) {
-      this.#presenceSelections = selections.map(({ anchor, head }) => this.#selection(anchor, head));
+      this.#presenceSelections = selections.map(({ anchor, head }) => selectionAnchors(this.#session, anchor, head));
     }
     if (data !== undefined && data !== null && (typeof data !== 'object' || Array.isArray(data))) {
       throw new TypeError('CollabClient.setPresence: data must be an object or null');
@@ -300,8 +316,8 @@ export class CollabClient {
     for (const [replicaId, { sub, data, selections }] of this.#others) {
       const resolved = [];
       for (const s of selections) {
-        const anchor = this.#resolve(s?.anchor);
-        const head = this.#resolve(s?.head);
+        const anchor = resolveAnchor(this.#session, s?.anchor);
+        const head = resolveAnchor(this.#session, s?.head);
         if (anchor !== null && head !== null) resolved.push({ anchor, head });
       }
       map.set(replicaId, { replicaId, sub, data, selections: resolved });
@@ -379,9 +395,13 @@ export class CollabClient {
     this.#open();
   }
 
-  /** Closes the connection for good and frees the wasm session. Local edits not yet saved are lost. */
+  /**
+   * Closes the connection for good and frees the wasm session. Local edits
+   * not yet saved are lost, unless persisted. Resolves once a persisted
+   * document's store is written and let go (open it again after that).
+   */
   close() {
-    if (this.#closed) return;
+    if (this.#closed) return Promise.resolve();
     this.#clearRetry();
     this.#disconnect(null);
     globalThis.removeEventListener?.('online', this.#onOnline);
@@ -389,39 +409,15 @@ export class CollabClient {
     this.#closed = true;
     this.#setState('closed');
     this.#listeners.clear();
+    // A last snapshot goes to the store (taken now, written after).
+    const released = this.#persist?.close() ?? Promise.resolve();
+    this.#persist = null;
     this.#session.free();
+    return released;
   }
 
   #checkOpen() {
     if (this.#closed) throw new Error('CollabClient: closed');
-  }
-
-  /** A selection as anchors, as `Selection::new` makes it (docs/crdt.md §13). */
-  #selection(anchor, head) {
-    if (anchor === head) {
-      const caret = this.#anchor(head, false);
-      return { anchor: caret, head: caret };
-    }
-    const start = this.#anchor(Math.min(anchor, head), true);
-    const end = this.#anchor(Math.max(anchor, head), false);
-    return anchor < head ? { anchor: start, head: end } : { anchor: end, head: start };
-  }
-
-  /** The anchor in its JSON form for UTF-16 offset `index`. */
-  #anchor(index, before) {
-    const [kind, lamport, replicaId] = this.#session.anchorAt(index, before);
-    if (kind === 0) return 'start';
-    if (kind === 1) return 'end';
-    return { lamport, replica_id: replicaId, side: before ? 'before' : 'after' };
-  }
-
-  /** An anchor's UTF-16 offset in the current text, or null while it cannot be resolved. */
-  #resolve(anchor) {
-    if (anchor === 'start') return 0;
-    if (anchor === 'end') return this.#session.length;
-    if (anchor === null || typeof anchor !== 'object') return null;
-    const offset = this.#session.resolveAnchor(anchor.lamport, anchor.replica_id, anchor.side === 'before');
-    return offset < 0 ? null : offset;
   }
 
   /** A `presence` or `presence_removed` message from the relay. */
@@ -441,8 +437,10 @@ export class CollabClient {
 
   #edit(apply) {
     this.#checkOpen();
+    if (!this.#loaded) throw new Error('CollabClient: the stored document is loading: await client.ready');
     this.#session.setClock(this.#now());
     apply();
+    this.#persist?.localChanged();
     this.#queueFlush();
     this.#emitStatus();
   }
@@ -451,8 +449,10 @@ export class CollabClient {
     this.#checkOpen();
     // A binding pushes input it has not reported yet: it joins the history first.
     this.#emit('beforeRemote');
+    if (!this.#loaded) return null;
     const done = this.#session[which]();
     if (done === null) return null;
+    this.#persist?.localChanged();
     this.#emit('change', { origin: which, splices: done.splices, caret: done.caret });
     this.#queueFlush();
     this.#emitStatus();
@@ -495,7 +495,8 @@ export class CollabClient {
   }
 
   #open() {
-    if (this.#closed || this.#paused || this.#ws) return;
+    // While the stored document loads, #load connects once it is in.
+    if (this.#closed || this.#paused || this.#ws || !this.#loaded) return;
     if (!this.#getToken) {
       this.#openSocket();
       return;
@@ -584,6 +585,7 @@ export class CollabClient {
       this.#drop(error);
       return;
     }
+    this.#persist?.remoteChanged();
     switch (event.type) {
       case 'connected':
         // With a replay the session sends local edits at once; the client
@@ -596,6 +598,8 @@ export class CollabClient {
         }
         break;
       case 'snapshot':
+        // The relay's history replaced the replica's: the store starts again from it.
+        this.#persist?.compact();
         this.#emit('change', { origin: 'snapshot', serverSeq: event.serverSeq, splices: event.splices });
         this.#becomeLive();
         break;
@@ -658,6 +662,8 @@ export class CollabClient {
   #flush() {
     const ws = this.#ws;
     if (!ws || ws.readyState !== OPEN) return;
+    // Write-ahead: an edit goes out only once it is on disk (persist.js).
+    if (this.#persist?.behind()) return;
     for (let frame = this.#session.pollSend(); frame !== undefined; frame = this.#session.pollSend()) {
       ws.send(frame);
     }

@@ -28,6 +28,8 @@ export type {
   CollabClientOptions,
   Presence,
   ReconnectPolicy,
+  PersistStore,
+  PersistStoreClass,
   SavedEvent,
   UndoOptions,
   WebSocketLike,

@@ -36,7 +36,7 @@ wasm-pack --quiet build "$wasm_crate_dir" --release --target web --mode no-insta
 wasm="$out/collab_crdt_bg.wasm"
 ensure_npm_deps "$here/wasm-opt"
 node "$here/wasm-opt/node_modules/binaryen/bin/wasm-opt" "$wasm" -o "$wasm" \
-    -Os -aimfs 0 -ocimfs 0 --low-memory-unused \
+    -Os -aimfs 0 -ocimfs 0 --low-memory-unused --ignore-implicit-traps --converge \
     --enable-reference-types --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-multivalue --enable-mutable-globals
 

@@ -9,12 +9,12 @@
 //! its messages in Rust would cost the module kilobytes. The session only
 //! turns positions into anchors and back (`anchorAt`, `resolveAnchor`).
 
-use collab_crdt::sync::{ClientSession, Event, Resync, Splice, Status, Undone};
-use collab_crdt::{Anchor, Id, Side};
+use collab_crdt::sync::{ClientSession, Event, Resync, ServerSeq, Splice, Status, Undone};
+use collab_crdt::{Anchor, Id, Op, Side, VersionVector};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{char_range, replica_id, to_js, version_to_js};
+use crate::convert::{char_range, from_js, replica_id, to_js, version_to_js};
 use crate::error;
 
 #[wasm_bindgen(js_name = ClientSession)]
@@ -103,6 +103,56 @@ impl WasmSession {
         // The JS client handles the others' presence.
         session.want_presence(true);
         Ok(WasmSession { session })
+    }
+
+    /// The session a store kept (`persist.js`): `snapshot` (the bytes of
+    /// `encode()`), `later` (the JSON text of the operations integrated
+    /// after it, as `opsSince` gave them, in one array), and
+    /// `lastSeenServerSeq`, `epoch` and `ackedSeq` as they were once those
+    /// were integrated. The same replica, with its unsent edits in the
+    /// outbox; the undo history starts empty.
+    pub fn restore(
+        doc_id: String,
+        replica: f64,
+        snapshot: &[u8],
+        later: &str,
+        last_seen: f64,
+        epoch: Option<String>,
+        acked_seq: f64,
+    ) -> Result<WasmSession, JsValue> {
+        let later: Vec<Op> =
+            serde_json::from_str(later).map_err(|e| error::argument("later", e))?;
+        let mut session = ClientSession::restore(
+            doc_id,
+            replica_id(replica)?,
+            snapshot,
+            ServerSeq(last_seen as u64),
+            epoch,
+            acked_seq as u64,
+            &later,
+        )
+        .map_err(error::crdt)?;
+        session.want_presence(true);
+        Ok(WasmSession { session })
+    }
+
+    /// This replica's operations below this `seq` are echoed by the relay;
+    /// the rest are in the outbox.
+    #[wasm_bindgen(getter, js_name = ackedSeq)]
+    pub fn acked_seq(&self) -> f64 {
+        self.session.acked_seq() as f64
+    }
+
+    /// The operations the replica integrated that `version` does not
+    /// include, its own and others', in an order that `restore` can
+    /// integrate.
+    #[wasm_bindgen(js_name = opsSince, unchecked_return_type = "Op[]")]
+    pub fn ops_since(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "VersionVector")] version: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let version: VersionVector = from_js("version", version)?;
+        to_js(&self.session.doc().ops_since(&version))
     }
 
     #[wasm_bindgen(getter, js_name = docId)]
@@ -215,12 +265,6 @@ impl WasmSession {
     #[wasm_bindgen(js_name = setCaptureTimeout)]
     pub fn set_capture_timeout(&mut self, ms: f64) {
         self.session.set_capture_timeout(ms as u64);
-    }
-
-    /// Keeps at most `n` undo steps, and as many redo steps (default 100).
-    #[wasm_bindgen(js_name = setMaxUndoSteps)]
-    pub fn set_max_undo_steps(&mut self, n: f64) {
-        self.session.set_max_undo_steps(n as usize);
     }
 
     /// Ends the current undo step: the next edit starts a new one.

@@ -2,7 +2,9 @@
 //! the native crate's test vectors give the same operations and
 //! byte-identical snapshots, replicas converge, UTF-16 positions are right
 //! around surrogate pairs and combining marks, errors reach JavaScript with
-//! their codes, and the session's splices keep a JS string in step.
+//! their codes, the session's splices keep a JS string in step, undo and
+//! redo give splices and the caret in UTF-16 units, and a session restored
+//! from what a store keeps is the same replica with its outbox.
 
 use collab_crdt_wasm::{WasmDoc, WasmSession};
 use js_sys::{JSON, JsString, Reflect};
@@ -352,4 +354,70 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[wasm_bindgen_test]
+fn session_undo_and_redo_give_splices_and_the_caret_in_utf16() {
+    let mut session = WasmSession::new("notes".into(), 5.0).unwrap();
+    session.set_clock(0.0);
+    session.insert(0, "👋 hi").unwrap();
+    session.set_clock(10_000.0);
+    session.insert(5, " 🎉").unwrap();
+    session.stop_capturing();
+    session.delete(0, 2).unwrap(); // the 👋
+    assert!(session.can_undo());
+    let mut editor = JsString::from(session.text());
+    let mut expect = |session: &mut WasmSession, redo: bool, caret: f64, text: &str| {
+        let done = if redo { session.redo() } else { session.undo() }.unwrap();
+        editor = apply_splices(&editor, &done);
+        assert_eq!(field(&done, "caret").as_f64().unwrap(), caret);
+        assert_eq!(String::from(editor.clone()), text);
+        assert_eq!(session.text(), text);
+    };
+    expect(&mut session, false, 2.0, "👋 hi 🎉");
+    expect(&mut session, false, 5.0, "👋 hi");
+    expect(&mut session, true, 8.0, "👋 hi 🎉");
+    assert!(session.can_undo() && session.can_redo());
+    assert_eq!(session.unacked(), 6, "three edits, two undos and a redo");
+}
+
+#[wasm_bindgen_test]
+fn a_session_restored_from_its_store_is_the_same_replica_with_its_outbox() {
+    let mut session = WasmSession::new("notes".into(), 5.0).unwrap();
+    session.insert(0, "stored").unwrap();
+    let snapshot = session.encode();
+    let version = session.version().unwrap();
+    session.insert(6, " later 😀").unwrap();
+    let later = JSON::stringify(&session.ops_since(version).unwrap()).unwrap();
+    let restored = WasmSession::restore(
+        "notes".into(),
+        5.0,
+        &snapshot,
+        &String::from(later),
+        0.0,
+        None,
+        session.acked_seq(),
+    )
+    .unwrap();
+    assert_eq!(restored.text(), "stored later 😀");
+    assert_eq!(restored.replica_id(), 5.0);
+    assert_eq!(
+        restored.acked_seq(),
+        0.0,
+        "nothing echoed: all of it is unsent"
+    );
+    // The outbox holds all of it (typing on may come back as one operation).
+    let mut restored = restored;
+    restored.connect();
+    let ack = r#"{"type":"hello_ack","doc_id":"notes","replica_id":5,"server_seq":0,"epoch":"e1","resync":"replay"}"#;
+    restored.receive(ack).unwrap();
+    let sent: Value = serde_json::from_str(&restored.poll_send().unwrap()).unwrap();
+    let text: String = sent["ops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "stored later 😀");
+    assert!(WasmSession::restore("notes".into(), 5.0, b"junk", "[]", 0.0, None, 0.0).is_err());
 }

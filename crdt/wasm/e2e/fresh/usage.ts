@@ -43,7 +43,6 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
   if (event.type === "error" && event.retryAfterMs !== null) session.resume();
   session.setClock(performance.now());
   session.setCaptureTimeout(300);
-  session.setMaxUndoSteps(50);
   session.stopCapturing();
   const undone: Undone | null = session.canUndo ? session.undo() : session.canRedo ? session.redo() : null;
   console.log(undone?.caret, undone?.splices.length);
@@ -63,9 +62,13 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
     url: "http://localhost:8000",
     docId: "notes",
     reconnect: { maxDelayMs: 5000 },
-    undo: { captureTimeoutMs: 300, maxSteps: 50 },
+    undo: { captureTimeoutMs: 300 },
     now: () => Date.now(),
+    persist: "indexeddb",
   });
+  await client.ready;
+  const kept: boolean = client.persisted;
+  console.log(kept);
   const off = client.on("status", (s: ClientStatus) => console.log(s.state, s.savedServerSeq, s.pending));
   client.on("change", ({ origin, splices, caret }) => console.log(origin, splices.length, caret ?? -1));
   client.on("saved", ({ serverSeq }) => console.log(serverSeq));
@@ -96,6 +99,6 @@ export async function main(textarea: HTMLTextAreaElement): Promise<string> {
   off();
   client.goOffline();
   client.goOnline();
-  client.close();
+  await client.close();
   return `${applied} ${splice.insert} ${copy.text()} ${client.state}`;
 }

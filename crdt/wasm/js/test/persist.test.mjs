@@ -1,0 +1,198 @@
+// persist.test.mjs: CollabClient's offline persistence in Node.js, with an
+// in-memory store shaped like IndexedDbStore (the IndexedDB one itself runs
+// in Chromium, crdt/wasm/e2e/persist.test.mjs): a client closed offline and
+// opened again has its text and its unsent edits, as the same replica, and
+// sends them once connected; an edit is sent only after it is on disk; the
+// store is compacted on every load, so loading a hundred times leaves one
+// record; a store refused to a second tab leaves that client unpersisted.
+
+import assert from 'node:assert/strict';
+import { afterEach, test } from 'node:test';
+import { pkg } from './pkg.mjs';
+
+const { CollabClient } = await pkg();
+
+/** One document's store in memory: `disk` survives its clients; `gate` holds appends. */
+function memoryStore() {
+  const disk = { doc: null, log: [], held: false, gate: null };
+  class Store {
+    static async open() {
+      if (disk.held) return null;
+      disk.held = true;
+      return new Store();
+    }
+    async load() {
+      if (!disk.doc) return null;
+      const last = disk.log.at(-1) ?? disk.doc;
+      const { lastSeen, epoch, ackedSeq } = last;
+      return { ...structuredClone(disk.doc), later: disk.log.flatMap((e) => structuredClone(e.ops)), lastSeen, epoch, ackedSeq };
+    }
+    async append(entry) {
+      await disk.gate;
+      disk.log.push(structuredClone(entry));
+    }
+    async compact(state) {
+      disk.doc = structuredClone(state);
+      disk.log = [];
+    }
+    async clear() {
+      disk.doc = null;
+      disk.log = [];
+    }
+    close() {
+      disk.held = false;
+    }
+  }
+  return { Store, disk, size: () => (disk.doc ? 1 : 0) + disk.log.length };
+}
+
+class FakeSocket {
+  static last = null;
+  constructor() {
+    this.readyState = 0;
+    this.sent = [];
+    this.onopen = this.onmessage = this.onclose = this.onerror = null;
+    FakeSocket.last = this;
+  }
+  send(data) {
+    this.sent.push(JSON.parse(data));
+  }
+  close() {
+    this.readyState = 3;
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  deliver(msg) {
+    this.onmessage?.({ data: JSON.stringify(msg) });
+  }
+}
+
+const clients = [];
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
+
+function client(Store, options = {}) {
+  const c = new CollabClient({ url: 'http://relay.test', docId: 'notes', WebSocket: FakeSocket, connect: false, persist: Store, ...options });
+  clients.push(c);
+  return c;
+}
+
+const tick = () => new Promise((done) => setTimeout(done, 0));
+const ops = (socket) => socket.sent.filter((m) => m.type === 'op').flatMap((m) => m.ops);
+
+test('a client closed offline comes back with its text and unsent edits, as the same replica', async () => {
+  const { Store, size } = memoryStore();
+  const first = client(Store);
+  await first.ready;
+  assert.ok(first.persisted);
+  first.insert(0, 'written offline 😀');
+  first.delete(0, 8);
+  await tick();
+  const replica = first.replicaId;
+  assert.ok(size() >= 2, 'the edits went to the log as they were made');
+  await first.close();
+
+  const changes = [];
+  const again = new CollabClient({ url: 'http://relay.test', docId: 'notes', WebSocket: FakeSocket, connect: false, persist: Store });
+  clients.push(again);
+  again.on('change', (e) => changes.push(e));
+  await again.ready;
+  assert.equal(again.text(), 'offline 😀');
+  assert.equal(again.replicaId, replica, 'the same replica: its next seq follows the stored ones');
+  assert.equal(again.status.pending, 2, 'both edits wait in the outbox');
+  assert.deepEqual(changes.map((e) => [e.origin, e.splices]), [['snapshot', [{ index: 0, deleteCount: 0, insert: 'offline 😀' }]]]);
+  assert.equal(size(), 1, 'loading compacted the store into one snapshot');
+});
+
+test('loading a hundred times leaves one record; edits in between are kept', async () => {
+  const { Store, size } = memoryStore();
+  let text = '';
+  for (let i = 0; i < 100; i++) {
+    const c = client(Store);
+    await c.ready;
+    assert.equal(c.text(), text);
+    if (i % 10 === 0) {
+      c.insert(c.length, `${i},`);
+      text += `${i},`;
+    }
+    await tick();
+    await c.close();
+    clients.pop();
+    assert.ok(size() <= 2, `load ${i}: ${size()} records`);
+  }
+  const last = client(Store);
+  await last.ready;
+  assert.equal(last.text(), text);
+  assert.equal(size(), 1);
+});
+
+test('an edit is sent only once it is on disk; the restored outbox goes out after hello_ack', async () => {
+  const { Store, disk } = memoryStore();
+  const c = client(Store, { connect: true });
+  await c.ready;
+  const socket = FakeSocket.last;
+  socket.open();
+  await tick();
+  socket.deliver({ type: 'hello_ack', doc_id: 'notes', replica_id: c.replicaId, server_seq: 0, epoch: 'e', resync: 'replay' });
+  let open;
+  disk.gate = new Promise((resolve) => (open = resolve));
+  c.insert(0, 'held');
+  await tick();
+  await tick();
+  assert.deepEqual(ops(socket), [], 'not sent while the write is pending');
+  open();
+  await tick();
+  await tick();
+  assert.equal(ops(socket).length, 1, 'sent once written');
+  assert.equal(ops(socket)[0].text, 'held');
+  disk.gate = null;
+  // Closed before the echo: the edit is still unacknowledged in the store.
+  const replica = c.replicaId;
+  await c.close();
+  clients.pop();
+
+  const back = client(Store, { connect: true });
+  await back.ready;
+  const socket2 = FakeSocket.last;
+  socket2.open();
+  await tick();
+  const hello = socket2.sent[0];
+  assert.equal(hello.type, 'hello');
+  assert.equal(hello.replica_id, replica);
+  socket2.deliver({ type: 'hello_ack', doc_id: 'notes', replica_id: hello.replica_id, server_seq: 0, epoch: 'e', resync: 'replay' });
+  await tick();
+  assert.deepEqual(ops(socket2).map((op) => [op.seq, op.text]), [[0, 'held']], 'the same edit, the same id, sent again');
+  socket2.deliver({ type: 'op_echo', server_seq: 1, replica_id: hello.replica_id, op: ops(socket2)[0] });
+  assert.equal(back.status.pending, 0);
+});
+
+test('a second client of the same document while the first holds the store runs unpersisted', async () => {
+  const { Store, size } = memoryStore();
+  const one = client(Store);
+  const two = client(Store);
+  await Promise.all([one.ready, two.ready]);
+  assert.equal(one.persisted, true);
+  assert.equal(two.persisted, false);
+  assert.notEqual(one.replicaId, two.replicaId, 'never the same replica twice');
+  two.insert(0, 'not kept');
+  one.insert(0, 'kept');
+  await tick();
+  await one.close();
+  clients.shift();
+  const three = client(Store);
+  await three.ready;
+  assert.equal(three.text(), 'kept');
+  assert.equal(size(), 1);
+});
+
+test('edits before the stored document is loaded are refused', async () => {
+  const { Store } = memoryStore();
+  const c = client(Store);
+  assert.throws(() => c.insert(0, 'too soon'), /await client.ready/);
+  await c.ready;
+  c.insert(0, 'fine');
+  assert.equal(c.text(), 'fine');
+});
