@@ -4,7 +4,8 @@
 // below). It opens two CollabClients on the document named by ?doc=
 // (default "demo"), each bound to a CodeMirror editor with
 // collab-crdt/codemirror: remote carets, collaborative undo. ?editors=N,
-// ?window=N and ?roles=write,read work as on the textarea page.
+// ?window=N, ?roles=write,read and ?persist=1 (the first editor's document
+// kept in IndexedDB) work as on the textarea page.
 // window.demo exposes the clients and views for the browser tests.
 
 import { defaultKeymap } from '@codemirror/commands';
@@ -18,8 +19,9 @@ const params = new URLSearchParams(location.search);
 const docId = params.get('doc') || 'demo';
 const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
 const roles = (params.get('roles') || '').split(',');
+const persist = params.get('persist') === '1';
 
-function mountEditor(index, root) {
+async function mountEditor(index, root) {
   const template = document.getElementById('editor-template');
   const section = template.content.firstElementChild.cloneNode(true);
   const name = `Editor ${String.fromCharCode(65 + index)}`;
@@ -30,7 +32,15 @@ function mountEditor(index, root) {
 
   const role = roles[index] === 'read' ? 'read' : 'write';
   section.dataset.role = role;
-  const client = new CollabClient({ url: location.origin, docId, getToken: () => demoToken(docId, role) });
+  // One store per document and browser: only the first editor asks for it.
+  const client = new CollabClient({
+    url: location.origin,
+    docId,
+    getToken: () => demoToken(docId, role),
+    persist: persist && index === 0 ? 'indexeddb' : undefined,
+  });
+  // The stored text (and unsent edits) first, so that the editor starts with it.
+  await client.ready;
   const me = PEOPLE[(index + (Number(params.get('window')) || 0)) % PEOPLE.length];
   client.setPresence({ data: me });
   const view = new EditorView({
@@ -92,7 +102,7 @@ async function main() {
   }
   const root = document.getElementById('editors');
   const editors = [];
-  for (let i = 0; i < count; i++) editors.push(mountEditor(i, root));
+  for (let i = 0; i < count; i++) editors.push(await mountEditor(i, root));
   // The CodeMirror classes too: a test binds another view to a client.
   window.demo = { docId, editors, EditorState, EditorView, collab };
   document.body.dataset.ready = 'true';
