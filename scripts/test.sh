@@ -4,10 +4,13 @@
 # smoke run of the comparison benchmark, and the browser package: its wasm
 # tests in headless Chromium, the npm package installed in a fresh project
 # (and its size budget), the CodeMirror page's bundle, the JS client's
-# tests, the demo's end-to-end tests (the textarea and CodeMirror pages)
-# against the real relay and a smoke run of its benchmark. Installs what it needs and is
+# tests (undo and offline persistence among them), the demo's end-to-end
+# tests against the real relay (the textarea and CodeMirror pages,
+# collaborative undo and IndexedDB persistence included) and a smoke run
+# of its benchmark. Installs what it needs and is
 # missing (rust components and targets, wasm-pack and wasm-bindgen-cli from
-# crates.io, Debian's chromium and chromium-driver, npm packages by `npm ci`).
+# crates.io, Debian's chromium and chromium-driver, npm packages by `npm ci`,
+# Binaryen's wasm-opt among them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=../crdt/wasm/scripts/tools.sh

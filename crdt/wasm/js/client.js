@@ -8,7 +8,11 @@
 // who is there, docs/protocol.md §5a) is spoken here rather than in the
 // wasm module, whose size budget it would strain: selections are kept as
 // anchors the session makes (`anchorAt`) and resolves against the current
-// text on every read (`resolveAnchor`), as the native session does.
+// text on every read (`resolveAnchor`, anchors.js), as the native session
+// does. Undo is the session's (docs/crdt.md §14): this file passes it the
+// clock and turns its result into a `change` event. With `persist`,
+// persist.js keeps the session in IndexedDB and every edit is on disk
+// before it is sent.
 
 import { ClientSession } from './collab_crdt.js';
 import { resolveAnchor, selectionAnchors } from './anchors.js';
@@ -170,8 +174,10 @@ export class CollabClient {
       }
     } finally {
       this.#loaded = true;
-      this.#emitStatus();
-      if (connect) this.#open();
+      if (!this.#closed) {
+        this.#emitStatus();
+        if (connect) this.#open();
+      }
     }
   }
 

@@ -4,7 +4,8 @@
 // opened again has its text and its unsent edits, as the same replica, and
 // sends them once connected; an edit is sent only after it is on disk; the
 // store is compacted on every load, so loading a hundred times leaves one
-// record; a store refused to a second tab leaves that client unpersisted.
+// record; a store refused to a second tab leaves that client unpersisted;
+// a client closed while loading lets the store go.
 
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
@@ -195,4 +196,15 @@ test('edits before the stored document is loaded are refused', async () => {
   await c.ready;
   c.insert(0, 'fine');
   assert.equal(c.text(), 'fine');
+});
+
+test('a client closed while its document loads lets the store go', async () => {
+  const { Store, disk } = memoryStore();
+  const c = client(Store);
+  await c.close();
+  await c.ready;
+  assert.equal(disk.held, false, 'the lock is released');
+  const again = client(Store);
+  await again.ready;
+  assert.ok(again.persisted);
 });
