@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: builds the browser package into pkg/ (wasm-pack; installs
-# the wasm tools on first use), builds and starts the relay on
+# the wasm tools on first use) and the CodeMirror page's bundle (esbuild
+# from npm, build-demo.sh), builds and starts the relay on
 # http://localhost:8000 (or COLLAB_ADDR / --addr), keeping documents in
 # SQLite under ./data, serving the demo from www/ and the browser package
 # from pkg/, in demo mode (--demo: the page mints its tokens at
@@ -13,6 +14,9 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 bash crdt/wasm/scripts/build-pkg.sh
+# The CodeMirror page needs Node.js and npm; the textarea page does not.
+bash crdt/wasm/scripts/build-demo.sh ||
+    echo "warning: the CodeMirror page (/codemirror.html) was not built; the textarea page works" >&2
 cargo build --release -p collab-relay --bin collab-relay
 
 # The address to open: --addr or COLLAB_ADDR, 0.0.0.0 meaning this machine.
@@ -28,6 +32,7 @@ host="${addr%:*}"
 port="${addr##*:}"
 case "$host" in 0.0.0.0 | "[::]" | "") host=localhost ;; esac
 if [ "$port" != 0 ]; then
-    printf '\nOpen http://%s:%s/ in two browser windows and type in both (?doc=NAME picks a document).\n\n' "$host" "$port"
+    printf '\nOpen http://%s:%s/ in two browser windows and type in both (?doc=NAME picks a document);\n' "$host" "$port"
+    printf 'http://%s:%s/codemirror.html is the same with CodeMirror.\n\n' "$host" "$port"
 fi
 exec target/release/collab-relay --demo "$@"

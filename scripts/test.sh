@@ -3,10 +3,11 @@
 # tests, the no_std build for a target without std, the trace replays, a
 # smoke run of the comparison benchmark, and the browser package: its wasm
 # tests in headless Chromium, the npm package installed in a fresh project
-# (and its size budget), the JS client's tests (undo and offline
-# persistence among them), the demo's end-to-end tests against the real
-# relay (collaborative undo and IndexedDB persistence included) and a smoke
-# run of its benchmark. Installs what it needs and is
+# (and its size budget), the CodeMirror page's bundle, the JS client's
+# tests (undo and offline persistence among them), the demo's end-to-end
+# tests against the real relay (the textarea and CodeMirror pages,
+# collaborative undo and IndexedDB persistence included) and a smoke run
+# of its benchmark. Installs what it needs and is
 # missing (rust components and targets, wasm-pack and wasm-bindgen-cli from
 # crates.io, Debian's chromium, chromium-driver and postgresql, npm packages
 # by `npm ci`, Binaryen's wasm-opt among them), and starts a throw-away
@@ -111,10 +112,13 @@ fi
 ensure_npm_deps crdt/wasm/e2e
 bash crdt/wasm/scripts/check-pkg.sh
 
+step "the CodeMirror page's bundle (esbuild) and the binding's size"
+bash crdt/wasm/scripts/build-demo.sh --size
+
 step "JS client and textarea helpers (node --test)"
 node --test --test-reporter=spec crdt/wasm/js/test/
 
-step "browser end-to-end tests (the demo, the real relay, Chromium)"
+step "browser end-to-end tests (both demo pages, the real relay, Chromium; the CodeMirror binding in Node.js)"
 (cd crdt/wasm/e2e && node --test --test-concurrency=1 --test-reporter=spec)
 echo "screenshots: target/browser-artifacts/"
 

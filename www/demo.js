@@ -11,63 +11,13 @@
 // as an open relay expects. window.demo exposes the clients for the
 // browser tests.
 
+import { PEOPLE, demoToken, renderPeople, showStatus } from './common.js';
+
 const params = new URLSearchParams(location.search);
 const docId = params.get('doc') || 'demo';
 const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
 const roles = (params.get('roles') || '').split(',');
 const persist = params.get('persist') === '1';
-
-/**
- * The demo's getToken: a fresh token before every connection. A real
- * application asks its own server, which checks who the user is.
- */
-async function demoToken(role) {
-  const query = new URLSearchParams({ doc: docId, role });
-  const response = await fetch(`/demo/token?${query}`);
-  if (response.status === 404) return undefined;
-  if (!response.ok) throw new Error(`/demo/token answered ${response.status}`);
-  return (await response.json()).token;
-}
-
-function describe(status) {
-  switch (status.state) {
-    case 'live':
-      if (status.readOnly) return 'live · read-only viewer';
-      return status.pending === 0 ? 'live · all edits saved' : `live · sending ${status.pending}`;
-    case 'reconnecting':
-      return `reconnecting in ${(status.retryInMs / 1000).toFixed(1)} s (attempt ${status.attempt})`;
-    case 'offline':
-      return status.error ? `offline: ${status.error.code}` : 'offline · edits kept locally';
-    default:
-      return status.state;
-  }
-}
-
-/** Names and colours of the editors; ?window=N starts a second window's further down the list. */
-const PEOPLE = [
-  { name: 'Ada', color: '#d33f49' },
-  { name: 'Grace', color: '#2b7bd6' },
-  { name: 'Alan', color: '#2f9e44' },
-  { name: 'Edsger', color: '#7c3aed' },
-];
-
-/** Who is in the document, as seen by `client`: itself first, then the others. */
-function renderPeople(list, me, others) {
-  const item = (person, cls) => {
-    const li = document.createElement('li');
-    li.className = cls;
-    li.style.setProperty('--color', person.color ?? '#888');
-    li.textContent = person.name ?? '?';
-    return li;
-  };
-  const items = [item({ ...me, name: `${me.name} (you)` }, 'me')];
-  for (const p of others.values()) {
-    const li = item({ name: p.data?.name ?? `#${p.replicaId}`, color: p.data?.color }, 'other');
-    li.dataset.replica = String(p.replicaId);
-    items.push(li);
-  }
-  list.replaceChildren(...items);
-}
 
 async function mountEditor(pkg, index, root) {
   const { CollabClient, bindTextarea } = pkg;
@@ -88,7 +38,7 @@ async function mountEditor(pkg, index, root) {
   const client = new CollabClient({
     url: location.origin,
     docId,
-    getToken: () => demoToken(role),
+    getToken: () => demoToken(docId, role),
     persist: persist && index === 0 ? 'indexeddb' : undefined,
   });
   await client.ready;
@@ -99,27 +49,7 @@ async function mountEditor(pkg, index, root) {
   client.on('presence', (others) => renderPeople(el('people'), me, others));
   renderPeople(el('people'), me, client.presence);
 
-  const render = (status) => {
-    section.dataset.state = status.state;
-    el('state').textContent = status.state;
-    el('seq').textContent = String(status.serverSeq);
-    el('saved').textContent = String(status.savedServerSeq);
-    el('pending').textContent = String(status.pending);
-    el('detail').textContent = describe(status);
-    const offline = status.state === 'offline';
-    button.textContent = offline ? 'Go online' : 'Go offline';
-  };
-  client.on('status', render);
-  render(client.status);
-  // The countdown in "reconnecting in ..." moves on its own.
-  setInterval(() => {
-    if (client.state === 'reconnecting') render(client.status);
-  }, 200);
-
-  button.addEventListener('click', () => {
-    if (client.state === 'offline') client.goOnline();
-    else client.goOffline();
-  });
+  showStatus(client, section, button);
   return { client, binding, textarea, section };
 }
 
@@ -128,6 +58,7 @@ async function main() {
   const link = document.getElementById('doc-link');
   link.href = `${location.origin}/?doc=${encodeURIComponent(docId)}`;
   link.textContent = link.href;
+  document.getElementById('codemirror-link').href = `codemirror.html?doc=${encodeURIComponent(docId)}`;
   let pkg;
   try {
     pkg = await import('/pkg/index.js');

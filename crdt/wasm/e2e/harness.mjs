@@ -1,8 +1,9 @@
 // harness.mjs: what the browser tests share: building and starting the real
 // relay (port 0, the port read from its "listening on" line; restartable on
 // the same port), launching Debian's Chromium through playwright-core
-// (never a downloaded browser), opening the demo, reading the relay's text
-// through a fresh client, and polling until a condition holds.
+// (never a downloaded browser), opening the demo (the textarea page or the
+// CodeMirror one), reading the relay's text through a fresh client, and
+// polling until a condition holds.
 
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -119,17 +120,26 @@ export async function launchBrowser() {
 
 /** Opens the demo on `doc` (`query` adds parameters); resolves once its clients are live. */
 export async function openDemo(browser, url, doc, editors = 2, query = '') {
+  return openPage(browser, `${url}/`, doc, editors, query);
+}
+
+/** Opens the CodeMirror demo page, as openDemo the textarea one. */
+export async function openCodeMirror(browser, url, doc, editors = 2, query = '') {
+  return openPage(browser, `${url}/codemirror.html`, doc, editors, query);
+}
+
+async function openPage(browser, address, doc, editors, query) {
   const page = await browser.context.newPage();
   const errors = [];
   page.on('pageerror', (err) => errors.push(err));
   page.errors = errors;
-  await page.goto(`${url}/?doc=${encodeURIComponent(doc)}&editors=${editors}${query}`);
+  await page.goto(`${address}?doc=${encodeURIComponent(doc)}&editors=${editors}${query}`);
   await page.waitForSelector('body[data-ready="true"]');
   await waitFor(() => page.evaluate(() => window.demo.editors.every((e) => e.client.state === 'live')), 'demo live');
   return page;
 }
 
-/** Every editor of every page: its text, the textarea's value, state, unsent edits, selection. */
+/** Every editor of every page: its text, the textarea's (or CodeMirror's) value, state, unsent edits, selection. */
 export async function editorStates(pages) {
   const states = [];
   for (const page of pages) {
@@ -137,10 +147,12 @@ export async function editorStates(pages) {
       ...(await page.evaluate(() =>
         window.demo.editors.map((e) => ({
           text: e.client.text(),
-          value: e.textarea.value,
+          value: e.textarea ? e.textarea.value : e.view.state.doc.toString(),
           state: e.client.state,
           pending: e.client.status.pending,
-          selection: [e.textarea.selectionStart, e.textarea.selectionEnd],
+          selection: e.textarea
+            ? [e.textarea.selectionStart, e.textarea.selectionEnd]
+            : [e.view.state.selection.main.from, e.view.state.selection.main.to],
         })),
       )),
     );

@@ -79,6 +79,8 @@ describe('presence in Chromium', () => {
     assert.equal((await caretOf(two, idOne)).head, 21, 'moved by a local edit before it');
     await converged([one, two], 'an insert before the caret');
     await waitFor(async () => (await caretOf(one, idTwo)).head === 3, "page one shows page two's caret");
+    // The overlay draws at the next animation frame, after the head resolves.
+    await waitFor(async () => (await caretOf(one, idTwo)).label !== null, "page one draws page two's caret");
     assert.equal((await caretOf(one, idTwo)).label, 'Grace');
     assert.equal((await caretOf(two, idOne)).head, 21);
     await one.screenshot({ path: artifactPath('presence-one.png') });
