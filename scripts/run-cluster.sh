@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two relay nodes over one PostgreSQL, with the demo (docs/scale-out.md):
-# builds the browser package and the relay, starts PostgreSQL in a
+# builds the browser package, the CodeMirror page's bundle and the relay, starts PostgreSQL in a
 # temporary directory (Debian's, installed when missing) unless
 # DATABASE_URL names one, then relay A on http://localhost:8000 and relay B
 # on http://localhost:8001 (COLLAB_PORT_A / COLLAB_PORT_B), both in demo
@@ -19,6 +19,8 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 bash crdt/wasm/scripts/build-pkg.sh
+bash crdt/wasm/scripts/build-demo.sh ||
+    echo "warning: the CodeMirror page (/codemirror.html) was not built; the textarea page works" >&2
 cargo build --release -p collab-relay --bin collab-relay
 
 # shellcheck source=postgres.sh
