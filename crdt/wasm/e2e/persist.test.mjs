@@ -92,7 +92,10 @@ describe('offline persistence in Chromium (IndexedDB)', () => {
       await one.locator('textarea').focus();
       await one.keyboard.type('typed offline 👍');
       assert.ok((await editor(one)).pending > 0, 'unsent edits');
-      await waitFor(async () => (await storeSize(one)).log > 0, 'the offline edits are in IndexedDB');
+      // A tab closed while IndexedDB still writes loses the keystrokes not
+      // yet written (never sent either): wait until all are on disk.
+      await waitFor(() => one.evaluate(() => window.demo.editors[0].client.saved), 'the offline edits are in IndexedDB');
+      assert.ok((await storeSize(one)).log > 0, 'written to the log, not yet compacted');
       // Meanwhile the other page types at the start.
       await two.locator('textarea').focus();
       await two.evaluate(() => window.demo.editors[0].textarea.setSelectionRange(0, 0));

@@ -199,6 +199,13 @@ export class CollabClient {
   readonly ready: Promise<void>;
   /** Whether the document is kept in the store: false without `persist`, while loading, and in a second tab. */
   readonly persisted: boolean;
+  /**
+   * Whether every local edit is in the store, so closing the tab now loses
+   * none of them: an "all saved" indicator. False without `persist`, in a
+   * second tab, and once writes failed. Writes follow an edit within a
+   * microtask and IndexedDB's commit.
+   */
+  readonly saved: boolean;
   /** Length of the text in UTF-16 code units. */
   readonly length: number;
   text(): string;

@@ -186,6 +186,14 @@ export class CollabClient {
     return this.#persist !== null;
   }
 
+  /**
+   * Whether every local edit is in the store, so a tab closed now loses
+   * none of them (with `persist`; false without, or once writes failed).
+   */
+  get saved() {
+    return this.#persist?.saved() ?? false;
+  }
+
   get docId() {
     return this.#session.docId;
   }

@@ -209,6 +209,11 @@ export class Persister {
     return s.version().get(s.replicaId) ?? 0;
   }
 
+  /** Whether every local edit is on disk (false once writes have failed). */
+  saved() {
+    return !this.#failed && !this.#closed && this.#durableSeq >= this.#localSeq();
+  }
+
   /** Whether local edits wait for the disk before they may be sent. */
   behind() {
     return !this.#failed && this.#durableSeq < this.#localSeq();

@@ -144,9 +144,11 @@ test('an edit is sent only once it is on disk; the restored outbox goes out afte
   await tick();
   await tick();
   assert.deepEqual(ops(socket), [], 'not sent while the write is pending');
+  assert.equal(c.saved, false, 'not saved while the write is pending');
   open();
   await tick();
   await tick();
+  assert.equal(c.saved, true, 'saved once written');
   assert.equal(ops(socket).length, 1, 'sent once written');
   assert.equal(ops(socket)[0].text, 'held');
   disk.gate = null;
@@ -168,6 +170,14 @@ test('an edit is sent only once it is on disk; the restored outbox goes out afte
   assert.deepEqual(ops(socket2).map((op) => [op.seq, op.text]), [[0, 'held']], 'the same edit, the same id, sent again');
   socket2.deliver({ type: 'op_echo', server_seq: 1, replica_id: hello.replica_id, op: ops(socket2)[0] });
   assert.equal(back.status.pending, 0);
+});
+
+test('a client without a store never says it is saved', async () => {
+  const c = new CollabClient({ url: 'http://relay.test', docId: 'notes', WebSocket: FakeSocket, connect: false });
+  clients.push(c);
+  c.insert(0, 'x');
+  await tick();
+  assert.equal(c.saved, false);
 });
 
 test('a second client of the same document while the first holds the store runs unpersisted', async () => {
