@@ -343,6 +343,13 @@ impl Columns {
     fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
         let bytes = &self.cols[col];
         let mut at = self.at[col];
+        // Most values fit one byte.
+        if let Some(&b) = bytes.get(at)
+            && b < 0x80
+        {
+            self.at[col] = at + 1;
+            return Ok(u64::from(b));
+        }
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = *bytes.get(at).ok_or(DecodeError::Truncated(what))?;
@@ -374,6 +381,7 @@ impl Columns {
 
     /// The next operation with an insert's text as its byte range in the
     /// text column (and an empty `text`); call only while `left > 0`.
+    #[inline]
     fn read_op(&mut self) -> Result<(Raw<'static>, Range<usize>), DecodeError> {
         let [tags, replicas, seqs, lamports, lens, refs, text] = [0, 1, 2, 3, 4, 5, 6];
         self.left -= 1;

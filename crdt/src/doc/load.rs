@@ -132,8 +132,10 @@ impl Doc {
         // Per replica: (first lamport, chain) of its inserts, in lamport order.
         let mut inserts: Vec<Vec<(u64, u32)>> = Vec::new();
         let mut kids: Vec<Child> = Vec::with_capacity(n);
-        // Most deletes name characters of one insert: one entry each.
-        let mut deleted: Vec<Deleted> = Vec::with_capacity(n / 2);
+        // Most deletes name characters of one insert: one entry each, and
+        // there are at most as many deletes as operations (regrowing this
+        // copies it, and most of a churned history is deletes).
+        let mut deleted: Vec<Deleted> = Vec::with_capacity(n);
         let mut chars = 0u64;
         let mut prev = None;
         // The replica of the previous operation: histories come in runs of
