@@ -49,17 +49,22 @@ struct Chain {
 }
 
 /// An insert whose first character is a child of a character:
-/// `(parent chain, offset in it, u64::MAX - chain)`, the parent being
+/// `(parent chain, offset in it, u32::MAX - chain)`, the parent being
 /// [`ROOT`] for the document start. Chains are numbered in snapshot order,
 /// which is id order, so the last field puts larger ids first, as RGA does.
 /// A plain tuple so that sorting shares the code the tree already has.
-type Child = (u32, u64, u64);
+type Child = Item;
 
 /// Deleted characters `(chain, first offset, end offset)`.
-type Deleted = (u32, u64, u64);
+type Deleted = Item;
+
+/// What [`Groups`] sorts: three 32-bit fields (chains, offsets in a chain
+/// and spans all fit, the document being under [`MAX_DOC_CHARS`]), half the
+/// bytes to move of 64-bit ones.
+type Item = (u32, u32, u32);
 
 fn chain_of(kid: &Child) -> u32 {
-    (u64::MAX - kid.2) as u32
+    u32::MAX - kid.2
 }
 
 enum Frame {
@@ -78,15 +83,15 @@ enum Frame {
 /// Items grouped by their first field (a chain, or [`ROOT`] last), with
 /// where each group starts.
 struct Groups {
-    items: Vec<(u32, u64, u64)>,
+    items: Vec<Item>,
     first: Vec<usize>,
 }
 
 impl Groups {
     /// A counting sort by chain, keeping the order within a group unless
     /// `sort` asks for each group sorted (nearly all hold one item).
-    fn new(items: &[(u32, u64, u64)], chains: usize, sort: bool) -> Groups {
-        let group = |item: &(u32, u64, u64)| item.0.min(chains as u32) as usize;
+    fn new(items: &[Item], chains: usize, sort: bool) -> Groups {
+        let group = |item: &Item| item.0.min(chains as u32) as usize;
         let mut first = alloc::vec![0usize; chains + 2];
         for item in items {
             first[group(item) + 1] += 1;
@@ -188,7 +193,7 @@ impl Doc {
                         ascii: text.len() as u64 == len,
                     });
                     inserts[ru].push((op.lamport, chain));
-                    kids.push((parent, u64::from(offset), u64::MAX - u64::from(chain)));
+                    kids.push((parent, offset, u32::MAX - chain));
                     let bytes = text.len() as u32;
                     doc.record(
                         r,
@@ -217,7 +222,9 @@ impl Doc {
                 debug_assert_eq!(chains[chain as usize].lamport, lamport);
                 pieces.items[pieces.of(chain as usize)]
                     .iter()
-                    .map(move |&(_, offset, span)| (r as u32, lamport + offset, span as usize))
+                    .map(move |&(_, offset, span)| {
+                        (r as u32, lamport + u64::from(offset), span as usize)
+                    })
             })
         });
         doc.tree = Tree::from_spans(&spans, entries);
@@ -253,7 +260,8 @@ fn mark_deleted(
             return None;
         }
         let stop = chain_end.min(end);
-        out.push((chain, reached - s, stop - s));
+        // Offsets in a chain fit its 32-bit length.
+        out.push((chain, (reached - s) as u32, (stop - s) as u32));
         reached = stop;
         if reached == end {
             return Some(());
@@ -264,12 +272,7 @@ fn mark_deleted(
 
 /// Every character in document order, as joined spans with deleted ones
 /// marked, and where each chain's pieces went: `(chain, offset, span)`.
-fn layout(
-    doc: &Doc,
-    chains: &[Chain],
-    kids: &Groups,
-    deleted: &Groups,
-) -> (Vec<Span>, Vec<(u32, u64, u64)>) {
+fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<Span>, Vec<Item>) {
     let mut out = Layout {
         doc,
         deleted,
@@ -313,9 +316,9 @@ fn layout(
                 }
                 // Character `at` has children: they come right after it,
                 // ordered against the character that continues the chain.
-                let at = kids.items[kid].1 as u32;
+                let at = kids.items[kid].1;
                 let byte = out.emit(chain, c, (from, at + 1), byte);
-                let group = kid + kids.items[kid..last].partition_point(|k| k.1 == u64::from(at));
+                let group = kid + kids.items[kid..last].partition_point(|k| k.1 == at);
                 if at + 1 == c.len {
                     stack.push(Frame::Kids {
                         next: kid,
@@ -359,7 +362,7 @@ struct Layout<'a> {
     /// is laid out front to back, so ranges that end before are done.
     deleted_at: Vec<usize>,
     spans: Vec<Span>,
-    pieces: Vec<(u32, u64, u64)>,
+    pieces: Vec<Item>,
 }
 
 impl Layout<'_> {
@@ -371,25 +374,24 @@ impl Layout<'_> {
         let stop = self.deleted.first[chain as usize + 1];
         let mut at = from;
         while at < to {
-            let off = u64::from(at);
             let skip = &mut self.deleted_at[chain as usize];
-            while *skip < stop && self.deleted.items[*skip].2 <= off {
+            while *skip < stop && self.deleted.items[*skip].2 <= at {
                 *skip += 1;
             }
             // The ranges are sorted by start and rarely overlap: whether
             // `at` is deleted, and until where that stays so, is a short scan.
             let mut deleted_until = None;
-            let mut next_start = u64::from(to);
+            let mut next_start = to;
             for &(_, start, end) in &self.deleted.items[*skip..stop] {
-                if start <= off && off < end {
-                    deleted_until = Some(deleted_until.map_or(end, |u: u64| u.max(end)));
-                } else if start > off {
+                if start <= at && at < end {
+                    deleted_until = Some(deleted_until.map_or(end, |u: u32| u.max(end)));
+                } else if start > at {
                     next_start = next_start.min(start);
                     break;
                 }
             }
-            let until = deleted_until.unwrap_or(next_start).min(u64::from(to));
-            let n = (until - off).min(u64::from(MAX_SPAN)) as u32;
+            let until = deleted_until.unwrap_or(next_start).min(to);
+            let n = (until - at).min(MAX_SPAN);
             let (bytes, utf16) = if c.ascii {
                 (n, n)
             } else {
@@ -401,15 +403,14 @@ impl Layout<'_> {
                     })
             };
             Span::new(
-                c.lamport + off,
+                c.lamport + u64::from(at),
                 c.replica,
                 c.content + byte,
                 (n, bytes, utf16),
                 deleted_until.is_some(),
             )
             .push_onto(&mut self.spans);
-            self.pieces
-                .push((chain, off, (self.spans.len() - 1) as u64));
+            self.pieces.push((chain, at, (self.spans.len() - 1) as u32));
             at += n;
             byte += bytes;
         }
