@@ -146,6 +146,7 @@ impl Doc {
         // The replica of the previous operation: histories come in runs of
         // one author, and the table lookup is a map search.
         let mut last = (0, 0);
+        let (mut parent_hint, mut delete_hint): (Hint, Hint) = ((u32::MAX, 0), (u32::MAX, 0));
         while let Some(op) = ops.next_raw() {
             op.validate().ok()?;
             let len = op.len;
@@ -177,8 +178,14 @@ impl Doc {
                     let (parent, offset, reference) = match parent {
                         None => (ROOT, 0, None),
                         Some(p) => {
-                            let pr = *doc.replica_index.get(&p.replica_id)?;
-                            let (chain, offset) = find(&inserts[pr as usize], &chains, p.lamport)?;
+                            let pr = if p.replica_id == op.replica_id {
+                                r
+                            } else {
+                                *doc.replica_index.get(&p.replica_id)?
+                            };
+                            let list = &inserts[pr as usize];
+                            let i = locate(list, p.lamport, &mut parent_hint, pr)?;
+                            let (chain, offset) = find(list[i], &chains, p.lamport)?;
                             (chain, offset, Some((pr, p.lamport)))
                         }
                     };
@@ -201,10 +208,15 @@ impl Doc {
                     );
                 }
                 Body::Delete { target, reversed } => {
-                    let tr = *doc.replica_index.get(&target.replica_id)?;
+                    let tr = if target.replica_id == op.replica_id {
+                        r
+                    } else {
+                        *doc.replica_index.get(&target.replica_id)?
+                    };
                     let start = target.lamport;
                     let targets = &inserts[tr as usize];
-                    mark_deleted(targets, &chains, start, len, &mut deleted)?;
+                    let first = locate(targets, start, &mut delete_hint, tr)?;
+                    mark_deleted(&targets[first..], &chains, start, len, &mut deleted)?;
                     let run = Run::delete(op.seq, op.lamport, len, (tr, start), reversed);
                     doc.record(r, run);
                 }
@@ -232,16 +244,38 @@ impl Doc {
     }
 }
 
-/// The chain holding character `lamport` of a replica and its offset there.
-fn find(inserts: &[(u64, u32)], chains: &[Chain], lamport: u64) -> Option<(u32, u32)> {
-    let i = inserts.partition_point(|&(start, _)| start <= lamport);
-    let (start, chain) = *inserts.get(i.checked_sub(1)?)?;
+/// Where the last lookup of a kind landed: `(replica, index)`.
+type Hint = (u32, usize);
+
+/// The index of the last of a replica's inserts that starts at or before
+/// `lamport`. Successive parents, and successive delete targets, are often
+/// the same insert or its neighbour: those are tried before the search.
+fn locate(inserts: &[(u64, u32)], lamport: u64, hint: &mut Hint, replica: u32) -> Option<usize> {
+    let holds = |i: usize| {
+        inserts[i].0 <= lamport && inserts.get(i + 1).is_none_or(|next| next.0 > lamport)
+    };
+    let i = match *hint {
+        (r, h) if r == replica && h < inserts.len() && holds(h) => h,
+        (r, h) if r == replica && h + 1 < inserts.len() && holds(h + 1) => h + 1,
+        (r, h) if r == replica && h > 0 && h <= inserts.len() && holds(h - 1) => h - 1,
+        _ => inserts
+            .partition_point(|&(start, _)| start <= lamport)
+            .checked_sub(1)?,
+    };
+    *hint = (replica, i);
+    Some(i)
+}
+
+/// The chain holding character `lamport`, given the insert `(start, chain)`
+/// that [`locate`] found for it, and its offset there.
+fn find((start, chain): (u64, u32), chains: &[Chain], lamport: u64) -> Option<(u32, u32)> {
     (lamport - start < u64::from(chains[chain as usize].len))
         .then(|| (chain, (lamport - start) as u32))
 }
 
 /// Records characters `start..start + len` of a replica as deleted, chain
-/// by chain; `None` unless every one of them exists.
+/// by chain, from `inserts[0]` (the insert [`locate`] found for `start`) on;
+/// `None` unless every one of them exists.
 fn mark_deleted(
     inserts: &[(u64, u32)],
     chains: &[Chain],
@@ -250,11 +284,8 @@ fn mark_deleted(
     out: &mut Vec<Deleted>,
 ) -> Option<()> {
     let end = start + len;
-    let first = inserts
-        .partition_point(|&(s, _)| s <= start)
-        .checked_sub(1)?;
     let mut reached = start;
-    for &(s, chain) in &inserts[first..] {
+    for &(s, chain) in inserts {
         let chain_end = s + u64::from(chains[chain as usize].len);
         if s > reached || chain_end <= reached {
             return None;
@@ -415,5 +446,32 @@ impl Layout<'_> {
             byte += bytes;
         }
         byte
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Hint, locate};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn locate_matches_a_binary_search_whatever_the_hint() {
+        for n in 0..12u64 {
+            let inserts: Vec<(u64, u32)> = (0..n).map(|i| (3 * i + 1, i as u32)).collect();
+            for lamport in 0..3 * n + 3 {
+                let expected = inserts
+                    .partition_point(|&(s, _)| s <= lamport)
+                    .checked_sub(1);
+                for replica in [0, 1] {
+                    for h in 0..n as usize + 2 {
+                        let mut hint: Hint = (replica, h);
+                        assert_eq!(locate(&inserts, lamport, &mut hint, 0), expected);
+                        if let Some(i) = expected {
+                            assert_eq!(hint, (0, i));
+                        }
+                    }
+                }
+            }
+        }
     }
 }
