@@ -339,7 +339,7 @@ impl Columns {
 
     /// The next varint of column `col` (as [`Reader::varint`], without
     /// building a reader per value: this is the load's innermost loop).
-    #[inline]
+    #[inline(always)]
     fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
         let bytes = &self.cols[col];
         let mut at = self.at[col];
@@ -379,11 +379,40 @@ impl Columns {
         Ok(raw.to_op())
     }
 
+    /// An op's parent or target: `lamport` minus the next distance in the
+    /// references column, of replica `replica_id` (index `r`) unless the tag
+    /// names another replica, whose index follows.
+    #[inline(always)]
+    fn reference(
+        &mut self,
+        tag: u8,
+        lamport: u64,
+        r: u64,
+        replica_id: u64,
+    ) -> Result<Id, DecodeError> {
+        const REFS: usize = 5;
+        let back = unzigzag(self.varint(REFS, "reference")?);
+        let target = (lamport as i64)
+            .checked_sub(back)
+            .filter(|&l| l >= 0)
+            .ok_or(DecodeError::OutOfRange("reference"))?;
+        let other = if tag & TAG_OTHER_REPLICA != 0 {
+            let other = self.varint(REFS, "reference replica")?;
+            if other == r {
+                return Err(DecodeError::OutOfRange("reference replica"));
+            }
+            self.replica_at(other)?
+        } else {
+            replica_id
+        };
+        Ok(Id::new(target as u64, other))
+    }
+
     /// The next operation with an insert's text as its byte range in the
     /// text column (and an empty `text`); call only while `left > 0`.
     #[inline]
     fn read_op(&mut self) -> Result<(Raw<'static>, Range<usize>), DecodeError> {
-        let [tags, replicas, seqs, lamports, lens, refs, text] = [0, 1, 2, 3, 4, 5, 6];
+        let [tags, replicas, seqs, lamports, lens, text] = [0, 1, 2, 3, 4, 6];
         self.left -= 1;
         let tag = self.byte(tags, "tag")?;
         // One byte string per snapshot: undefined bits, and flags that
@@ -406,26 +435,9 @@ impl Columns {
         self.prev_lamport = lamport;
         let len = self.varint(lens, "len")?;
         self.next_seq[r as usize] = seq.checked_add(len).ok_or(DecodeError::OutOfRange("seq"))?;
-        let mut reference = || -> Result<Id, DecodeError> {
-            let back = unzigzag(self.varint(refs, "reference")?);
-            let target = (lamport as i64)
-                .checked_sub(back)
-                .filter(|&l| l >= 0)
-                .ok_or(DecodeError::OutOfRange("reference"))?;
-            let other = if tag & TAG_OTHER_REPLICA != 0 {
-                let other = self.varint(refs, "reference replica")?;
-                if other == r {
-                    return Err(DecodeError::OutOfRange("reference replica"));
-                }
-                self.replica_at(other)?
-            } else {
-                replica_id
-            };
-            Ok(Id::new(target as u64, other))
-        };
         if delete {
             let body = Body::Delete {
-                target: reference()?,
+                target: self.reference(tag, lamport, r, replica_id)?,
                 reversed: tag & TAG_REVERSED != 0,
             };
             let raw = Raw {
@@ -440,7 +452,7 @@ impl Columns {
         let parent_id = if tag & TAG_ROOT != 0 {
             None
         } else {
-            Some(reference()?)
+            Some(self.reference(tag, lamport, r, replica_id)?)
         };
         let start = self.at[text];
         // `len` bytes that are all ASCII are `len` characters: most texts
