@@ -339,7 +339,7 @@ impl Columns {
 
     /// The next varint of column `col` (as [`Reader::varint`], without
     /// building a reader per value: this is the load's innermost loop).
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
         let bytes = &self.cols[col];
         let mut at = self.at[col];
@@ -382,7 +382,7 @@ impl Columns {
     /// An op's parent or target: `lamport` minus the next distance in the
     /// references column, of replica `replica_id` (index `r`) unless the tag
     /// names another replica, whose index follows.
-    #[inline(always)]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn reference(
         &mut self,
         tag: u8,
@@ -410,7 +410,7 @@ impl Columns {
 
     /// The next operation with an insert's text as its byte range in the
     /// text column (and an empty `text`); call only while `left > 0`.
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline)]
     fn read_op(&mut self) -> Result<(Raw<'static>, Range<usize>), DecodeError> {
         let [tags, replicas, seqs, lamports, lens, text] = [0, 1, 2, 3, 4, 6];
         self.left -= 1;
