@@ -264,7 +264,8 @@ type Hint = (u32, usize);
 
 /// The index of the last of a replica's inserts that starts at or before
 /// `lamport`. Successive parents, and successive delete targets, are often
-/// the same insert or its neighbour: those are tried before the search.
+/// the same insert or its neighbour, or the newest: those are tried before
+/// the search.
 fn locate(inserts: &[(u64, u32)], lamport: u64, hint: &mut Hint, replica: u32) -> Option<usize> {
     let holds = |i: usize| {
         inserts[i].0 <= lamport && inserts.get(i + 1).is_none_or(|next| next.0 > lamport)
@@ -273,6 +274,8 @@ fn locate(inserts: &[(u64, u32)], lamport: u64, hint: &mut Hint, replica: u32) -
         (r, h) if r == replica && h < inserts.len() && holds(h) => h,
         (r, h) if r == replica && h + 1 < inserts.len() && holds(h + 1) => h + 1,
         (r, h) if r == replica && h > 0 && h <= inserts.len() && holds(h - 1) => h - 1,
+        // The newest insert: what was just typed, and what a backspace takes.
+        _ if inserts.last().is_some_and(|last| last.0 <= lamport) => inserts.len() - 1,
         _ => inserts
             .partition_point(|&(start, _)| start <= lamport)
             .checked_sub(1)?,
