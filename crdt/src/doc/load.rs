@@ -92,20 +92,24 @@ impl Groups {
     /// `sort` asks for each group sorted (nearly all hold one item).
     fn new(items: &[Item], chains: usize, sort: bool) -> Groups {
         let group = |item: &Item| item.0.min(chains as u32) as usize;
-        let mut first = alloc::vec![0usize; chains + 2];
+        // Counted one place further up than the starts, `first[g + 1]`
+        // starts as group `g`'s start and serves as its write position,
+        // which leaves it at the group's end, the next group's start: the
+        // starts without a copy of them to move.
+        let mut first = alloc::vec![0usize; chains + 3];
         for item in items {
-            first[group(item) + 1] += 1;
+            first[group(item) + 2] += 1;
         }
-        for i in 1..first.len() {
+        for i in 2..first.len() {
             first[i] += first[i - 1];
         }
-        let mut next = first.clone();
         let mut out = alloc::vec![(0, 0, 0); items.len()];
         for item in items {
-            let at = &mut next[group(item)];
+            let at = &mut first[group(item) + 1];
             out[*at] = *item;
             *at += 1;
         }
+        first.pop();
         if sort {
             // Within a group the first field is the same: the other two,
             // as one `u64`, sort the same way, with the sort of `u64`s the
@@ -243,18 +247,17 @@ impl Doc {
         // The index wants each replica's characters in lamport order: its
         // chains in order, each chain's pieces in the order laid out.
         let pieces = Groups::new(&pieces, chains.len(), false);
-        let entries = inserts.iter().enumerate().flat_map(|(r, list)| {
-            let (chains, pieces) = (&chains, &pieces);
-            list.iter().flat_map(move |&(lamport, chain)| {
+        // Plain loops into a list: nested `flat_map`s cost more per entry.
+        let mut entries = Vec::with_capacity(pieces.items.len());
+        for (r, list) in inserts.iter().enumerate() {
+            for &(lamport, chain) in list {
                 debug_assert_eq!(chains[chain as usize].lamport, lamport);
-                pieces.items[pieces.of(chain as usize)]
-                    .iter()
-                    .map(move |&(_, offset, span)| {
-                        (r as u32, lamport + u64::from(offset), span as usize)
-                    })
-            })
-        });
-        doc.tree = Tree::from_spans(&spans, entries);
+                for &(_, offset, span) in &pieces.items[pieces.of(chain as usize)] {
+                    entries.push((r as u32, lamport + u64::from(offset), span as usize));
+                }
+            }
+        }
+        doc.tree = Tree::from_spans(&spans, entries.into_iter());
         Some(doc)
     }
 }
