@@ -260,6 +260,17 @@ impl Source for Columns {
             }
         }
     }
+
+    fn holds_text(&self) -> bool {
+        true
+    }
+
+    fn take_text(&mut self) -> Option<String> {
+        const TEXT: usize = 6;
+        (self.left == 0 && !self.failed && self.at[TEXT] == self.text.len())
+            .then(|| core::mem::take(&mut self.text))
+            .inspect(|_| self.at[TEXT] = 0)
+    }
 }
 
 impl Columns {

@@ -27,6 +27,17 @@ const ROOT: u32 = u32::MAX;
 /// until the next is read, so the columns need not copy any text.
 pub(crate) trait Source {
     fn next_raw(&mut self) -> Option<Raw<'_>>;
+
+    /// Whether [`Source::take_text`] will hand over the text of every
+    /// insert, concatenated in order: then the layout copies none of it.
+    fn holds_text(&self) -> bool {
+        false
+    }
+
+    /// That text, once every insert has been read; `None` before.
+    fn take_text(&mut self) -> Option<alloc::string::String> {
+        None
+    }
 }
 
 /// Operations in memory (`Op`s, or references to them) as a [`Source`].
@@ -151,7 +162,13 @@ impl Doc {
         (n, text): (usize, usize),
     ) -> Option<Doc> {
         let mut doc = Doc::new(replica_id).ok()?;
-        doc.content.reserve(text);
+        // Bytes of text so far: `doc.content`'s length, or with a source that
+        // hands its text over at the end, what that will be.
+        let whole = ops.holds_text();
+        let mut content_len = 0usize;
+        if !whole {
+            doc.content.reserve(text);
+        }
         let mut chains: Vec<Chain> = Vec::with_capacity(n);
         // Per replica: (first lamport, chain) of its inserts, in lamport order.
         let mut inserts: Vec<Vec<(u64, u32)>> = Vec::new();
@@ -191,7 +208,7 @@ impl Doc {
             match op.body {
                 Body::Insert { parent, text } => {
                     chars += len;
-                    if chars > MAX_DOC_CHARS || doc.content.len() + text.len() > u32::MAX as usize {
+                    if chars > MAX_DOC_CHARS || content_len + text.len() > u32::MAX as usize {
                         return None;
                     }
                     let (parent, offset, reference) = match parent {
@@ -209,8 +226,11 @@ impl Doc {
                         }
                     };
                     let chain = chains.len() as u32;
-                    let content = doc.content.len() as u32;
-                    doc.content.push_str(text);
+                    let content = content_len as u32;
+                    content_len += text.len();
+                    if !whole {
+                        doc.content.push_str(text);
+                    }
                     chains.push(Chain {
                         replica: r,
                         lamport: op.lamport,
@@ -240,6 +260,9 @@ impl Doc {
                     doc.record(r, run);
                 }
             }
+        }
+        if whole {
+            doc.content = ops.take_text().filter(|t| t.len() == content_len)?;
         }
         let kids = Groups::new(&kids, chains.len(), true);
         let deleted = Groups::new(&deleted, chains.len(), true);
