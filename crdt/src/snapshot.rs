@@ -260,6 +260,17 @@ impl Source for Columns {
             }
         }
     }
+
+    fn holds_text(&self) -> bool {
+        true
+    }
+
+    fn take_text(&mut self) -> Option<String> {
+        const TEXT: usize = 6;
+        (self.left == 0 && !self.failed && self.at[TEXT] == self.text.len())
+            .then(|| core::mem::take(&mut self.text))
+            .inspect(|_| self.at[TEXT] = 0)
+    }
 }
 
 impl Columns {
@@ -339,10 +350,17 @@ impl Columns {
 
     /// The next varint of column `col` (as [`Reader::varint`], without
     /// building a reader per value: this is the load's innermost loop).
-    #[inline]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
         let bytes = &self.cols[col];
         let mut at = self.at[col];
+        // Most values fit one byte.
+        if let Some(&b) = bytes.get(at)
+            && b < 0x80
+        {
+            self.at[col] = at + 1;
+            return Ok(u64::from(b));
+        }
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = *bytes.get(at).ok_or(DecodeError::Truncated(what))?;
@@ -372,10 +390,40 @@ impl Columns {
         Ok(raw.to_op())
     }
 
+    /// An op's parent or target: `lamport` minus the next distance in the
+    /// references column, of replica `replica_id` (index `r`) unless the tag
+    /// names another replica, whose index follows.
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    fn reference(
+        &mut self,
+        tag: u8,
+        lamport: u64,
+        r: u64,
+        replica_id: u64,
+    ) -> Result<Id, DecodeError> {
+        const REFS: usize = 5;
+        let back = unzigzag(self.varint(REFS, "reference")?);
+        let target = (lamport as i64)
+            .checked_sub(back)
+            .filter(|&l| l >= 0)
+            .ok_or(DecodeError::OutOfRange("reference"))?;
+        let other = if tag & TAG_OTHER_REPLICA != 0 {
+            let other = self.varint(REFS, "reference replica")?;
+            if other == r {
+                return Err(DecodeError::OutOfRange("reference replica"));
+            }
+            self.replica_at(other)?
+        } else {
+            replica_id
+        };
+        Ok(Id::new(target as u64, other))
+    }
+
     /// The next operation with an insert's text as its byte range in the
     /// text column (and an empty `text`); call only while `left > 0`.
+    #[cfg_attr(not(target_arch = "wasm32"), inline)]
     fn read_op(&mut self) -> Result<(Raw<'static>, Range<usize>), DecodeError> {
-        let [tags, replicas, seqs, lamports, lens, refs, text] = [0, 1, 2, 3, 4, 5, 6];
+        let [tags, replicas, seqs, lamports, lens, text] = [0, 1, 2, 3, 4, 6];
         self.left -= 1;
         let tag = self.byte(tags, "tag")?;
         // One byte string per snapshot: undefined bits, and flags that
@@ -398,26 +446,9 @@ impl Columns {
         self.prev_lamport = lamport;
         let len = self.varint(lens, "len")?;
         self.next_seq[r as usize] = seq.checked_add(len).ok_or(DecodeError::OutOfRange("seq"))?;
-        let mut reference = || -> Result<Id, DecodeError> {
-            let back = unzigzag(self.varint(refs, "reference")?);
-            let target = (lamport as i64)
-                .checked_sub(back)
-                .filter(|&l| l >= 0)
-                .ok_or(DecodeError::OutOfRange("reference"))?;
-            let other = if tag & TAG_OTHER_REPLICA != 0 {
-                let other = self.varint(refs, "reference replica")?;
-                if other == r {
-                    return Err(DecodeError::OutOfRange("reference replica"));
-                }
-                self.replica_at(other)?
-            } else {
-                replica_id
-            };
-            Ok(Id::new(target as u64, other))
-        };
         if delete {
             let body = Body::Delete {
-                target: reference()?,
+                target: self.reference(tag, lamport, r, replica_id)?,
                 reversed: tag & TAG_REVERSED != 0,
             };
             let raw = Raw {
@@ -432,7 +463,7 @@ impl Columns {
         let parent_id = if tag & TAG_ROOT != 0 {
             None
         } else {
-            Some(reference()?)
+            Some(self.reference(tag, lamport, r, replica_id)?)
         };
         let start = self.at[text];
         // `len` bytes that are all ASCII are `len` characters: most texts

@@ -27,6 +27,17 @@ const ROOT: u32 = u32::MAX;
 /// until the next is read, so the columns need not copy any text.
 pub(crate) trait Source {
     fn next_raw(&mut self) -> Option<Raw<'_>>;
+
+    /// Whether [`Source::take_text`] will hand over the text of every
+    /// insert, concatenated in order: then the layout copies none of it.
+    fn holds_text(&self) -> bool {
+        false
+    }
+
+    /// That text, once every insert has been read; `None` before.
+    fn take_text(&mut self) -> Option<alloc::string::String> {
+        None
+    }
 }
 
 /// Operations in memory (`Op`s, or references to them) as a [`Source`].
@@ -49,17 +60,22 @@ struct Chain {
 }
 
 /// An insert whose first character is a child of a character:
-/// `(parent chain, offset in it, u64::MAX - chain)`, the parent being
+/// `(parent chain, offset in it, u32::MAX - chain)`, the parent being
 /// [`ROOT`] for the document start. Chains are numbered in snapshot order,
 /// which is id order, so the last field puts larger ids first, as RGA does.
 /// A plain tuple so that sorting shares the code the tree already has.
-type Child = (u32, u64, u64);
+type Child = Item;
 
 /// Deleted characters `(chain, first offset, end offset)`.
-type Deleted = (u32, u64, u64);
+type Deleted = Item;
+
+/// What [`Groups`] sorts: three 32-bit fields (chains, offsets in a chain
+/// and spans all fit, the document being under [`MAX_DOC_CHARS`]), half the
+/// bytes to move of 64-bit ones.
+type Item = (u32, u32, u32);
 
 fn chain_of(kid: &Child) -> u32 {
-    (u64::MAX - kid.2) as u32
+    u32::MAX - kid.2
 }
 
 enum Frame {
@@ -78,33 +94,52 @@ enum Frame {
 /// Items grouped by their first field (a chain, or [`ROOT`] last), with
 /// where each group starts.
 struct Groups {
-    items: Vec<(u32, u64, u64)>,
+    items: Vec<Item>,
     first: Vec<usize>,
 }
 
 impl Groups {
     /// A counting sort by chain, keeping the order within a group unless
     /// `sort` asks for each group sorted (nearly all hold one item).
-    fn new(items: &[(u32, u64, u64)], chains: usize, sort: bool) -> Groups {
-        let group = |item: &(u32, u64, u64)| item.0.min(chains as u32) as usize;
-        let mut first = alloc::vec![0usize; chains + 2];
+    fn new(items: &[Item], chains: usize, sort: bool) -> Groups {
+        let group = |item: &Item| item.0.min(chains as u32) as usize;
+        // Counted one place further up than the starts, `first[g + 1]`
+        // starts as group `g`'s start and serves as its write position,
+        // which leaves it at the group's end, the next group's start: the
+        // starts without a copy of them to move.
+        let mut first = alloc::vec![0usize; chains + 3];
         for item in items {
-            first[group(item) + 1] += 1;
+            first[group(item) + 2] += 1;
         }
-        for i in 1..first.len() {
+        for i in 2..first.len() {
             first[i] += first[i - 1];
         }
-        let mut next = first.clone();
         let mut out = alloc::vec![(0, 0, 0); items.len()];
         for item in items {
-            let at = &mut next[group(item)];
+            let at = &mut first[group(item) + 1];
             out[*at] = *item;
             *at += 1;
         }
+        first.pop();
         if sort {
+            // Within a group the first field is the same: the other two,
+            // as one `u64`, sort the same way, with the sort of `u64`s the
+            // crate already has (a sort of these triples would be another
+            // copy of the sorting code in the `.wasm`).
+            let mut keys: Vec<u64> = Vec::new();
             for w in first.windows(2) {
                 if w[1] - w[0] > 1 {
-                    out[w[0]..w[1]].sort_unstable();
+                    let group = &mut out[w[0]..w[1]];
+                    keys.clear();
+                    keys.extend(
+                        group
+                            .iter()
+                            .map(|&(_, b, c)| u64::from(b) << 32 | u64::from(c)),
+                    );
+                    keys.sort_unstable();
+                    for (item, key) in group.iter_mut().zip(&keys) {
+                        *item = (item.0, (key >> 32) as u32, *key as u32);
+                    }
                 }
             }
         }
@@ -127,18 +162,27 @@ impl Doc {
         (n, text): (usize, usize),
     ) -> Option<Doc> {
         let mut doc = Doc::new(replica_id).ok()?;
-        doc.content.reserve(text);
+        // Bytes of text so far: `doc.content`'s length, or with a source that
+        // hands its text over at the end, what that will be.
+        let whole = ops.holds_text();
+        let mut content_len = 0usize;
+        if !whole {
+            doc.content.reserve(text);
+        }
         let mut chains: Vec<Chain> = Vec::with_capacity(n);
         // Per replica: (first lamport, chain) of its inserts, in lamport order.
         let mut inserts: Vec<Vec<(u64, u32)>> = Vec::new();
         let mut kids: Vec<Child> = Vec::with_capacity(n);
-        // Most deletes name characters of one insert: one entry each.
-        let mut deleted: Vec<Deleted> = Vec::with_capacity(n / 2);
+        // Most deletes name characters of one insert: one entry each, and
+        // there are at most as many deletes as operations (regrowing this
+        // copies it, and most of a churned history is deletes).
+        let mut deleted: Vec<Deleted> = Vec::with_capacity(n);
         let mut chars = 0u64;
         let mut prev = None;
         // The replica of the previous operation: histories come in runs of
         // one author, and the table lookup is a map search.
         let mut last = (0, 0);
+        let (mut parent_hint, mut delete_hint): (Hint, Hint) = ((u32::MAX, 0), (u32::MAX, 0));
         while let Some(op) = ops.next_raw() {
             op.validate().ok()?;
             let len = op.len;
@@ -164,20 +208,29 @@ impl Doc {
             match op.body {
                 Body::Insert { parent, text } => {
                     chars += len;
-                    if chars > MAX_DOC_CHARS || doc.content.len() + text.len() > u32::MAX as usize {
+                    if chars > MAX_DOC_CHARS || content_len + text.len() > u32::MAX as usize {
                         return None;
                     }
                     let (parent, offset, reference) = match parent {
                         None => (ROOT, 0, None),
                         Some(p) => {
-                            let pr = *doc.replica_index.get(&p.replica_id)?;
-                            let (chain, offset) = find(&inserts[pr as usize], &chains, p.lamport)?;
+                            let pr = if p.replica_id == op.replica_id {
+                                r
+                            } else {
+                                *doc.replica_index.get(&p.replica_id)?
+                            };
+                            let list = &inserts[pr as usize];
+                            let i = locate(list, p.lamport, &mut parent_hint, pr)?;
+                            let (chain, offset) = find(list[i], &chains, p.lamport)?;
                             (chain, offset, Some((pr, p.lamport)))
                         }
                     };
                     let chain = chains.len() as u32;
-                    let content = doc.content.len() as u32;
-                    doc.content.push_str(text);
+                    let content = content_len as u32;
+                    content_len += text.len();
+                    if !whole {
+                        doc.content.push_str(text);
+                    }
                     chains.push(Chain {
                         replica: r,
                         lamport: op.lamport,
@@ -186,7 +239,7 @@ impl Doc {
                         ascii: text.len() as u64 == len,
                     });
                     inserts[ru].push((op.lamport, chain));
-                    kids.push((parent, u64::from(offset), u64::MAX - u64::from(chain)));
+                    kids.push((parent, offset, u32::MAX - chain));
                     let bytes = text.len() as u32;
                     doc.record(
                         r,
@@ -194,14 +247,22 @@ impl Doc {
                     );
                 }
                 Body::Delete { target, reversed } => {
-                    let tr = *doc.replica_index.get(&target.replica_id)?;
+                    let tr = if target.replica_id == op.replica_id {
+                        r
+                    } else {
+                        *doc.replica_index.get(&target.replica_id)?
+                    };
                     let start = target.lamport;
                     let targets = &inserts[tr as usize];
-                    mark_deleted(targets, &chains, start, len, &mut deleted)?;
+                    let first = locate(targets, start, &mut delete_hint, tr)?;
+                    mark_deleted(&targets[first..], &chains, start, len, &mut deleted)?;
                     let run = Run::delete(op.seq, op.lamport, len, (tr, start), reversed);
                     doc.record(r, run);
                 }
             }
+        }
+        if whole {
+            doc.content = ops.take_text().filter(|t| t.len() == content_len)?;
         }
         let kids = Groups::new(&kids, chains.len(), true);
         let deleted = Groups::new(&deleted, chains.len(), true);
@@ -209,30 +270,56 @@ impl Doc {
         // The index wants each replica's characters in lamport order: its
         // chains in order, each chain's pieces in the order laid out.
         let pieces = Groups::new(&pieces, chains.len(), false);
-        let entries = inserts.iter().enumerate().flat_map(|(r, list)| {
-            let (chains, pieces) = (&chains, &pieces);
-            list.iter().flat_map(move |&(lamport, chain)| {
+        // Plain loops into a list: nested `flat_map`s cost more per entry.
+        let mut entries = Vec::with_capacity(pieces.items.len());
+        for (r, list) in inserts.iter().enumerate() {
+            for &(lamport, chain) in list {
                 debug_assert_eq!(chains[chain as usize].lamport, lamport);
-                pieces.items[pieces.of(chain as usize)]
-                    .iter()
-                    .map(move |&(_, offset, span)| (r as u32, lamport + offset, span as usize))
-            })
-        });
-        doc.tree = Tree::from_spans(&spans, entries);
+                for &(_, offset, span) in &pieces.items[pieces.of(chain as usize)] {
+                    entries.push((r as u32, lamport + u64::from(offset), span as usize));
+                }
+            }
+        }
+        doc.tree = Tree::from_spans(&spans, entries.into_iter());
         Some(doc)
     }
 }
 
-/// The chain holding character `lamport` of a replica and its offset there.
-fn find(inserts: &[(u64, u32)], chains: &[Chain], lamport: u64) -> Option<(u32, u32)> {
-    let i = inserts.partition_point(|&(start, _)| start <= lamport);
-    let (start, chain) = *inserts.get(i.checked_sub(1)?)?;
+/// Where the last lookup of a kind landed: `(replica, index)`.
+type Hint = (u32, usize);
+
+/// The index of the last of a replica's inserts that starts at or before
+/// `lamport`. Successive parents, and successive delete targets, are often
+/// the same insert or its neighbour, or the newest: those are tried before
+/// the search.
+fn locate(inserts: &[(u64, u32)], lamport: u64, hint: &mut Hint, replica: u32) -> Option<usize> {
+    let holds = |i: usize| {
+        inserts[i].0 <= lamport && inserts.get(i + 1).is_none_or(|next| next.0 > lamport)
+    };
+    let i = match *hint {
+        (r, h) if r == replica && h < inserts.len() && holds(h) => h,
+        (r, h) if r == replica && h + 1 < inserts.len() && holds(h + 1) => h + 1,
+        (r, h) if r == replica && h > 0 && h <= inserts.len() && holds(h - 1) => h - 1,
+        // The newest insert: what was just typed, and what a backspace takes.
+        _ if inserts.last().is_some_and(|last| last.0 <= lamport) => inserts.len() - 1,
+        _ => inserts
+            .partition_point(|&(start, _)| start <= lamport)
+            .checked_sub(1)?,
+    };
+    *hint = (replica, i);
+    Some(i)
+}
+
+/// The chain holding character `lamport`, given the insert `(start, chain)`
+/// that [`locate`] found for it, and its offset there.
+fn find((start, chain): (u64, u32), chains: &[Chain], lamport: u64) -> Option<(u32, u32)> {
     (lamport - start < u64::from(chains[chain as usize].len))
         .then(|| (chain, (lamport - start) as u32))
 }
 
 /// Records characters `start..start + len` of a replica as deleted, chain
-/// by chain; `None` unless every one of them exists.
+/// by chain, from `inserts[0]` (the insert [`locate`] found for `start`) on;
+/// `None` unless every one of them exists.
 fn mark_deleted(
     inserts: &[(u64, u32)],
     chains: &[Chain],
@@ -241,17 +328,15 @@ fn mark_deleted(
     out: &mut Vec<Deleted>,
 ) -> Option<()> {
     let end = start + len;
-    let first = inserts
-        .partition_point(|&(s, _)| s <= start)
-        .checked_sub(1)?;
     let mut reached = start;
-    for &(s, chain) in &inserts[first..] {
+    for &(s, chain) in inserts {
         let chain_end = s + u64::from(chains[chain as usize].len);
         if s > reached || chain_end <= reached {
             return None;
         }
         let stop = chain_end.min(end);
-        out.push((chain, reached - s, stop - s));
+        // Offsets in a chain fit its 32-bit length.
+        out.push((chain, (reached - s) as u32, (stop - s) as u32));
         reached = stop;
         if reached == end {
             return Some(());
@@ -262,12 +347,7 @@ fn mark_deleted(
 
 /// Every character in document order, as joined spans with deleted ones
 /// marked, and where each chain's pieces went: `(chain, offset, span)`.
-fn layout(
-    doc: &Doc,
-    chains: &[Chain],
-    kids: &Groups,
-    deleted: &Groups,
-) -> (Vec<Span>, Vec<(u32, u64, u64)>) {
+fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<Span>, Vec<Item>) {
     let mut out = Layout {
         doc,
         deleted,
@@ -311,9 +391,9 @@ fn layout(
                 }
                 // Character `at` has children: they come right after it,
                 // ordered against the character that continues the chain.
-                let at = kids.items[kid].1 as u32;
+                let at = kids.items[kid].1;
                 let byte = out.emit(chain, c, (from, at + 1), byte);
-                let group = kid + kids.items[kid..last].partition_point(|k| k.1 == u64::from(at));
+                let group = kid + kids.items[kid..last].partition_point(|k| k.1 == at);
                 if at + 1 == c.len {
                     stack.push(Frame::Kids {
                         next: kid,
@@ -357,7 +437,7 @@ struct Layout<'a> {
     /// is laid out front to back, so ranges that end before are done.
     deleted_at: Vec<usize>,
     spans: Vec<Span>,
-    pieces: Vec<(u32, u64, u64)>,
+    pieces: Vec<Item>,
 }
 
 impl Layout<'_> {
@@ -369,25 +449,24 @@ impl Layout<'_> {
         let stop = self.deleted.first[chain as usize + 1];
         let mut at = from;
         while at < to {
-            let off = u64::from(at);
             let skip = &mut self.deleted_at[chain as usize];
-            while *skip < stop && self.deleted.items[*skip].2 <= off {
+            while *skip < stop && self.deleted.items[*skip].2 <= at {
                 *skip += 1;
             }
             // The ranges are sorted by start and rarely overlap: whether
             // `at` is deleted, and until where that stays so, is a short scan.
             let mut deleted_until = None;
-            let mut next_start = u64::from(to);
+            let mut next_start = to;
             for &(_, start, end) in &self.deleted.items[*skip..stop] {
-                if start <= off && off < end {
-                    deleted_until = Some(deleted_until.map_or(end, |u: u64| u.max(end)));
-                } else if start > off {
+                if start <= at && at < end {
+                    deleted_until = Some(deleted_until.map_or(end, |u: u32| u.max(end)));
+                } else if start > at {
                     next_start = next_start.min(start);
                     break;
                 }
             }
-            let until = deleted_until.unwrap_or(next_start).min(u64::from(to));
-            let n = (until - off).min(u64::from(MAX_SPAN)) as u32;
+            let until = deleted_until.unwrap_or(next_start).min(to);
+            let n = (until - at).min(MAX_SPAN);
             let (bytes, utf16) = if c.ascii {
                 (n, n)
             } else {
@@ -399,18 +478,83 @@ impl Layout<'_> {
                     })
             };
             Span::new(
-                c.lamport + off,
+                c.lamport + u64::from(at),
                 c.replica,
                 c.content + byte,
                 (n, bytes, utf16),
                 deleted_until.is_some(),
             )
             .push_onto(&mut self.spans);
-            self.pieces
-                .push((chain, off, (self.spans.len() - 1) as u64));
+            self.pieces.push((chain, at, (self.spans.len() - 1) as u32));
             at += n;
             byte += bytes;
         }
         byte
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Hint, locate};
+    use alloc::vec::Vec;
+
+    #[test]
+    fn locate_matches_a_binary_search_whatever_the_hint() {
+        for n in 0..12u64 {
+            let inserts: Vec<(u64, u32)> = (0..n).map(|i| (3 * i + 1, i as u32)).collect();
+            for lamport in 0..3 * n + 3 {
+                let expected = inserts
+                    .partition_point(|&(s, _)| s <= lamport)
+                    .checked_sub(1);
+                for replica in [0, 1] {
+                    for h in 0..n as usize + 2 {
+                        let mut hint: Hint = (replica, h);
+                        assert_eq!(locate(&inserts, lamport, &mut hint, 0), expected);
+                        if let Some(i) = expected {
+                            assert_eq!(hint, (0, i));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    #[test]
+    fn groups_sort_each_group_and_keep_order_otherwise() {
+        use super::Groups;
+        // A small deterministic generator: no dependency for one test.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % m
+        };
+        for n in [0usize, 1, 2, 5, 40, 300] {
+            let chains = 1 + next(20) as usize;
+            let items: Vec<(u32, u32, u32)> = (0..n)
+                .map(|_| {
+                    let g = if next(5) == 0 {
+                        u32::MAX
+                    } else {
+                        next(chains as u64) as u32
+                    };
+                    (g, next(4) as u32 * 0x1000_0001, u32::MAX - next(6) as u32)
+                })
+                .collect();
+            for sort in [false, true] {
+                let groups = Groups::new(&items, chains, sort);
+                for g in 0..=chains {
+                    let mut expected: Vec<_> = items
+                        .iter()
+                        .filter(|i| (i.0.min(chains as u32) as usize) == g)
+                        .copied()
+                        .collect();
+                    if sort {
+                        expected.sort_unstable();
+                    }
+                    assert_eq!(&groups.items[groups.of(g)], &expected[..], "{n} {sort} {g}");
+                }
+            }
+        }
     }
 }
