@@ -154,6 +154,10 @@ impl Relay {
         tracing::info!(connections = shared.connections(), "shutting down");
         let _ = stop_accepting.send(());
         let _ = phase.send(Phase::Draining);
+        // A frame read just before the stop may still be being handled:
+        // its operations must be queued before the flush below looks.
+        let handled = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || handled.wait_handled()).await;
         let grace = shared.config.shutdown_grace();
         let rooms = shared.rooms.clone();
         if tokio::time::timeout(grace, rooms.flush()).await.is_err() {

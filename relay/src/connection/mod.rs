@@ -12,8 +12,8 @@
 mod reader;
 mod writer;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
 use collab_crdt::sync::{ClientMessage, ErrorCode, Hello, ServerMessage};
@@ -77,6 +77,10 @@ pub struct Shared {
     /// change (tests) instead of polling.
     open: watch::Sender<(usize, usize)>,
     phase: watch::Receiver<Phase>,
+    /// Held shared while a reader handles a frame, taken exclusively by
+    /// shutdown once it stops reading: no frame read before the stop can be
+    /// accepted after shutdown starts waiting for the commits.
+    handling: RwLock<()>,
     /// Woken when the last connection ends, for shutdown.
     all_closed: Notify,
 }
@@ -115,8 +119,27 @@ impl Shared {
             connections: AtomicUsize::new(0),
             open: watch::Sender::new((0, 0)),
             phase,
+            handling: RwLock::new(()),
             all_closed: Notify::new(),
         }
+    }
+
+    /// Leave to handle a frame while the relay runs; `None` once it is
+    /// shutting down (the frame is not accepted: its sender resends it
+    /// after reconnecting, as it does whatever was not acknowledged).
+    pub fn handling(&self) -> Option<RwLockReadGuard<'_, ()>> {
+        let guard = self.handling.read().unwrap_or_else(PoisonError::into_inner);
+        (*self.phase.borrow() == Phase::Running).then_some(guard)
+    }
+
+    /// Blocks until no reader handles a frame; called after the phase left
+    /// `Running`, so none starts again.
+    pub fn wait_handled(&self) {
+        drop(
+            self.handling
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
     }
 
     /// Admits a new WebSocket unless the relay is shutting down.

@@ -112,7 +112,11 @@ impl Reader<'_> {
                     Some(c) => Some(c),
                     None => return stream,
                 },
-                Ok(Some(Ok(Message::Text(text)))) => self.handle_text(text.as_str(), &mut timers),
+                Ok(Some(Ok(Message::Text(text)))) => match self.shared.handling() {
+                    Some(_handling) => self.handle_text(text.as_str(), &mut timers),
+                    // Shutting down: the next turn stops reading.
+                    None => continue,
+                },
                 Ok(Some(Ok(Message::Binary(_)))) => Some(binary_frame()),
                 Ok(Some(Ok(Message::Close(_)))) => return stream,
                 // Pings and pongs only keep the idle timer alive.
