@@ -168,8 +168,10 @@ impl Op {
         Ok(raw.len)
     }
 
-    /// The same operation without its first `k` units (`0 < k < len`).
-    pub(crate) fn skip_units(&self, k: u64) -> Op {
+    /// The same operation without its first `k` units (`0 < k < len`): the
+    /// part of a resent operation that a replica or a log lacks when it
+    /// holds the first `k` already.
+    pub fn skip_units(&self, k: u64) -> Op {
         match self {
             Op::Insert(op) => {
                 let byte = op

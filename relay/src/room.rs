@@ -351,7 +351,8 @@ impl Room {
         }
         let mut version = state.doc.version();
         let ids = state.unsent.iter().flat_map(|b| &b.ids);
-        for &(replica, seq) in ids.chain(state.pending.iter().flat_map(|p| &p.ids)) {
+        let pending = state.pending.iter().flat_map(|p| &p.ids);
+        for (replica, seq) in ids.copied().chain(pending.map(|&(r, seq, _)| (r, seq))) {
             version.set(replica, version.get(replica).min(seq));
         }
         Some(version)
@@ -461,11 +462,20 @@ impl Room {
                 });
                 break;
             }
+            let seen = state.doc.seen(op.replica_id());
             match state.doc.apply_ready(&op) {
                 Ok(Applied::Duplicate) => {}
                 Ok(_) => {
                     head = head.next();
                     state.history += 1;
+                    // A resend cut differently from the first sending (a
+                    // client rebuilds its outbox from its document) may
+                    // begin with units the document holds: only the rest
+                    // is new, and only the rest is logged.
+                    let op = match seen.checked_sub(op.seq()) {
+                        Some(known) if known > 0 => op.skip_units(known),
+                        _ => op,
+                    };
                     accepted.push(LoggedOp {
                         server_seq: head,
                         origin,

@@ -265,6 +265,24 @@ impl Store for Deaf {
     }
 }
 
+/// A relay on the PostgreSQL database `url` through a [`Deaf`] store.
+async fn deaf_relay(url: &str) -> Relay {
+    let store_url = url.to_owned();
+    let inner = tokio::task::spawn_blocking(move || PostgresStore::open(&store_url, 10_000))
+        .await
+        .unwrap()
+        .expect("store opens");
+    let store = Deaf {
+        inner,
+        silence: tokio::sync::broadcast::channel(1).0,
+    };
+    let mut config = Config::for_tests();
+    config.store = url.to_owned();
+    Relay::start(config, std::sync::Arc::new(store))
+        .await
+        .expect("relay starts")
+}
+
 /// The relay a client moves to has its room loaded but has heard nothing
 /// of the edits the client saw on the first relay: it reads the log before
 /// its `hello_ack`, so the client replays from where it was, and the
@@ -275,22 +293,7 @@ async fn a_hello_ahead_of_a_deaf_relays_room_makes_it_read_the_log_first() {
         return;
     };
     let one = pg_relay(&url).await;
-    let deaf = {
-        let store_url = url.clone();
-        let inner = tokio::task::spawn_blocking(move || PostgresStore::open(&store_url, 10_000))
-            .await
-            .unwrap()
-            .expect("store opens");
-        let store = Deaf {
-            inner,
-            silence: tokio::sync::broadcast::channel(1).0,
-        };
-        let mut config = Config::for_tests();
-        config.store = url.clone();
-        Relay::start(config, std::sync::Arc::new(store))
-            .await
-            .expect("relay starts")
-    };
+    let deaf = deaf_relay(&url).await;
     let mut watcher = client(&deaf, "doc", 9).await;
     let mut a = client(&one, "doc", 1).await;
     for i in 0..10 {
@@ -318,4 +321,70 @@ async fn a_hello_ahead_of_a_deaf_relays_room_makes_it_read_the_log_first() {
     assert_eq!(watcher.text(), a.text());
     one.shutdown().await;
     deaf.shutdown().await;
+}
+
+/// The first `server_seq` echoed on `socket` at or past `at`, and its op.
+async fn echo_at(socket: &mut collab_relay::client::Socket, at: u64) -> collab_crdt::sync::OpEcho {
+    loop {
+        match next(socket).await {
+            Received::Msg(collab_crdt::sync::ServerMessage::OpEcho(e)) if e.server_seq.0 >= at => {
+                return e;
+            }
+            Received::Msg(_) => {}
+            other => panic!("expected an echo at {at}, got {other:?}"),
+        }
+    }
+}
+
+/// A client whose edits were logged through one relay resends them to
+/// another joined into one operation with what followed them (a client
+/// rebuilds its outbox from its document): the other relay logs only the
+/// new units, echoes them, and every replica ends with all of the text,
+/// whether that relay had already met the first edit (`deaf` false) or
+/// not (it then learns of it from the database's numbering).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_joined_with_later_edits_is_logged_in_part_not_lost() {
+    let Some(url) = collab_testkit::postgres::fresh_database("joined", "joined") else {
+        return;
+    };
+    let insert = |text: &str| {
+        format!(
+            r#"{{"type":"op","ops":[{{"kind":"insert","replica_id":7,"seq":0,"lamport":1,"parent_id":null,"text":"{text}"}}]}}"#
+        )
+    };
+    for deaf in [false, true] {
+        let doc = format!("doc-{deaf}");
+        let one = pg_relay(&url).await;
+        let two = if deaf {
+            deaf_relay(&url).await
+        } else {
+            pg_relay(&url).await
+        };
+        // The second relay has the document loaded throughout.
+        let mut watcher = client(&two, &doc, 9).await;
+        let mut first = raw(&one).await;
+        send(&mut first, hello(&doc, 7)).await;
+        send(&mut first, insert("abc")).await;
+        assert_eq!(echo_at(&mut first, 1).await.server_seq, ServerSeq(1));
+        drop(first);
+        let mut again = raw(&two).await;
+        send(&mut again, hello(&doc, 7)).await;
+        send(&mut again, insert("abcdef")).await;
+        let echo = echo_at(&mut again, 2).await;
+        assert_eq!(echo.server_seq, ServerSeq(2), "deaf {deaf}");
+        assert_eq!(
+            (echo.op.seq(), echo.op.len()),
+            (3, 3),
+            "deaf {deaf}: only the new units"
+        );
+        watcher.sync_to(ServerSeq(2)).await.unwrap();
+        assert_eq!(watcher.text(), "abcdef", "deaf {deaf}");
+        let keys = log_keys(&url, &doc).await;
+        assert_eq!(keys.len(), 2, "deaf {deaf}: {keys:?}");
+        let mut fresh = client(&one, &doc, 11).await;
+        fresh.sync_to(ServerSeq(2)).await.unwrap();
+        assert_eq!(fresh.text(), "abcdef", "deaf {deaf}");
+        one.shutdown().await;
+        two.shutdown().await;
+    }
 }

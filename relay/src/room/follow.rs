@@ -9,7 +9,7 @@
 //! and a periodic poll; the reads are made by [`crate::rooms`], off the
 //! room's lock.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -23,8 +23,12 @@ use crate::store::LoggedOp;
 
 /// A batch integrated here and sent to be numbered, not yet met in the log.
 pub(super) struct Pending {
-    /// Its operations' `(replica_id, seq)` not yet met in the log.
-    pub ids: Vec<(u64, u64)>,
+    /// Its operations not yet met in the log, as `(replica_id, seq, end)`,
+    /// `end` the `seq` after an operation's last unit. The store may log a
+    /// resend in pieces (the units it held already keep their entry), and
+    /// a replica's units reach the log in `seq` order, so an operation is
+    /// in the log once an entry of its replica reaching its end is.
+    pub ids: Vec<(u64, u64, u64)>,
     received: Instant,
 }
 
@@ -46,7 +50,10 @@ impl Room {
         };
         state.cached_snapshot = None;
         state.pending.push_back(Pending {
-            ids: ops.iter().map(|op| (op.replica_id(), op.seq())).collect(),
+            ids: ops
+                .iter()
+                .map(|op| (op.replica_id(), op.seq(), op.seq() + op.len()))
+                .collect(),
             received,
         });
         let job = Job::Sequence {
@@ -81,7 +88,8 @@ impl Room {
             state.known_head = state.known_head.max(last.server_seq);
         }
         let mut frames = Vec::new();
-        let mut met = HashSet::new();
+        // The furthest end met per replica.
+        let mut met: HashMap<u64, u64> = HashMap::new();
         for entry in logged {
             if entry.server_seq <= state.durable {
                 continue;
@@ -101,7 +109,9 @@ impl Room {
                     return;
                 }
             }
-            met.insert((entry.op.replica_id(), entry.op.seq()));
+            let end = entry.op.seq() + entry.op.len();
+            let reached = met.entry(entry.op.replica_id()).or_default();
+            *reached = (*reached).max(end);
             state.durable = entry.server_seq;
             state.head = entry.server_seq;
             frames.push(Frame::new(
@@ -123,7 +133,9 @@ impl Room {
         let out = Outgoing::new(frames, &self.cx.budget);
         self.fan_out(state, &out, last);
         for batch in &mut state.pending {
-            batch.ids.retain(|id| !met.contains(id));
+            batch
+                .ids
+                .retain(|(replica, _, end)| met.get(replica).is_none_or(|reached| reached < end));
         }
         while state.pending.front().is_some_and(|p| p.ids.is_empty()) {
             if let Some(batch) = state.pending.pop_front() {

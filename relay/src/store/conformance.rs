@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use collab_crdt::sync::ServerSeq;
-use collab_crdt::{Doc, Op};
+use collab_crdt::{Doc, Op, VersionVector};
 
 use super::{LoggedOp, NewOps, Since, Store, StoreError, StoredSnapshot};
 
@@ -26,6 +26,7 @@ pub fn run_all<S: Store>(mut fresh: impl FnMut() -> S) {
     if fresh().shared() {
         sequence_numbers_each_operation_once(&fresh());
         sequence_is_all_or_nothing(&fresh());
+        sequence_logs_what_a_resend_cut_differently_adds(&fresh());
     }
 }
 
@@ -350,4 +351,52 @@ pub fn sequence_is_all_or_nothing(store: &impl Store) {
         Since::Ops(vec![]),
         "no part of a failed group is stored"
     );
+}
+
+/// A resend cut differently from what was logged (a client rebuilds its
+/// outbox from its document, which joins adjacent edits into one
+/// operation): the units the log holds keep their entry, the rest is
+/// logged under new numbers, nothing is lost and nothing is logged twice.
+pub fn sequence_logs_what_a_resend_cut_differently_adds(store: &impl Store) {
+    store.create("d").unwrap();
+    let mut doc = Doc::new(5).unwrap();
+    let first = doc.insert(0, "abc").unwrap().unwrap();
+    doc.insert(3, "def").unwrap();
+    let joined = doc.ops_since(&VersionVector::new());
+    assert_eq!(joined.len(), 1, "the document joins the two edits");
+    let got = store
+        .sequence(&[NewOps {
+            doc_id: "d",
+            origin: 5,
+            ops: std::slice::from_ref(&first),
+        }])
+        .unwrap();
+    assert_eq!(got[0][0].server_seq, ServerSeq(1));
+    for round in 0..2 {
+        let again = store
+            .sequence(&[NewOps {
+                doc_id: "d",
+                origin: 5,
+                ops: &joined,
+            }])
+            .unwrap();
+        let pieces: Vec<(u64, u64, u64)> = again[0]
+            .iter()
+            .map(|l| (l.server_seq.0, l.op.seq(), l.op.len()))
+            .collect();
+        assert_eq!(
+            pieces,
+            [(1, 0, 3), (2, 3, 3)],
+            "round {round}: the logged part keeps its entry, the rest follows it"
+        );
+    }
+    let Since::Ops(log) = store.read_since("d", ServerSeq(0), usize::MAX).unwrap() else {
+        panic!("the log is whole");
+    };
+    assert_eq!(log.len(), 2, "nothing logged twice");
+    let mut reader = Doc::new(9).unwrap();
+    for entry in &log {
+        reader.apply(&entry.op).unwrap();
+    }
+    assert_eq!(reader.text(), "abcdef", "no unit lost");
 }
