@@ -182,9 +182,10 @@ export class Persister {
   #flush;
   /** What the log (with the snapshot) holds: the version last written. */
   #logged;
-  /** This replica's next seq once every queued write is on disk, and the seq that is. */
-  #queuedSeq;
+  /** This replica's next seq as far as it is on disk. */
   #durableSeq;
+  /** Set once close() let the store go. */
+  #released = false;
   #entries = 0;
   #localQueued = false;
   #remoteTimer = null;
@@ -201,7 +202,7 @@ export class Persister {
     this.#session = session;
     this.#flush = flush;
     this.#logged = session().version();
-    this.#queuedSeq = this.#durableSeq = this.#localSeq();
+    this.#durableSeq = this.#localSeq();
   }
 
   #localSeq() {
@@ -271,7 +272,6 @@ export class Persister {
 
   #queue(write) {
     const seq = this.#localSeq();
-    this.#queuedSeq = Math.max(this.#queuedSeq, seq);
     this.#chain = this.#chain.then(write).then(
       () => {
         this.#durableSeq = Math.max(this.#durableSeq, seq);
@@ -298,12 +298,18 @@ export class Persister {
     }, this.onError);
   }
 
-  /** Writes a last snapshot, then lets the store go (the lock with it). */
+  /**
+   * Writes a last snapshot (unless writes failed), then lets the store go,
+   * the Web Lock with it, so that another client of the document may own it.
+   */
   async close() {
-    if (this.#closed) return;
+    if (this.#released) return;
+    this.#released = true;
     clearTimeout(this.#remoteTimer);
-    this.compact();
-    this.#closed = true;
+    if (!this.#closed) {
+      this.compact();
+      this.#closed = true;
+    }
     await this.#chain;
     this.#store.close();
   }

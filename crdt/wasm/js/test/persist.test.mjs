@@ -172,6 +172,32 @@ test('an edit is sent only once it is on disk; the restored outbox goes out afte
   assert.equal(back.status.pending, 0);
 });
 
+test('a client whose writes failed goes on unpersisted and still lets the store go on close', async () => {
+  const { Store, disk } = memoryStore();
+  const c = client(Store);
+  await c.ready;
+  const errors = [];
+  c.on('error', (e) => errors.push(e.code));
+  let fail;
+  disk.gate = new Promise((_, reject) => (fail = reject));
+  disk.gate.catch(() => {});
+  c.insert(0, 'lost disk');
+  await tick();
+  fail(new Error('disk full'));
+  await tick();
+  await tick();
+  assert.deepEqual(errors, ['persist_failed']);
+  assert.equal(c.saved, false);
+  assert.equal(c.text(), 'lost disk', 'the edit stays in the document');
+  disk.gate = null;
+  await c.close();
+  clients.pop();
+  assert.equal(disk.held, false, 'the store (its lock) is let go');
+  const next = client(Store);
+  await next.ready;
+  assert.equal(next.persisted, true, 'another client may own it');
+});
+
 test('a client without a store never says it is saved', async () => {
   const c = new CollabClient({ url: 'http://relay.test', docId: 'notes', WebSocket: FakeSocket, connect: false });
   clients.push(c);
