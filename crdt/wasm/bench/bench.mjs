@@ -10,6 +10,7 @@
 // which builds pkg/, runs `npm ci` here and then this file with
 // --expose-gc. Not a test: nothing here fails on a slow machine.
 
+import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
@@ -154,6 +155,10 @@ async function main() {
 
   const wasm = readFileSync(join(pkgDir, 'collab_crdt_bg.wasm'));
   const gz = gzipSync(wasm, { level: 9 }).length;
+  // The budget is checked with GNU gzip -9 (scripts/test.sh); Node's zlib
+  // at level 9 compresses this module a few hundred bytes worse: both shown.
+  const gnu = spawnSync('gzip', ['-9c'], { input: wasm, maxBuffer: 1 << 26 });
+  const gnuGz = gnu.status === 0 ? gnu.stdout.length : null;
   const yjsVersion = JSON.parse(readFileSync(join(here, 'node_modules/yjs/package.json'), 'utf8')).version;
   const loroVersion = JSON.parse(readFileSync(join(here, 'node_modules/loro-crdt/package.json'), 'utf8')).version;
   const name = path.split('/').pop().replace(/\.json\.gz$/, '');
@@ -169,7 +174,7 @@ async function main() {
     '| size | collab-crdt | Yjs | Loro |',
     '|---|---:|---:|---:|',
     `| final document's snapshot (encode / encodeStateAsUpdate / export snapshot) | ${int(node.snapshotBytes)} B | ${int(node.yjsUpdateBytes)} B | ${int(node.loroSnapshotBytes)} B |`,
-    `| .wasm | ${int(wasm.length)} B, gzip -9 ${int(gz)} B (${(gz / 1024).toFixed(1)} KiB) | - | - |`,
+    `| .wasm | ${int(wasm.length)} B, gzip -9 ${int(gnuGz ?? gz)} B (${((gnuGz ?? gz) / 1024).toFixed(1)} KiB) | - | - |`,
     '',
     'targets:',
     `  replay faster than Yjs: Node ${verdict(node.ours_replay, node.yjs_replay)}, Chromium ${verdict(browser.ours_replay, browser.yjs_replay)}`,
@@ -177,10 +182,12 @@ async function main() {
     `    without forced GC: Node ${verdict(node.ours_load_nogc, node.yjs_load_nogc)}, Chromium ${verdict(browser.ours_load_nogc, browser.yjs_load_nogc)}`,
     `  snapshot load at most Loro's: Node ${verdict(node.ours_load, node.loro_load, 'Loro')}, Chromium ${verdict(browser.ours_load, browser.loro_load, 'Loro')}`,
     `    without forced GC: Node ${verdict(node.ours_load_nogc, node.loro_load_nogc, 'Loro')}, Chromium ${verdict(browser.ours_load_nogc, browser.loro_load_nogc, 'Loro')}`,
-    `  gzipped .wasm under 150 KiB: ${gz < 150 * 1024 ? 'met' : 'MISSED'} (${(gz / 1024).toFixed(1)} KiB)`,
+    gnuGz === null
+      ? `  gzipped .wasm under 150 KiB (Node's zlib -9): ${gz < 150 * 1024 ? 'met' : 'MISSED'} (${gz} bytes)`
+      : `  gzipped .wasm under 150 KiB (gzip -9, the CI gate): ${gnuGz < 150 * 1024 ? 'met' : 'MISSED'} (${gnuGz} bytes; Node's zlib -9: ${gz} bytes, ${gz < 150 * 1024 ? 'under' : 'over'})`,
   ];
   console.log(lines.join('\n'));
-  if (args.json) writeFileSync(args.json, JSON.stringify({ trace: name, node, browser, wasmBytes: wasm.length, wasmGzipBytes: gz }, null, 2));
+  if (args.json) writeFileSync(args.json, JSON.stringify({ trace: name, node, browser, wasmBytes: wasm.length, wasmGzipBytes: gnuGz ?? gz, wasmNodeZlibBytes: gz }, null, 2));
 }
 
 main().catch((err) => {

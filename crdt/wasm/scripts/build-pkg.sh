@@ -23,6 +23,13 @@ if [ "$cargo_version" != "$npm_version" ]; then
 fi
 
 # --mode no-install: use the tools above, never download any.
+# Panic locations carry source paths into the module: shortened, so that a
+# build is the same bytes whatever folder the repository is checked out in
+# (and a few hundred bytes smaller).
+rustc_hash="$(rustc -vV | sed -n 's/^commit-hash: //p')"
+export RUSTFLAGS="${RUSTFLAGS:-} --remap-path-prefix=$root=collab \
+--remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}/registry/src=crates \
+--remap-path-prefix=/rustc/$rustc_hash=rust"
 wasm-pack --quiet build "$wasm_crate_dir" --release --target web --mode no-install --no-pack \
     --out-dir "$out" --out-name collab_crdt
 
