@@ -44,6 +44,9 @@ impl Node {
             .args(["--snapshot-every-ops", "100"])
             .args(["--retain-ops", &retain.to_string()])
             .args(["--op-rate", "0", "--room-idle-ms", "500"])
+            // Twenty clients on one address reconnect far more often than
+            // the per-address limit on hellos allows a real one.
+            .args(["--hellos-per-ip-per-minute", "0"])
             .stdout(Stdio::piped())
             .spawn()
             .expect("relay binary starts");
