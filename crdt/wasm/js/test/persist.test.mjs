@@ -9,6 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
+import { FakeSocket } from './fake-socket.mjs';
 import { pkg } from './pkg.mjs';
 
 const { CollabClient } = await pkg();
@@ -45,29 +46,6 @@ function memoryStore() {
     }
   }
   return { Store, disk, size: () => (disk.doc ? 1 : 0) + disk.log.length };
-}
-
-class FakeSocket {
-  static last = null;
-  constructor() {
-    this.readyState = 0;
-    this.sent = [];
-    this.onopen = this.onmessage = this.onclose = this.onerror = null;
-    FakeSocket.last = this;
-  }
-  send(data) {
-    this.sent.push(JSON.parse(data));
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  deliver(msg) {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
 }
 
 const clients = [];

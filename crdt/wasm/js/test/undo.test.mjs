@@ -6,33 +6,10 @@
 
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
+import { FakeSocket } from './fake-socket.mjs';
 import { pkg } from './pkg.mjs';
 
 const { CollabClient, Doc } = await pkg();
-
-/** A WebSocket the test drives: `open()`, `deliver(msg)`; `sent` holds what the client sent. */
-class FakeSocket {
-  static last = null;
-  constructor() {
-    this.readyState = 0;
-    this.sent = [];
-    this.onopen = this.onmessage = this.onclose = this.onerror = null;
-    FakeSocket.last = this;
-  }
-  send(data) {
-    this.sent.push(JSON.parse(data));
-  }
-  close() {
-    this.readyState = 3;
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  deliver(msg) {
-    this.onmessage?.({ data: JSON.stringify(msg) });
-  }
-}
 
 const clients = [];
 afterEach(() => {
