@@ -13,13 +13,9 @@ import { EditorState } from '@codemirror/state';
 import { EditorView, drawSelection, keymap, lineNumbers } from '@codemirror/view';
 import init, { CollabClient } from 'collab-crdt';
 import { collab, collabRedo, collabUndo } from 'collab-crdt/codemirror';
-import { PEOPLE, demoToken, renderPeople, showStatus } from './common.js';
+import { openClient, page, renderPeople, showStatus } from './common.js';
 
-const params = new URLSearchParams(location.search);
-const docId = params.get('doc') || 'demo';
-const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
-const roles = (params.get('roles') || '').split(',');
-const persist = params.get('persist') === '1';
+const { docId, count } = page;
 
 async function mountEditor(index, root) {
   const template = document.getElementById('editor-template');
@@ -30,19 +26,9 @@ async function mountEditor(index, root) {
   root.append(section);
   const el = (cls) => section.querySelector(`.${cls}`);
 
-  const role = roles[index] === 'read' ? 'read' : 'write';
-  section.dataset.role = role;
-  // One store per document and browser: only the first editor asks for it.
-  const client = new CollabClient({
-    url: location.origin,
-    docId,
-    getToken: () => demoToken(docId, role),
-    persist: persist && index === 0 ? 'indexeddb' : undefined,
-  });
   // The stored text (and unsent edits) first, so that the editor starts with it.
-  await client.ready;
-  const me = PEOPLE[(index + (Number(params.get('window')) || 0)) % PEOPLE.length];
-  client.setPresence({ data: me });
+  const { client, role, me } = await openClient(CollabClient, index);
+  section.dataset.role = role;
   const view = new EditorView({
     parent: el('cm-field'),
     state: EditorState.create({

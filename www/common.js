@@ -1,6 +1,18 @@
 // common.js: what the two demo pages share (demo.js for the textarea page,
-// codemirror-demo.js for the CodeMirror one): their tokens, the status line,
-// the names and colours of the editors, and the list of who is there.
+// codemirror-demo.js for the CodeMirror one): their settings from the query,
+// each editor's client with its token and presence, the status line, the
+// names and colours of the editors, and the list of who is there.
+
+const params = new URLSearchParams(location.search);
+const roles = (params.get('roles') || '').split(',');
+const persist = params.get('persist') === '1';
+const windowIndex = Number(params.get('window')) || 0;
+
+/** The page's document (?doc=) and how many editors it shows (?editors=, 1 to 4). */
+export const page = {
+  docId: params.get('doc') || 'demo',
+  count: Math.max(1, Math.min(4, Number(params.get('editors') || 2))),
+};
 
 /**
  * The demo's getToken: a fresh token before every connection. A real
@@ -76,4 +88,24 @@ export function showStatus(client, section, button) {
     if (client.state === 'offline') client.goOnline();
     else client.goOffline();
   });
+}
+
+/**
+ * Editor `index`'s client, once its stored document (?persist=1, the first
+ * editor only: one store per document and browser) is in: its role from
+ * ?roles=, and the person it shows as (?window= shifts them, so that two
+ * windows show different people), already sent as its presence.
+ */
+export async function openClient(CollabClient, index) {
+  const role = roles[index] === 'read' ? 'read' : 'write';
+  const client = new CollabClient({
+    url: location.origin,
+    docId: page.docId,
+    getToken: () => demoToken(page.docId, role),
+    persist: persist && index === 0 ? 'indexeddb' : undefined,
+  });
+  await client.ready;
+  const me = PEOPLE[(index + windowIndex) % PEOPLE.length];
+  client.setPresence({ data: me });
+  return { client, role, me };
 }

@@ -11,13 +11,9 @@
 // as an open relay expects. window.demo exposes the clients for the
 // browser tests.
 
-import { PEOPLE, demoToken, renderPeople, showStatus } from './common.js';
+import { openClient, page, renderPeople, showStatus } from './common.js';
 
-const params = new URLSearchParams(location.search);
-const docId = params.get('doc') || 'demo';
-const count = Math.max(1, Math.min(4, Number(params.get('editors') || 2)));
-const roles = (params.get('roles') || '').split(',');
-const persist = params.get('persist') === '1';
+const { docId, count } = page;
 
 async function mountEditor(pkg, index, root) {
   const { CollabClient, bindTextarea } = pkg;
@@ -32,18 +28,8 @@ async function mountEditor(pkg, index, root) {
   const button = section.querySelector('button.toggle');
   const el = (cls) => section.querySelector(`.${cls}`);
 
-  const role = roles[index] === 'read' ? 'read' : 'write';
+  const { client, role, me } = await openClient(CollabClient, index);
   section.dataset.role = role;
-  // One store per document and browser: only the first editor asks for it.
-  const client = new CollabClient({
-    url: location.origin,
-    docId,
-    getToken: () => demoToken(docId, role),
-    persist: persist && index === 0 ? 'indexeddb' : undefined,
-  });
-  await client.ready;
-  const me = PEOPLE[(index + (Number(params.get('window')) || 0)) % PEOPLE.length];
-  client.setPresence({ data: me });
   const binding = bindTextarea(client, textarea);
   el('replica').textContent = String(client.replicaId);
   client.on('presence', (others) => renderPeople(el('people'), me, others));
