@@ -8,7 +8,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { artifactPath, buildRelay, converged, docName, launchBrowser, openCodeMirror, relayText, startRelay, waitFor } from './harness.mjs';
+import { artifactPath, buildRelay, converged, docName, launchBrowser, openCodeMirror, openOffline, relayText, startRelay, storeSize, waitFor } from './harness.mjs';
 
 let relay;
 let browser;
@@ -22,40 +22,6 @@ after(async () => {
   await browser?.close();
   await relay?.stop();
 });
-
-/**
- * Opens the persisted CodeMirror page; while `net.down`, every WebSocket it
- * opens is closed at once (the page itself still loads from the relay).
- */
-async function openPersisted(doc, net) {
-  const page = await browser.context.newPage();
-  page.errors = [];
-  page.on('pageerror', (err) => page.errors.push(err));
-  await page.routeWebSocket(/\/ws$/, (ws) => {
-    if (net.down) ws.close();
-    else ws.connectToServer();
-  });
-  await page.goto(`${relay.url}/codemirror.html?doc=${encodeURIComponent(doc)}&editors=1&persist=1`);
-  await page.waitForSelector('body[data-ready="true"]');
-  return page;
-}
-
-/** How many log entries (edits since the stored snapshot) the package's IndexedDB holds. */
-function storedEntries(page) {
-  return page.evaluate(async () => {
-    const db = await new Promise((resolve, reject) => {
-      const request = indexedDB.open('collab-crdt');
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-    const count = await new Promise((resolve) => {
-      const request = db.transaction('log').objectStore('log').count();
-      request.onsuccess = () => resolve(request.result);
-    });
-    db.close();
-    return count;
-  });
-}
 
 const editor = (page) =>
   page.evaluate(() => {
@@ -76,7 +42,7 @@ async function typeAt(page, text, at = null) {
 test('a CodeMirror page closed while offline opens again with its edits, which then reach the other page', async () => {
   const doc = docName('cm-persist');
   const net = { down: false };
-  let one = await openPersisted(doc, net);
+  let one = await openOffline(browser, relay.url, '/codemirror.html', doc, net);
   const two = await openCodeMirror(browser, relay.url, doc, 1, '&window=1');
   try {
     await waitFor(() => one.evaluate(() => window.demo.editors[0].client.state === 'live'), 'page one live');
@@ -102,10 +68,10 @@ test('a CodeMirror page closed while offline opens again with its edits, which t
     // when none is left; the tab is then closed as a user would, without
     // the client's close().
     await waitFor(() => one.evaluate(() => window.demo.editors[0].client.saved), 'the offline edits are in IndexedDB');
-    assert.ok((await storedEntries(one)) > 0, 'written to the log as typed');
+    assert.ok((await storeSize(one)).log > 0, 'written to the log as typed');
     await one.close();
 
-    one = await openPersisted(doc, net);
+    one = await openOffline(browser, relay.url, '/codemirror.html', doc, net);
     const back = await editor(one);
     assert.equal(back.doc, 'saved online. typed offline 👍', 'CodeMirror starts with the stored text');
     assert.equal(back.text, back.doc);

@@ -139,6 +139,44 @@ async function openPage(browser, address, doc, editors, query) {
   return page;
 }
 
+/**
+ * Opens the demo page at `path` ('/' or '/codemirror.html') on `doc` with
+ * one editor whose document is kept in IndexedDB; while `net.down`, every
+ * WebSocket it opens is closed at once (the page itself still loads from
+ * the relay). The page's errors collect in `page.errors`.
+ */
+export async function openOffline(browser, url, path, doc, net) {
+  const page = await browser.context.newPage();
+  page.errors = [];
+  page.on('pageerror', (err) => page.errors.push(err));
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (net.down) ws.close();
+    else ws.connectToServer();
+  });
+  await page.goto(`${url}${path}?doc=${encodeURIComponent(doc)}&editors=1&persist=1`);
+  await page.waitForSelector('body[data-ready="true"]');
+  return page;
+}
+
+/** The records of the package's IndexedDB database: snapshots and log entries. */
+export function storeSize(page) {
+  return page.evaluate(async () => {
+    const db = await new Promise((resolve, reject) => {
+      const request = indexedDB.open('collab-crdt');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const count = (name) =>
+      new Promise((resolve) => {
+        const request = db.transaction(name).objectStore(name).count();
+        request.onsuccess = () => resolve(request.result);
+      });
+    const size = { docs: await count('docs'), log: await count('log') };
+    db.close();
+    return size;
+  });
+}
+
 /** Every editor of every page: its text, the textarea's (or CodeMirror's) value, state, unsent edits, selection. */
 export async function editorStates(pages) {
   const states = [];

@@ -10,7 +10,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { artifactPath, buildRelay, converged, docName, launchBrowser, openDemo, relayText, startRelay, waitFor } from './harness.mjs';
+import { artifactPath, buildRelay, converged, docName, launchBrowser, openDemo, openOffline, relayText, startRelay, storeSize, waitFor } from './harness.mjs';
 
 let binary;
 let browser;
@@ -24,42 +24,6 @@ after(async () => {
   await browser?.close();
 });
 
-/** The records of the package's IndexedDB database: snapshots and log entries. */
-function storeSize(page) {
-  return page.evaluate(async () => {
-    const db = await new Promise((resolve, reject) => {
-      const request = indexedDB.open('collab-crdt');
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-    const count = (name) =>
-      new Promise((resolve) => {
-        const request = db.transaction(name).objectStore(name).count();
-        request.onsuccess = () => resolve(request.result);
-      });
-    const size = { docs: await count('docs'), log: await count('log') };
-    db.close();
-    return size;
-  });
-}
-
-/**
- * Opens the persisted demo page; while `net.down`, every WebSocket it opens
- * is closed at once (the page itself still loads from the relay).
- */
-async function openPersisted(url, doc, net) {
-  const page = await browser.context.newPage();
-  page.errors = [];
-  page.on('pageerror', (err) => page.errors.push(err));
-  await page.routeWebSocket(/\/ws$/, (ws) => {
-    if (net.down) ws.close();
-    else ws.connectToServer();
-  });
-  await page.goto(`${url}/?doc=${encodeURIComponent(doc)}&editors=1&persist=1`);
-  await page.waitForSelector('body[data-ready="true"]');
-  return page;
-}
-
 const editor = (page) =>
   page.evaluate(() => {
     const { client, textarea } = window.demo.editors[0];
@@ -71,7 +35,7 @@ describe('offline persistence in Chromium (IndexedDB)', () => {
     const relay = await startRelay(binary);
     const doc = docName('persist');
     const net = { down: false };
-    let one = await openPersisted(relay.url, doc, net);
+    let one = await openOffline(browser, relay.url, '/', doc, net);
     const two = await openDemo(browser, relay.url, doc, 1, '&window=1');
     try {
       await waitFor(() => one.evaluate(() => window.demo.editors[0].client.state === 'live'), 'page one live');
@@ -103,7 +67,7 @@ describe('offline persistence in Chromium (IndexedDB)', () => {
       await one.close();
 
       // Opened again, still offline: the text and the outbox are back.
-      one = await openPersisted(relay.url, doc, net);
+      one = await openOffline(browser, relay.url, '/', doc, net);
       let back = await editor(one);
       assert.equal(back.value, 'saved online. typed offline 👍');
       assert.equal(back.text, back.value);
@@ -139,8 +103,8 @@ describe('offline persistence in Chromium (IndexedDB)', () => {
     const relay = await startRelay(binary);
     const doc = docName('persist-tabs');
     const net = { down: false };
-    const one = await openPersisted(relay.url, doc, net);
-    const two = await openPersisted(relay.url, doc, net);
+    const one = await openOffline(browser, relay.url, '/', doc, net);
+    const two = await openOffline(browser, relay.url, '/', doc, net);
     try {
       await waitFor(
         async () => (await Promise.all([one, two].map((p) => p.evaluate(() => window.demo.editors[0].client.state)))).every((s) => s === 'live'),
@@ -159,7 +123,7 @@ describe('offline persistence in Chromium (IndexedDB)', () => {
       assert.equal(text, 'tab two. tab one. ');
       // The first tab closes: a tab opened now gets the store, with everything the first had.
       await one.close();
-      const three = await openPersisted(relay.url, doc, net);
+      const three = await openOffline(browser, relay.url, '/', doc, net);
       assert.equal((await editor(three)).persisted, true);
       assert.equal(await converged([two, three], 'the new tab'), text);
       await three.close();
