@@ -8,10 +8,9 @@
 //! --ignored` runs the long loop.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,44 +19,24 @@ use collab_crdt::Op;
 use collab_crdt::sync::ServerSeq;
 use collab_relay::client::Client;
 
-/// The relay as a child process.
-struct Relay {
-    child: Child,
-}
+mod support;
+use support::{RelayProcess, free_addr};
 
-impl Relay {
-    fn start(addr: SocketAddr, data_dir: &Path) -> Relay {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_collab-relay"))
-            .args(["--addr", &addr.to_string(), "--log", "warn"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            // Snapshots often, so restarts load snapshot plus tail; the
-            // whole log kept, so the test can read every entry back.
-            .args(["--snapshot-every-ops", "200", "--retain-ops", "1000000"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("relay binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        assert!(line.contains("listening on"), "relay said {line:?}");
-        Relay { child }
-    }
-
-    /// SIGKILL: no shutdown, no flush, no final snapshot.
-    fn kill(self) {}
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+/// The relay on the SQLite store in `data_dir`.
+fn start_relay(addr: SocketAddr, data_dir: &Path) -> RelayProcess {
+    let data_dir = data_dir.as_os_str();
+    // Snapshots often, so restarts load snapshot plus tail; the whole log
+    // kept, so the test can read every entry back.
+    let flags = ["--snapshot-every-ops", "200", "--retain-ops", "1000000"];
+    let args = [
+        "--log".as_ref(),
+        "warn".as_ref(),
+        "--data-dir".as_ref(),
+        data_dir,
+    ]
+    .into_iter()
+    .chain(flags.iter().map(OsStr::new));
+    RelayProcess::start(addr, args)
 }
 
 fn temp_dir(name: &str) -> PathBuf {
@@ -125,7 +104,7 @@ async fn crash_rounds(rounds: usize) {
     let addr = free_addr();
     let url = format!("ws://{addr}/ws");
     let docs = ["left", "right"];
-    let mut relay = Relay::start(addr, &dir);
+    let mut relay = start_relay(addr, &dir);
     let seen: Seen = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -142,9 +121,9 @@ async fn crash_rounds(rounds: usize) {
     }
     for round in 0..rounds {
         tokio::time::sleep(Duration::from_millis(150 + 37 * (round as u64 % 5))).await;
-        relay.kill();
+        drop(relay); // SIGKILL: no shutdown, no flush, no final snapshot.
         tokio::time::sleep(Duration::from_millis(20)).await;
-        relay = Relay::start(addr, &dir);
+        relay = start_relay(addr, &dir);
     }
     tokio::time::sleep(Duration::from_millis(150)).await;
     stop.store(true, Ordering::Relaxed);
@@ -187,7 +166,7 @@ async fn crash_rounds(rounds: usize) {
             client.disconnect();
         }
     }
-    relay.kill();
+    drop(relay);
     let _ = std::fs::remove_dir_all(dir);
 }
 

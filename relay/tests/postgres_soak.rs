@@ -11,9 +11,7 @@
 //! without it, except in CI. `COLLAB_SOAK_SECONDS` sets the editing time.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,51 +22,40 @@ use collab_relay::client::Client;
 use collab_testkit::Rng;
 use collab_testkit::postgres::Partition;
 
+mod support;
+use support::{RelayProcess, free_addr};
+
 const RELAYS: usize = 3;
 const CLIENTS: u64 = 20;
 const DOCS: usize = 5;
 
-/// A relay process on the shared database.
-struct Node {
-    child: Child,
-}
-
-impl Node {
-    /// `retain` entries of log kept behind the latest snapshot.
-    fn start(addr: SocketAddr, url: &str, retain: u64) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_collab-relay"))
-            .args(["--addr", &addr.to_string(), "--log", "error"])
-            .args(["--store", url])
+/// A relay process on the shared database, `retain` entries of log kept
+/// behind the latest snapshot.
+fn start_node(addr: SocketAddr, url: &str, retain: u64) -> RelayProcess {
+    let retain = retain.to_string();
+    RelayProcess::start(
+        addr,
+        [
+            "--log",
+            "error",
+            "--store",
+            url,
             // Snapshots often, so that loads and retention with several
             // writers are exercised.
-            .args(["--snapshot-every-ops", "100"])
-            .args(["--retain-ops", &retain.to_string()])
-            .args(["--op-rate", "0", "--room-idle-ms", "500"])
+            "--snapshot-every-ops",
+            "100",
+            "--retain-ops",
+            &retain,
+            "--op-rate",
+            "0",
+            "--room-idle-ms",
+            "500",
             // Twenty clients on one address reconnect far more often than
             // the per-address limit on hellos allows a real one.
-            .args(["--hellos-per-ip-per-minute", "0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("relay binary starts");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        assert!(line.contains("listening on"), "relay said {line:?}");
-        Node { child }
-    }
-}
-
-impl Drop for Node {
-    /// SIGKILL: no shutdown, no flush, no final snapshot.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+            "--hellos-per-ip-per-minute",
+            "0",
+        ],
+    )
 }
 
 /// Every echo any client saw: (document, server_seq) → operation.
@@ -167,9 +154,9 @@ async fn soak(name: &str, default_seconds: u64, retain: u64) {
     };
     let addrs: Vec<SocketAddr> = (0..RELAYS).map(|_| free_addr()).collect();
     let urls: Arc<Vec<String>> = Arc::new(addrs.iter().map(|a| format!("ws://{a}/ws")).collect());
-    let mut nodes: Vec<Option<Node>> = addrs
+    let mut nodes: Vec<Option<RelayProcess>> = addrs
         .iter()
-        .map(|&a| Some(Node::start(a, &proxied, retain)))
+        .map(|&a| Some(start_node(a, &proxied, retain)))
         .collect();
     let docs: Vec<String> = (0..DOCS).map(|i| format!("soak-{i}")).collect();
     let seen: Seen = Arc::default();
@@ -206,7 +193,7 @@ async fn soak(name: &str, default_seconds: u64, retain: u64) {
         nodes[victim] = None;
         kills += 1;
         tokio::time::sleep(Duration::from_millis(200 + rng.below(500) as u64)).await;
-        nodes[victim] = Some(Node::start(addrs[victim], &proxied, retain));
+        nodes[victim] = Some(start_node(addrs[victim], &proxied, retain));
     }
     stop.store(true, Ordering::Relaxed);
     let mut clients = Vec::new();
