@@ -215,10 +215,9 @@ impl DeleteOp {
 }
 
 /// The operations a local edit produced, in the order to send them. Almost
-/// always one, or two for a replace (its delete and its insert), so they
-/// are held inline without allocating.
+/// always one, so it is held inline without allocating.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Ops(SmallVec<[Op; 2]>);
+pub struct Ops(SmallVec<[Op; 1]>);
 
 impl Ops {
     pub(crate) fn push(&mut self, op: Op) {
@@ -244,7 +243,7 @@ impl Deref for Ops {
 
 impl IntoIterator for Ops {
     type Item = Op;
-    type IntoIter = smallvec::IntoIter<[Op; 2]>;
+    type IntoIter = smallvec::IntoIter<[Op; 1]>;
 
     fn into_iter(self) -> Self::IntoIter {
         self.0.into_iter()
