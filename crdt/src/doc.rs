@@ -9,7 +9,6 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::error::Error;
@@ -17,7 +16,7 @@ use crate::id::{Id, MAX_SAFE, check_replica};
 use crate::op::{DeleteOp, InsertOp, Op, Ops};
 use crate::oplog::{OpLog, Run, op_unit};
 use crate::pending::{Pending, Wait};
-use crate::tree::{Cursor, MAX_SPAN, Span, Tree};
+use crate::tree::{Cursor, MAX_SPAN, Pieces, Span, Tree};
 use crate::version::VersionVector;
 
 /// The most characters, deleted ones included, one document holds. Counts in
@@ -191,7 +190,7 @@ impl Doc {
         // The run of consecutive target ids being collected: (replica, first lamport, count).
         let mut run: Option<(u32, u64, u64)> = None;
         let mut left = len as u64;
-        let mut pieces: SmallVec<[(u32, u64, u32); 4]> = SmallVec::new();
+        let mut pieces = Pieces::new();
         while left > 0 {
             let c = self.tree.find_char(pos);
             let span = self.tree.span(c);
