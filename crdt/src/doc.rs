@@ -187,6 +187,18 @@ impl Doc {
         let (mut seq, mut lamport) = self.next_ids(len as u64)?;
         self.typing = None;
         let mut ops = Ops::default();
+        let c = self.tree.find_char(pos);
+        let span = self.tree.span(c);
+        if len as u64 <= u64::from(span.len() - c.offset) {
+            // One span holds the range, as for a backspace: one op, pushed
+            // before the tree work so that returning it reads stores that
+            // have landed (see `local_delete`).
+            let target = span.lamport + u64::from(c.offset);
+            let run = (span.replica, target, len as u64);
+            self.local_delete(run, &mut seq, &mut lamport, &mut ops);
+            self.tree.delete_at(c, len as u64, &self.content);
+            return Ok(ops);
+        }
         // The run of consecutive target ids being collected: (replica, first lamport, count).
         let mut run: Option<(u32, u64, u64)> = None;
         let mut left = len as u64;
@@ -226,7 +238,7 @@ impl Doc {
             );
         }
         if let Some(done) = run {
-            ops.push(self.local_delete(done, &mut seq, &mut lamport));
+            self.local_delete(done, &mut seq, &mut lamport, &mut ops);
         }
         Ok(ops)
     }
@@ -247,35 +259,38 @@ impl Doc {
             Some((r, start, n)) if *r == replica && *start + *n == target => *n += took,
             _ => {
                 if let Some(done) = run.replace((replica, target, took)) {
-                    ops.push(self.local_delete(done, seq, lamport));
+                    self.local_delete(done, seq, lamport, ops);
                 }
             }
         }
     }
 
-    /// Records a local delete of `n` characters from `(replica, target)` and
-    /// returns its op, advancing the ids it takes.
+    /// Records a local delete of `n` characters from `(replica, target)`
+    /// and pushes its op, advancing the ids it takes. The op is built
+    /// before the log's work and pushed after it: copied right away (into
+    /// `ops`, or out as a return value), its fields, stored one by one,
+    /// were loaded in wider pieces before the stores had landed, a
+    /// store-forwarding stall on every backspace.
     fn local_delete(
         &mut self,
         (replica, target, n): (u32, u64, u64),
         seq: &mut u64,
         lamport: &mut u64,
-    ) -> Op {
-        let op = DeleteOp {
+        ops: &mut Ops,
+    ) {
+        let (s, l) = (*seq, *lamport);
+        let op = Op::Delete(DeleteOp {
             replica_id: self.replica_id,
-            seq: *seq,
-            lamport: *lamport,
+            seq: s,
+            lamport: l,
             target: Id::new(target, self.replica_ids[replica as usize]),
             len: n,
             reversed: false,
-        };
+        });
         *seq += n;
         *lamport += n;
-        self.record(
-            self.me,
-            Run::delete(op.seq, op.lamport, n, (replica, target), false),
-        );
-        Op::Delete(op)
+        self.record(self.me, Run::delete(s, l, n, (replica, target), false));
+        ops.push(op);
     }
 
     /// Deletes `del` characters at `pos`, then inserts `text` there.
