@@ -797,6 +797,8 @@ impl Doc {
 /// its special whitespace-only form, which costs more than the copy.
 fn op_text(text: &str) -> SmolStr {
     match text.as_bytes() {
+        // Native only: the table and its branch are bytes in the `.wasm`.
+        #[cfg(not(target_arch = "wasm32"))]
         &[b] if b.is_ascii() => SmolStr::new_static(&ASCII[b as usize..b as usize + 1]),
         _ if text.len() <= 23 => SmolStr::new_inline(text),
         _ => SmolStr::new(text),
@@ -804,6 +806,7 @@ fn op_text(text: &str) -> SmolStr {
 }
 
 /// Every ASCII character once, in order: character `b` is `ASCII[b..b + 1]`.
+#[cfg(not(target_arch = "wasm32"))]
 const ASCII: &str = {
     const BYTES: [u8; 128] = {
         let mut bytes = [0u8; 128];

@@ -117,7 +117,9 @@ impl Keys {
     /// changed nothing, otherwise.
     fn set_in_chunk(&mut self, start: u64, end: u64, leaf: u32) -> bool {
         let (hc, hi) = self.hint;
-        let hinted = hc < self.firsts.len()
+        // Natively only: in the `.wasm` the scans are code for little gain.
+        let hinted = cfg!(not(target_arch = "wasm32"))
+            && hc < self.firsts.len()
             && self.firsts[hc] <= start
             && self.firsts.get(hc + 1).is_none_or(|&f| f > start);
         let c = if hinted {
@@ -134,13 +136,15 @@ impl Keys {
         let chunk = &mut self.chunks[c];
         // Every key before the hinted position is below `start` when the
         // one just before it is.
-        let from = if hinted && hi <= chunk.len() && (hi == 0 || chunk[hi - 1].0 < start) {
-            hi
+        let (i, j) = if hinted && hi <= chunk.len() && (hi == 0 || chunk[hi - 1].0 < start) {
+            let i = scan_from(chunk, hi, |k| k < start);
+            (i, scan_from(chunk, i, |k| k <= end))
         } else {
-            0
+            (
+                chunk.partition_point(|&(k, _)| k < start),
+                chunk.partition_point(|&(k, _)| k <= end),
+            )
         };
-        let i = scan_from(chunk, from, |k| k < start);
-        let j = scan_from(chunk, i, |k| k <= end);
         if i == 0 && c > 0 {
             // What governs `start` then is the previous chunk's last key.
             return false;
