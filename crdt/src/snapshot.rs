@@ -310,14 +310,7 @@ impl Columns {
             // The length is known: inflating into a buffer of exactly that
             // size saves the regrowing and copying of an open-ended inflate.
             *col = alloc::vec![0; raw];
-            let n = miniz_oxide::inflate::decompress_slice_iter_to_slice(
-                col,
-                core::iter::once(data),
-                false,
-                false,
-            )
-            .map_err(|_| DecodeError::Compression)?;
-            if n != raw {
+            if inflate(data, col) != Some(raw) {
                 return Err(DecodeError::Compression);
             }
         }
@@ -516,6 +509,24 @@ impl Columns {
         }
         Ok(())
     }
+}
+
+/// Inflates the raw deflate stream `data` into `out`; the bytes written,
+/// or `None` if the stream is broken or does not fit.
+#[cfg(all(feature = "std", not(target_arch = "wasm32")))]
+fn inflate(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    // Negative window bits: a raw stream, no zlib header or checksum.
+    let raw = zlib_rs::InflateConfig { window_bits: -15 };
+    match zlib_rs::decompress_slice(out, data, raw) {
+        (written, zlib_rs::ReturnCode::Ok) => Some(written.len()),
+        _ => None,
+    }
+}
+
+#[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
+fn inflate(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    miniz_oxide::inflate::decompress_slice_iter_to_slice(out, core::iter::once(data), false, false)
+        .ok()
 }
 
 fn offset(base: u64, zz: u64, what: &'static str) -> Result<u64, DecodeError> {
