@@ -98,7 +98,9 @@ enum Frame {
 /// where each group starts.
 struct Groups {
     items: Vec<Item>,
-    first: Vec<usize>,
+    /// 32-bit, as the items are counted in [`Doc::load_sorted`]: half the
+    /// bytes of a table read at random.
+    first: Vec<u32>,
 }
 
 impl Groups {
@@ -110,7 +112,7 @@ impl Groups {
         // starts as group `g`'s start and serves as its write position,
         // which leaves it at the group's end, the next group's start: the
         // starts without a copy of them to move.
-        let mut first = alloc::vec![0usize; chains + 3];
+        let mut first = alloc::vec![0u32; chains + 3];
         for item in items {
             first[group(item) + 2] += 1;
         }
@@ -124,7 +126,7 @@ impl Groups {
         let mut out = alloc::vec![(0, 0, 0); items.len()];
         for item in items {
             let at = &mut first[group(item) + 1];
-            out[*at] = *item;
+            out[*at as usize] = *item;
             *at += 1;
         }
         first.pop();
@@ -136,7 +138,7 @@ impl Groups {
             let mut keys: Vec<u64> = Vec::new();
             for w in first.windows(2) {
                 if w[1] - w[0] > 1 {
-                    let group = &mut out[w[0]..w[1]];
+                    let group = &mut out[w[0] as usize..w[1] as usize];
                     keys.clear();
                     keys.extend(
                         group
@@ -154,7 +156,11 @@ impl Groups {
     }
 
     fn of(&self, group: usize) -> core::ops::Range<usize> {
-        self.first[group]..self.first[group + 1]
+        self.start(group)..self.start(group + 1)
+    }
+
+    fn start(&self, group: usize) -> usize {
+        self.first[group] as usize
     }
 }
 
@@ -270,6 +276,11 @@ impl Doc {
         if whole {
             doc.content = ops.take_text().filter(|t| t.len() == content_len)?;
         }
+        // Chains and pieces are fewer than characters, which fit 32 bits;
+        // deleted ranges could be more only in a history built to be.
+        if deleted.len() > u32::MAX as usize {
+            return None;
+        }
         let kids = Groups::new(&kids, chains.len(), true);
         let deleted = Groups::new(&deleted, chains.len(), true);
         let (spans, pieces) = layout(&doc, &chains, &kids, &deleted);
@@ -303,7 +314,7 @@ fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<
         pieces: Vec::with_capacity(chains.len() + 2 * deleted.items.len()),
     };
     let mut stack = alloc::vec![Frame::Kids {
-        next: kids.first[chains.len()],
+        next: kids.start(chains.len()),
         end: kids.items.len(),
     }];
     while let Some(frame) = stack.pop() {
@@ -319,7 +330,7 @@ fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<
                         chain,
                         from: 0,
                         byte: 0,
-                        kid: kids.first[chain as usize],
+                        kid: kids.start(chain as usize),
                     });
                 }
             }
@@ -330,7 +341,7 @@ fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<
                 kid,
             } => {
                 let c = &chains[chain as usize];
-                let last = kids.first[chain as usize + 1];
+                let last = kids.start(chain as usize + 1);
                 if kid == last {
                     out.emit(chain, c, (from, c.len), byte);
                     continue;
@@ -381,7 +392,7 @@ struct Layout<'a> {
     deleted: &'a Groups,
     /// Per chain, its first deleted range that may still matter: a chain
     /// is laid out front to back, so ranges that end before are done.
-    deleted_at: Vec<usize>,
+    deleted_at: Vec<u32>,
     spans: Vec<Span>,
     pieces: Vec<Item>,
 }
@@ -392,18 +403,18 @@ impl Layout<'_> {
     /// returns the byte after them.
     fn emit(&mut self, chain: u32, c: &Chain, (from, to): (u32, u32), mut byte: u32) -> u32 {
         let text = &self.doc.content[c.content as usize..];
-        let stop = self.deleted.first[chain as usize + 1];
+        let stop = self.deleted.start(chain as usize + 1);
         let mut at = from;
         while at < to {
             let skip = &mut self.deleted_at[chain as usize];
-            while *skip < stop && self.deleted.items[*skip].2 <= at {
+            while (*skip as usize) < stop && self.deleted.items[*skip as usize].2 <= at {
                 *skip += 1;
             }
             // The ranges are sorted by start and rarely overlap: whether
             // `at` is deleted, and until where that stays so, is a short scan.
             let mut deleted_until = None;
             let mut next_start = to;
-            for &(_, start, end) in &self.deleted.items[*skip..stop] {
+            for &(_, start, end) in &self.deleted.items[*skip as usize..stop] {
                 if start <= at && at < end {
                     deleted_until = Some(deleted_until.map_or(end, |u: u32| u.max(end)));
                 } else if start > at {

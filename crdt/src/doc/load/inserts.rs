@@ -130,7 +130,7 @@ mod tests {
 
     #[test]
     fn locate_matches_a_binary_search_whatever_the_hint() {
-        for n in 0..40u64 {
+        for n in (0..40u64).chain([255, 256, 257, 300]) {
             let mut inserts = Inserts::default();
             let starts: alloc::vec::Vec<u64> = (0..n).map(|i| 3 * i + 1).collect();
             for (i, &s) in starts.iter().enumerate() {
@@ -139,7 +139,13 @@ mod tests {
             for lamport in 0..3 * n + 3 {
                 let expected = starts.partition_point(|&s| s <= lamport).checked_sub(1);
                 for replica in [0, 1] {
-                    for h in 0..n as usize + 2 {
+                    let n = n as usize;
+                    let hints: alloc::vec::Vec<usize> = if n < 40 {
+                        (0..n + 2).collect()
+                    } else {
+                        alloc::vec![0, 1, n / 2, n - 1, n, n + 1]
+                    };
+                    for h in hints {
                         let mut hint: Hint = (replica, h);
                         assert_eq!(inserts.locate(lamport, &mut hint, 0), expected);
                         if let Some(i) = expected {
