@@ -6,9 +6,6 @@ use alloc::vec::Vec;
 
 use super::Deleted;
 
-/// Inserts per block of the lookup: the block is scanned, not searched.
-const BLOCK: usize = 16;
-
 /// One insert operation of a replica.
 #[derive(Clone, Copy)]
 struct Insert {
@@ -24,11 +21,13 @@ struct Insert {
 #[derive(Default)]
 pub(super) struct Inserts {
     list: Vec<Insert>,
-    /// The start of every [`BLOCK`]-th insert. A binary search over all
-    /// of `list` is a chain of dependent loads that misses the cache; this
-    /// is a sixteenth of its size, and the block it picks is a few
-    /// adjacent cache lines, compared all at once.
-    firsts: Vec<u64>,
+    /// Per bucket of `1 << shift` lamports, how many inserts start before
+    /// it. A binary search over `list` is a chain of dependent loads, many
+    /// of them cache misses; this table names the one or two inserts to
+    /// look at. It holds at most two entries per insert (plus a few): the
+    /// buckets widen as the lamports spread.
+    buckets: Vec<u32>,
+    shift: u32,
 }
 
 /// Where the last lookup of a kind landed: `(replica, index)`.
@@ -36,8 +35,18 @@ pub(super) type Hint = (u32, usize);
 
 impl Inserts {
     pub(super) fn push(&mut self, start: u64, len: u32, chain: u32) {
-        if self.list.len().is_multiple_of(BLOCK) {
-            self.firsts.push(start);
+        // Inserts come in lamport order: every bucket up to this start's
+        // begins after all the inserts before it.
+        let n = self.list.len() as u32;
+        while (start >> self.shift) as usize >= 2 * self.list.len() + 64 {
+            // Twice as wide: bucket `b` now begins where `2b` did.
+            self.shift += 1;
+            let halved: Vec<u32> = self.buckets.iter().step_by(2).copied().collect();
+            self.buckets = halved;
+        }
+        let bucket = (start >> self.shift) as usize;
+        if self.buckets.len() <= bucket {
+            self.buckets.resize(bucket + 1, n);
         }
         self.list.push(Insert { start, len, chain });
     }
@@ -63,19 +72,15 @@ impl Inserts {
             // The newest insert: what was just typed, and what a backspace takes.
             _ if list.last().is_some_and(|last| last.start <= lamport) => list.len() - 1,
             _ => {
-                let block = self
-                    .firsts
-                    .partition_point(|&s| s <= lamport)
-                    .checked_sub(1)?;
-                let from = block * BLOCK;
-                let to = list.len().min(from + BLOCK);
-                // Counted rather than searched: no branch to mispredict and
-                // no load waiting for the one before.
-                let below = list[from..to]
-                    .iter()
-                    .map(|i| usize::from(i.start <= lamport))
-                    .sum::<usize>();
-                from + below - 1
+                // Past the table, the newest insert was the answer above.
+                let bucket = usize::try_from(lamport >> self.shift).ok()?;
+                let from = *self.buckets.get(bucket)? as usize;
+                let to = self
+                    .buckets
+                    .get(bucket + 1)
+                    .map_or(list.len(), |&to| to as usize);
+                let starting = list[from..to].partition_point(|i| i.start <= lamport);
+                (from + starting).checked_sub(1)?
             }
         };
         *hint = (replica, i);
@@ -127,39 +132,54 @@ impl Inserts {
 #[cfg(test)]
 mod tests {
     use super::{Hint, Inserts};
+    use alloc::vec::Vec;
 
-    #[test]
-    fn locate_matches_a_binary_search_whatever_the_hint() {
-        for n in (0..40u64).chain([255, 256, 257, 300]) {
-            let mut inserts = Inserts::default();
-            let starts: alloc::vec::Vec<u64> = (0..n).map(|i| 3 * i + 1).collect();
-            for (i, &s) in starts.iter().enumerate() {
-                inserts.push(s, 2, i as u32);
-            }
-            for lamport in 0..3 * n + 3 {
-                let expected = starts.partition_point(|&s| s <= lamport).checked_sub(1);
-                for replica in [0, 1] {
-                    let n = n as usize;
-                    let hints: alloc::vec::Vec<usize> = if n < 40 {
-                        (0..n + 2).collect()
-                    } else {
-                        alloc::vec![0, 1, n / 2, n - 1, n, n + 1]
-                    };
-                    for h in hints {
-                        let mut hint: Hint = (replica, h);
-                        assert_eq!(inserts.locate(lamport, &mut hint, 0), expected);
-                        if let Some(i) = expected {
-                            assert_eq!(hint, (0, i));
-                            let inside = lamport - starts[i] < 2;
-                            let found = inserts.find(i, lamport);
-                            assert_eq!(
-                                found,
-                                inside.then_some((i as u32, (lamport - starts[i]) as u32))
-                            );
-                        }
+    /// Inserts starting at `starts` (of two characters each) answer every
+    /// lookup as a binary search over all of them would.
+    fn check(starts: &[u64]) {
+        let mut inserts = Inserts::default();
+        for (i, &s) in starts.iter().enumerate() {
+            inserts.push(s, 2, i as u32);
+        }
+        let n = starts.len();
+        let mut probes: Vec<u64> = starts
+            .iter()
+            .flat_map(|&s| [s - 1, s, s + 1, s + 2])
+            .collect();
+        probes.extend([0, u64::MAX >> 8, u64::MAX]);
+        let hints: Vec<usize> = if n < 40 {
+            (0..n + 2).collect()
+        } else {
+            alloc::vec![0, 1, n / 2, n - 1, n, n + 1]
+        };
+        for lamport in probes {
+            let expected = starts.partition_point(|&s| s <= lamport).checked_sub(1);
+            for replica in [0, 1] {
+                for &h in &hints {
+                    let mut hint: Hint = (replica, h);
+                    assert_eq!(inserts.locate(lamport, &mut hint, 0), expected, "{lamport}");
+                    if let Some(i) = expected {
+                        assert_eq!(hint, (0, i));
+                        let inside = lamport - starts[i] < 2;
+                        let found = inserts.find(i, lamport);
+                        let offset = (lamport - starts[i]) as u32;
+                        assert_eq!(found, inside.then_some((i as u32, offset)));
                     }
                 }
             }
         }
+    }
+
+    #[test]
+    fn locate_matches_a_binary_search_whatever_the_hint() {
+        for n in (0..40u64).chain([255, 256, 257, 300]) {
+            // Evenly spread, as typing is.
+            check(&(0..n).map(|i| 3 * i + 1).collect::<Vec<_>>());
+            // Ever wider gaps, up to the largest lamport, which widen the
+            // buckets again and again.
+            let spread: Vec<u64> = (0..n).map(|i| 1 + i * i * i * 7 + i % 3).collect();
+            check(&spread);
+        }
+        check(&[1, 5, 1 << 20, (1 << 20) + 3, crate::id::MAX_SAFE - 4]);
     }
 }
