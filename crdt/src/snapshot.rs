@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use crate::doc::Doc;
-use crate::doc::load::{Each, Source};
+use crate::doc::load::{self, Each, Source};
 use crate::error::{DecodeError, Error};
 use crate::id::{Id, MAX_SAFE};
 use crate::op::{Body, InsertOp, Op, Raw};
@@ -181,7 +181,9 @@ impl Doc {
             })
             .sum();
         let sizes = (snapshot.ops.len(), text);
-        if let Some(doc) = Doc::load_sorted(replica_id, &mut Each(snapshot.ops.iter()), sizes) {
+        // The rare way in: one copy of the loop for it, through `dyn`.
+        let each: &mut dyn Source = &mut Each(snapshot.ops.iter());
+        if let Some(doc) = Doc::load_sorted(replica_id, each, sizes) {
             return Ok(doc);
         }
         Doc::integrate_all(replica_id, &snapshot.ops)
@@ -210,7 +212,7 @@ impl Doc {
         // which reports it precisely.
         let mut cols = Columns::open(bytes)?;
         let sizes = (cols.left.min(bytes.len()), cols.text.len());
-        let loaded = Doc::load_sorted(replica_id, &mut cols, sizes);
+        let loaded = Doc::load_sorted(replica_id, load::source(&mut cols), sizes);
         if let Some(doc) = loaded
             && !cols.failed
             && cols.finish().is_ok()
@@ -242,6 +244,7 @@ struct Columns {
 }
 
 impl Source for Columns {
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn next_raw(&mut self) -> Option<Raw<'_>> {
         if self.left == 0 || self.failed {
             return None;

@@ -43,10 +43,25 @@ pub(crate) trait Source {
     }
 }
 
+/// The source as [`Doc::load_sorted`] takes it: natively the type itself,
+/// so that reading an operation is inlined into the loop (through a
+/// `dyn Source`, each operation is written to memory and read back); in
+/// the `.wasm`, sized for space, one copy of the loop for every source.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn source<S: Source>(source: &mut S) -> &mut S {
+    source
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn source<S: Source>(source: &mut S) -> &mut dyn Source {
+    source
+}
+
 /// Operations in memory (`Op`s, or references to them) as a [`Source`].
 pub(crate) struct Each<'a, T>(pub core::slice::Iter<'a, T>);
 
 impl<T: Borrow<Op>> Source for Each<'_, T> {
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn next_raw(&mut self) -> Option<Raw<'_>> {
         self.0.next().map(|op| Raw::of(op.borrow()))
     }
@@ -169,9 +184,9 @@ impl Doc {
     /// sorted by `(lamport, replica_id)`; `None` for anything else. `(n,
     /// text)` are their number and UTF-8 length, so that the arrays are
     /// allocated once.
-    pub(crate) fn load_sorted(
+    pub(crate) fn load_sorted<S: Source + ?Sized>(
         replica_id: u64,
-        ops: &mut dyn Source,
+        ops: &mut S,
         (n, text): (usize, usize),
     ) -> Option<Doc> {
         let mut doc = Doc::new(replica_id).ok()?;
