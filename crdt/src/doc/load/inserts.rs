@@ -25,8 +25,11 @@ pub(super) struct Inserts {
     /// it. A binary search over `list` is a chain of dependent loads, many
     /// of them cache misses; this table names the one or two inserts to
     /// look at. It holds at most two entries per insert (plus a few): the
-    /// buckets widen as the lamports spread.
+    /// buckets widen as the lamports spread. Native builds only: the
+    /// `.wasm`, sized for space, searches `list`.
+    #[cfg(not(target_arch = "wasm32"))]
     buckets: Vec<u32>,
+    #[cfg(not(target_arch = "wasm32"))]
     shift: u32,
 }
 
@@ -35,20 +38,47 @@ pub(super) type Hint = (u32, usize);
 
 impl Inserts {
     pub(super) fn push(&mut self, start: u64, len: u32, chain: u32) {
+        #[cfg(not(target_arch = "wasm32"))]
+        self.open_buckets(start);
+        self.list.push(Insert { start, len, chain });
+    }
+
+    /// Fills the table up to the bucket of `start`, the next insert's.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn open_buckets(&mut self, start: u64) {
         // Inserts come in lamport order: every bucket up to this start's
         // begins after all the inserts before it.
         let n = self.list.len() as u32;
         while (start >> self.shift) as usize >= 2 * self.list.len() + 64 {
             // Twice as wide: bucket `b` now begins where `2b` did.
             self.shift += 1;
-            let halved: Vec<u32> = self.buckets.iter().step_by(2).copied().collect();
-            self.buckets = halved;
+            let half = self.buckets.len().div_ceil(2);
+            for b in 0..half {
+                self.buckets[b] = self.buckets[2 * b];
+            }
+            self.buckets.truncate(half);
         }
-        let bucket = (start >> self.shift) as usize;
-        if self.buckets.len() <= bucket {
-            self.buckets.resize(bucket + 1, n);
+        while self.buckets.len() <= (start >> self.shift) as usize {
+            self.buckets.push(n);
         }
-        self.list.push(Insert { start, len, chain });
+    }
+
+    /// The inserts among which the last to start at or before `lamport`
+    /// is, or the one before them; `lamport` is below the newest start.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn candidates(&self, lamport: u64) -> Option<(usize, usize)> {
+        let bucket = usize::try_from(lamport >> self.shift).ok()?;
+        let from = *self.buckets.get(bucket)? as usize;
+        let to = self
+            .buckets
+            .get(bucket + 1)
+            .map_or(self.list.len(), |&to| to as usize);
+        Some((from, to))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn candidates(&self, _: u64) -> Option<(usize, usize)> {
+        Some((0, self.list.len()))
     }
 
     /// `(lamport, chain)` of each insert, in order.
@@ -72,13 +102,7 @@ impl Inserts {
             // The newest insert: what was just typed, and what a backspace takes.
             _ if list.last().is_some_and(|last| last.start <= lamport) => list.len() - 1,
             _ => {
-                // Past the table, the newest insert was the answer above.
-                let bucket = usize::try_from(lamport >> self.shift).ok()?;
-                let from = *self.buckets.get(bucket)? as usize;
-                let to = self
-                    .buckets
-                    .get(bucket + 1)
-                    .map_or(list.len(), |&to| to as usize);
+                let (from, to) = self.candidates(lamport)?;
                 let starting = list[from..to].partition_point(|i| i.start <= lamport);
                 (from + starting).checked_sub(1)?
             }
