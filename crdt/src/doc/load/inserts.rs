@@ -49,7 +49,8 @@ impl Inserts {
         // Inserts come in lamport order: every bucket up to this start's
         // begins after all the inserts before it.
         let n = self.list.len() as u32;
-        while (start >> self.shift) as usize >= 2 * self.list.len() + 64 {
+        // Compared as `u64`: a lamport need not fit a 32-bit `usize`.
+        while start >> self.shift >= 2 * self.list.len() as u64 + 64 {
             // Twice as wide: bucket `b` now begins where `2b` did.
             self.shift += 1;
             let half = self.buckets.len().div_ceil(2);
