@@ -10,8 +10,8 @@ use crate::op::{DeleteOp, InsertOp, Op};
 
 const NO_PARENT: u32 = u32::MAX;
 
-/// A run of consecutive units of one replica. Kept flat (48 bytes) because a
-/// long document holds tens of thousands of them.
+/// A run of consecutive units of one replica, as the log takes and gives
+/// it; it stores each as a [`Packed`] run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Run {
     pub seq: u64,
@@ -109,62 +109,178 @@ pub(crate) enum Unit {
     },
 }
 
+/// A run as the log stores it, 32 bytes instead of [`Run`]'s 48: its
+/// sequence number is where the previous run ended (a replica's units are
+/// logged without gaps from 0), its length fits 32 bits (see
+/// [`Runs::push`]), and a delete, which has no text, keeps its direction
+/// where an insert keeps its text's offset, `bytes` being 0 only for
+/// deletes (an inserted character takes at least one byte).
+#[derive(Clone, Copy, Debug)]
+struct Packed {
+    lamport: u64,
+    ref_lamport: u64,
+    len: u32,
+    ref_replica: u32,
+    /// Insert: the text's offset in the content arena. Delete: 1 when reversed.
+    content: u32,
+    bytes: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Packed>() == 32);
+
+impl Packed {
+    fn new(run: &Run) -> Packed {
+        debug_assert!(run.kind != Kind::Insert || run.bytes > 0);
+        Packed {
+            lamport: run.lamport,
+            ref_lamport: run.ref_lamport,
+            len: run.len as u32,
+            ref_replica: run.ref_replica,
+            content: match run.kind {
+                Kind::Insert => run.content,
+                Kind::Delete => 0,
+                Kind::DeleteReversed => 1,
+            },
+            bytes: run.bytes,
+        }
+    }
+
+    fn unpack(&self, seq: u64) -> Run {
+        let (kind, content) = match (self.bytes, self.content) {
+            (0, 0) => (Kind::Delete, 0),
+            (0, _) => (Kind::DeleteReversed, 0),
+            (_, content) => (Kind::Insert, content),
+        };
+        Run {
+            seq,
+            lamport: self.lamport,
+            len: u64::from(self.len),
+            ref_lamport: self.ref_lamport,
+            ref_replica: self.ref_replica,
+            content,
+            bytes: self.bytes,
+            kind,
+        }
+    }
+}
+
 /// Runs kept in chunks of [`CHUNK`]: a log that grows by doubling holds up
 /// to twice the memory its runs need (a third of a long document's heap),
 /// one that grows a chunk at a time at most one chunk more.
 const CHUNK: usize = 256;
 
-/// One replica's runs in sequence order, chunked; every chunk but the last
-/// is full, so run `i` is at `chunks[i / CHUNK][i % CHUNK]`.
+#[derive(Clone, Debug)]
+struct Chunk {
+    /// The sequence number of the first run, for finding a run by seq.
+    seq: u64,
+    runs: Vec<Packed>,
+}
+
+/// One replica's runs in sequence order, chunked.
 #[derive(Clone, Debug, Default)]
 struct Runs {
-    chunks: Vec<Vec<Run>>,
+    chunks: Vec<Chunk>,
+    /// The sequence number after the last run.
+    end: u64,
 }
 
 impl Runs {
     fn len(&self) -> usize {
-        self.chunks
-            .last()
-            .map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
+        self.chunks.iter().map(|c| c.runs.len()).sum()
     }
 
-    fn last_mut(&mut self) -> Option<&mut Run> {
-        self.chunks.last_mut().and_then(|c| c.last_mut())
-    }
-
-    fn push(&mut self, run: Run) {
+    /// Appends `run`, which starts at [`Runs::end`], joining it to the last
+    /// run when it continues it.
+    fn push(&mut self, replica: u32, run: Run) {
+        debug_assert_eq!(run.seq, self.end);
+        self.end = run.end();
+        if let Some(last) = self.chunks.last_mut().and_then(|c| c.runs.last_mut()) {
+            // An insert joins an insert in place, without unpacking; only
+            // deletes, rarer and with directions to weigh, go through `join`.
+            // The seqs continue, as every run's do.
+            if run.kind == Kind::Insert {
+                if last.bytes != 0
+                    && last.lamport + u64::from(last.len) == run.lamport
+                    && run.ref_replica == replica
+                    && run.ref_lamport + 1 == run.lamport
+                    && last.content + last.bytes == run.content
+                    && let Some(len) = u32::try_from(run.len)
+                        .ok()
+                        .and_then(|n| last.len.checked_add(n))
+                {
+                    last.len = len;
+                    last.bytes += run.bytes;
+                    return;
+                }
+            } else if last.bytes == 0 {
+                let mut joined = last.unpack(run.seq - u64::from(last.len));
+                if join(&mut joined, &run, replica, true) && joined.len <= u64::from(u32::MAX) {
+                    *last = Packed::new(&joined);
+                    return;
+                }
+            }
+        }
+        if run.len > u64::from(u32::MAX) {
+            return self.push_long(replica, run);
+        }
         match self.chunks.last_mut() {
-            Some(c) if c.len() < CHUNK => c.push(run),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(run);
-                self.chunks.push(chunk);
+            Some(c) if c.runs.len() < CHUNK => c.runs.push(Packed::new(&run)),
+            _ => self.push_chunk(Packed::new(&run), run.seq),
+        }
+    }
+
+    /// An insert's length fits 32 bits, as its bytes do. A delete's does
+    /// too unless it names more characters than a document holds; such a
+    /// run is kept as several.
+    #[cold]
+    fn push_long(&mut self, replica: u32, mut run: Run) {
+        let max = u64::from(u32::MAX);
+        while run.len > max {
+            let mut head = run;
+            head.len = max;
+            if run.kind == Kind::DeleteReversed {
+                head.ref_lamport += run.len - max;
+            }
+            self.push_chunk(Packed::new(&head), run.seq);
+            run = skip_units(&run, max, replica);
+        }
+        self.push_chunk(Packed::new(&run), run.seq);
+    }
+
+    fn push_chunk(&mut self, packed: Packed, seq: u64) {
+        match self.chunks.last_mut() {
+            Some(c) if c.runs.len() < CHUNK => c.runs.push(packed),
+            last => {
+                // A replica's first chunk grows by doubling up to CHUNK: most
+                // replicas of a shared document log only a few runs.
+                let mut runs = match last {
+                    Some(_) => Vec::with_capacity(CHUNK),
+                    None => Vec::new(),
+                };
+                runs.push(packed);
+                self.chunks.push(Chunk { seq, runs });
             }
         }
     }
 
-    /// The index of the first run for which `pred` is false (`pred` is true
-    /// for a prefix), as [`slice::partition_point`].
-    fn partition_point(&self, pred: impl Fn(&Run) -> bool) -> usize {
+    /// The runs from the one holding unit `seq` on, in order.
+    fn from(&self, seq: u64) -> impl Iterator<Item = Run> + '_ {
         let c = self
             .chunks
-            .partition_point(|chunk| chunk.last().is_some_and(&pred));
-        match self.chunks.get(c) {
-            Some(chunk) => c * CHUNK + chunk.partition_point(pred),
-            None => self.len(),
-        }
-    }
-
-    /// Runs `start..end` in order.
-    fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &Run> + '_ {
-        let first = start / CHUNK;
+            .partition_point(|c| c.seq <= seq)
+            .saturating_sub(1);
+        let mut at = self.chunks.get(c).map_or(0, |c| c.seq);
         self.chunks
-            .get(first..)
+            .get(c..)
             .unwrap_or_default()
             .iter()
-            .flatten()
-            .skip(start % CHUNK)
-            .take(end.saturating_sub(start))
+            .flat_map(|c| &c.runs)
+            .map(move |p| {
+                let run = p.unpack(at);
+                at = run.end();
+                run
+            })
+            .skip_while(move |r| r.end() <= seq)
     }
 }
 
@@ -186,13 +302,7 @@ impl OpLog {
     /// Appends the next run of `replica`, joining it to the previous run when
     /// it continues it.
     pub(crate) fn push(&mut self, replica: u32, run: Run) {
-        let runs = &mut self.runs[replica as usize];
-        if let Some(last) = runs.last_mut()
-            && join(last, &run, replica, true)
-        {
-            return;
-        }
-        runs.push(run);
+        self.runs[replica as usize].push(replica, run);
     }
 
     /// The units of `replica` from `seq` on, as far as the log goes.
@@ -203,12 +313,10 @@ impl OpLog {
         ids: &'a [u64],
         content: &'a str,
     ) -> impl Iterator<Item = Unit> + 'a {
-        let runs = &self.runs[replica as usize];
-        let start = runs.partition_point(|r| r.end() <= seq);
-        runs.range(start, runs.len()).flat_map(move |run| {
+        self.runs[replica as usize].from(seq).flat_map(move |run| {
             let skip = seq.saturating_sub(run.seq);
-            let mut chars = text_of(run, content).chars().skip(skip as usize);
-            (skip..run.len).map(move |i| unit_of(run, i, chars.next(), ids, replica))
+            let mut chars = text_of(&run, content).chars().skip(skip as usize);
+            (skip..run.len).map(move |i| unit_of(&run, i, chars.next(), ids, replica))
         })
     }
 
@@ -221,15 +329,12 @@ impl OpLog {
         content: &str,
         out: &mut Vec<Op>,
     ) {
-        let runs = &self.runs[replica as usize];
-        let start = runs.partition_point(|r| r.end() <= from);
-        let end = runs.partition_point(|r| r.seq < to);
+        let runs = self.runs[replica as usize].from(from);
         let mut current: Option<Run> = None;
         let mut text = String::new();
-        for run in runs.range(start, end) {
+        for mut run in runs.take_while(|r| r.seq < to) {
             // Cut the run to `from..to`, then join it to the previous one
             // when the arena kept them apart but the units continue.
-            let mut run = *run;
             let mut piece = text_of(&run, content);
             if run.end() > to {
                 let keep = to - run.seq;
@@ -426,5 +531,69 @@ fn join(prev: &mut Run, next: &Run, replica: u32, in_arena: bool) -> bool {
             prev.len += next.len;
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDS: [u64; 2] = [7, 9];
+
+    fn targets(log: &OpLog, seq: u64, n: usize) -> Vec<u64> {
+        log.units(0, seq, &IDS, "")
+            .take(n)
+            .map(|u| match u {
+                Unit::Delete { target, .. } => target.lamport,
+                Unit::Insert { .. } => panic!("an insert in a log of deletes"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_delete_longer_than_32_bits_keeps_every_target() {
+        let len = (1u64 << 32) + 3;
+        let mut log = OpLog::default();
+        log.add_replica();
+        log.push(0, Run::delete(0, 10, len, (1, 100), true));
+        log.push(0, Run::delete(len, 10 + len, 2, (1, 100 + len), false));
+        assert_eq!(log.run_count(), 3);
+        // Unit i of a reversed run of `len` from 100 deletes 100 + len - 1 - i.
+        let cut = u64::from(u32::MAX);
+        let expect: Vec<u64> = (cut - 2..cut + 2).map(|i| 100 + len - 1 - i).collect();
+        assert_eq!(targets(&log, cut - 2, 4), expect);
+        assert_eq!(targets(&log, len - 1, 3), [100, 100 + len, 101 + len]);
+    }
+
+    #[test]
+    fn runs_are_found_by_seq_across_chunks() {
+        // Deletes of every other character: no two runs join.
+        let mut log = OpLog::default();
+        log.add_replica();
+        let mut seq = 0;
+        for i in 0..1000u64 {
+            let len = i % 3 + 1;
+            log.push(0, Run::delete(seq, 5 + seq, len, (1, 3 * seq), false));
+            seq += len;
+        }
+        assert_eq!(log.run_count(), 1000);
+        for from in [0, 1, 255, 256, 511, 700, seq - 1] {
+            let first = log.units(0, from, &IDS, "").next();
+            let base = (0..1000u64).map(|i| i % 3 + 1).scan(0, |s, l| {
+                let start = *s;
+                *s += l;
+                Some((start, l))
+            });
+            let (start, _) = base.into_iter().find(|&(s, l)| s + l > from).unwrap();
+            let want = Id::new(3 * start + (from - start), IDS[1]);
+            assert_eq!(
+                first,
+                Some(Unit::Delete {
+                    lamport: 5 + from,
+                    target: want
+                })
+            );
+        }
+        assert_eq!(log.units(0, seq, &IDS, "").next(), None);
     }
 }
