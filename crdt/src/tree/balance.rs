@@ -5,6 +5,13 @@ use alloc::boxed::Box;
 
 use super::{LEAF_CAP, Leaf, NODE_CAP, NONE, Node, Span, Tree};
 
+/// A leaf that deletes leave under this many spans is joined with a
+/// neighbour...
+const JOIN_BELOW: usize = LEAF_CAP / 2;
+/// ...when the two fit in this many, leaving room for the spans an edit's
+/// split pieces add before the leaf splits again.
+const JOIN_UPTO: usize = LEAF_CAP - 8;
+
 impl Tree {
     /// Moves the spans from `half` on into a new leaf placed after this one.
     pub(super) fn split_leaf(&mut self, leaf: u32, half: usize) -> u32 {
@@ -22,28 +29,12 @@ impl Tree {
         old.len = half as u8;
         old.next = new_id;
         let (mut mc, mut mu) = (0u32, 0u32);
-        // Spans cut apart by deletes have adjacent lamports: sorting the
-        // moved ranges and joining neighbours turns most of a split's index
-        // updates into one.
-        let mut ranges = [(0u32, 0u64, 0u64); LEAF_CAP];
-        for (r, s) in ranges.iter_mut().zip(&new.spans[..new.len as usize]) {
+        for s in &new.spans[..new.len as usize] {
             let (c, u) = s.visible();
             mc += c;
             mu += u;
-            *r = (s.replica, s.lamport, s.lamport + u64::from(s.len()));
         }
-        let ranges = &mut ranges[..new.len as usize];
-        ranges.sort_unstable();
-        let mut current = ranges[0];
-        for &(replica, start, end) in &ranges[1..] {
-            if replica == current.0 && start == current.2 {
-                current.2 = end;
-            } else {
-                self.index.set(current.0, current.1, current.2, new_id);
-                current = (replica, start, end);
-            }
-        }
-        self.index.set(current.0, current.1, current.2, new_id);
+        self.point_index(&new.spans[..new.len as usize], new_id);
         new.chars = mc;
         self.leaves[leaf as usize].chars -= mc;
         self.leaves.push(new);
@@ -164,6 +155,124 @@ impl Tree {
         }
     }
 
+    /// Points the index at `leaf` for every character of `spans`. Spans cut
+    /// apart by deletes have adjacent lamports: sorting the ranges and
+    /// joining neighbours turns most of the updates into one.
+    fn point_index(&mut self, spans: &[Span], leaf: u32) {
+        let mut ranges = [(0u32, 0u64, 0u64); LEAF_CAP];
+        for (r, s) in ranges.iter_mut().zip(spans) {
+            *r = (s.replica, s.lamport, s.lamport + u64::from(s.len()));
+        }
+        let ranges = &mut ranges[..spans.len()];
+        if !ranges.is_sorted() {
+            ranges.sort_unstable();
+        }
+        let Some(&first) = ranges.first() else {
+            return;
+        };
+        let mut current = first;
+        for &(replica, start, end) in &ranges[1..] {
+            if replica == current.0 && start == current.2 {
+                current.2 = end;
+            } else {
+                self.index.set(current.0, current.1, current.2, leaf);
+                current = (replica, start, end);
+            }
+        }
+        self.index.set(current.0, current.1, current.2, leaf);
+    }
+
+    /// Joins `leaf` with a neighbour under the same parent when deletes have
+    /// left it under-full and the two fit in one leaf with room to spare.
+    /// Deletes join spans and nothing splits them again, so without this the
+    /// leaves of a long-edited document stay about half empty. Cursors into
+    /// either leaf are stale afterwards.
+    pub(super) fn join_leaf(&mut self, leaf: u32) {
+        let l = &self.leaves[leaf as usize];
+        let len = l.len as usize;
+        if len >= JOIN_BELOW {
+            return;
+        }
+        let node = &self.nodes[l.parent as usize];
+        let slot = l.slot as usize;
+        let fits = |other: u32| len + self.leaves[other as usize].len as usize <= JOIN_UPTO;
+        if slot + 1 < node.len as usize && fits(node.children[slot + 1]) {
+            self.absorb_next(leaf);
+        } else if slot > 0 && fits(node.children[slot - 1]) {
+            self.absorb_next(node.children[slot - 1]);
+        }
+    }
+
+    /// Moves the spans of the leaf after `leaf` under the same parent into
+    /// `leaf` and frees it. The left one stays, so leaf 0 stays first.
+    fn absorb_next(&mut self, leaf: u32) {
+        let l = &self.leaves[leaf as usize];
+        let (parent, slot) = (l.parent, l.slot as usize);
+        let next = self.nodes[parent as usize].children[slot + 1];
+        let n = &self.leaves[next as usize];
+        let (spans, len, chars, after) = (n.spans, n.len as usize, n.chars, n.next);
+        let l = &mut self.leaves[leaf as usize];
+        let at = l.len as usize;
+        // The spans at the seam may continue each other: a delete that ran
+        // across it joins them here.
+        let skip = usize::from(at > 0 && l.spans[at - 1].joins(&spans[0]));
+        if skip == 1 {
+            l.spans[at - 1].absorb(&spans[0]);
+        }
+        l.spans[at..at + len - skip].copy_from_slice(&spans[skip..len]);
+        l.len += (len - skip) as u8;
+        l.chars += chars;
+        l.next = after;
+        self.point_index(&spans[..len], leaf);
+        let node = &mut self.nodes[parent as usize];
+        let count = node.len as usize;
+        node.chars[slot] += node.chars[slot + 1];
+        node.utf16[slot] += node.utf16[slot + 1];
+        node.children.copy_within(slot + 2..count, slot + 1);
+        node.chars.copy_within(slot + 2..count, slot + 1);
+        node.utf16.copy_within(slot + 2..count, slot + 1);
+        node.len -= 1;
+        let moved = node.children;
+        for (i, &child) in moved.iter().enumerate().take(count - 1).skip(slot + 1) {
+            self.set_parent(child, parent, i, true);
+        }
+        self.free_leaf(next);
+        self.cache.set((NONE, 0));
+    }
+
+    /// Drops leaf `gone`, no longer in the tree, from the arena: the last
+    /// leaf moves into its place. The index may still send ids that do not
+    /// exist to the old number; [`Tree::locate`] checks the leaf it names.
+    fn free_leaf(&mut self, gone: u32) {
+        self.leaves.swap_remove(gone as usize);
+        let Some(l) = self.leaves.get(gone as usize) else {
+            return;
+        };
+        let (parent, slot, len) = (l.parent, l.slot as usize, l.len as usize);
+        let spans = l.spans;
+        self.nodes[parent as usize].children[slot] = gone;
+        let before = self.leaf_before(gone);
+        self.leaves[before as usize].next = gone;
+        self.point_index(&spans[..len], gone);
+    }
+
+    /// The leaf before `leaf` (which is not the first) in document order.
+    fn leaf_before(&self, leaf: u32) -> u32 {
+        let l = &self.leaves[leaf as usize];
+        let (mut node, mut slot) = (l.parent, l.slot as usize);
+        while slot == 0 {
+            let n = &self.nodes[node as usize];
+            (node, slot) = (n.parent, n.slot as usize);
+        }
+        let n = &self.nodes[node as usize];
+        let (mut child, mut leaves) = (n.children[slot - 1], n.leaf_children);
+        while !leaves {
+            let n = &self.nodes[child as usize];
+            (child, leaves) = (n.children[n.len as usize - 1], n.leaf_children);
+        }
+        child
+    }
+
     /// Adds signed deltas to the counts on the path from `leaf` to the root.
     pub(super) fn add_counts(&mut self, leaf: u32, chars: i64, utf16: i64) {
         if chars == 0 && utf16 == 0 {
@@ -181,5 +290,43 @@ impl Tree {
             node.utf16[slot] = (i64::from(node.utf16[slot]) + utf16) as u32;
             (parent, slot) = (node.parent, node.slot as usize);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::String;
+
+    use super::super::{MAX_SPAN, Span, Tree};
+
+    /// Deletes the character at visible position `pos`, checking the tree.
+    fn delete(tree: &mut Tree, pos: usize, content: &str) {
+        let c = tree.find_char(pos);
+        assert_eq!(tree.delete_at(c, 1, content), 1);
+        tree.check().unwrap();
+    }
+
+    #[test]
+    fn leaves_emptied_by_deletes_are_joined_and_freed() {
+        let n = MAX_SPAN as usize;
+        let content: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let mut tree = Tree::default();
+        let span = Span::new(0, 0, 0, (n as u32, n as u32, n as u32), false);
+        tree.integrate(None, span, (0, 1), &[1], &content);
+        // Every other character deleted: a span per character, many leaves.
+        for pos in 0..n / 2 {
+            delete(&mut tree, pos + 1, &content);
+        }
+        let fragmented = tree.leaves.len();
+        assert!(fragmented > n / 32, "{fragmented} leaves");
+        // The rest deleted from the end: spans join, leaves empty and merge.
+        for pos in (0..n / 2).rev() {
+            delete(&mut tree, pos, &content);
+        }
+        assert_eq!(tree.len_chars(), 0);
+        // Leaves join only under one parent: one span is left per leaf.
+        let leaves = tree.leaves.len();
+        assert!(leaves < fragmented / 4, "{leaves} of {fragmented} leaves");
+        assert_eq!(tree.spans().count(), leaves);
     }
 }

@@ -20,6 +20,13 @@ impl Tree {
         if chained != in_order {
             return Err(format!("leaf chain {chained:?} != tree order {in_order:?}"));
         }
+        if in_order.len() != self.leaves.len() {
+            return Err(format!(
+                "{} leaves, {} in the tree",
+                self.leaves.len(),
+                in_order.len()
+            ));
+        }
         let mut total = 0u64;
         for &leaf in &in_order {
             let l = &self.leaves[leaf as usize];

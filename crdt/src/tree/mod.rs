@@ -161,7 +161,9 @@ impl Tree {
     /// Finds the character `(replica, lamport)`.
     pub(crate) fn locate(&self, replica: u32, lamport: u64) -> Option<Cursor> {
         let leaf = self.index.leaf_of(replica, lamport)?;
-        let l = &self.leaves[leaf as usize];
+        // For an id that does not exist the index may name a leaf that was
+        // freed, past the arena's end.
+        let l = self.leaves.get(leaf as usize)?;
         l.spans[..l.len as usize]
             .iter()
             .position(|s| {
