@@ -109,16 +109,20 @@ pub(crate) enum Unit {
     },
 }
 
-/// A run as the log stores it, 32 bytes instead of [`Run`]'s 48: its
+/// A run as the log stores it, 24 bytes instead of [`Run`]'s 48: its
 /// sequence number is where the previous run ended (a replica's units are
-/// logged without gaps from 0), its length fits 32 bits (see
-/// [`Runs::push`]), and a delete, which has no text, keeps its direction
-/// where an insert keeps its text's offset, `bytes` being 0 only for
-/// deletes (an inserted character takes at least one byte).
+/// logged without gaps from 0), its lamport is an offset from its chunk's
+/// first, its reference an offset back from its lamport, its length fits 32
+/// bits (see [`Runs::push`]), and a delete, which has no text, keeps its
+/// direction where an insert keeps its text's offset, `bytes` being 0 only
+/// for deletes (an inserted character takes at least one byte).
 #[derive(Clone, Copy, Debug)]
 struct Packed {
-    lamport: u64,
-    ref_lamport: u64,
+    /// Above the chunk's [`Chunk::lamport`].
+    lamport: u32,
+    /// `lamport - ref_lamport`, or [`WIDE`] when that does not fit (the
+    /// reference is then in [`Chunk::wide`]). 0 for an insert at the start.
+    back: u32,
     len: u32,
     ref_replica: u32,
     /// Insert: the text's offset in the content arena. Delete: 1 when reversed.
@@ -126,14 +130,74 @@ struct Packed {
     bytes: u32,
 }
 
-const _: () = assert!(core::mem::size_of::<Packed>() == 32);
+const _: () = assert!(core::mem::size_of::<Packed>() == 24);
 
-impl Packed {
-    fn new(run: &Run) -> Packed {
-        debug_assert!(run.kind != Kind::Insert || run.bytes > 0);
-        Packed {
+/// [`Packed::back`] of a reference that is not a little below the run: a
+/// peer's clock far ahead, or a malformed history.
+const WIDE: u32 = u32::MAX;
+
+/// Runs kept in chunks of at most [`CHUNK`]: a log that grows by doubling
+/// holds up to twice the memory its runs need (a third of a long
+/// document's heap), one that grows a chunk at a time at most one chunk
+/// more.
+const CHUNK: usize = 256;
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    /// The sequence number of the first run, for finding a run by seq.
+    seq: u64,
+    /// The first run's lamport; the chunk holds runs up to 2^32 above it.
+    lamport: u64,
+    runs: Vec<Packed>,
+    /// `(run, ref_lamport)` of the runs whose reference is [`WIDE`], in
+    /// run order; almost always empty.
+    wide: Vec<(u32, u64)>,
+}
+
+impl Chunk {
+    fn new(run: &Run, capacity: usize) -> Chunk {
+        let mut chunk = Chunk {
+            seq: run.seq,
             lamport: run.lamport,
-            ref_lamport: run.ref_lamport,
+            runs: Vec::with_capacity(capacity),
+            wide: Vec::new(),
+        };
+        chunk.push(run);
+        chunk
+    }
+
+    fn fits(&self, run: &Run) -> bool {
+        self.runs.len() < CHUNK && run.lamport - self.lamport <= u64::from(u32::MAX)
+    }
+
+    /// Appends `run`.
+    #[inline]
+    fn push(&mut self, run: &Run) {
+        let packed = self.pack(self.runs.len(), run);
+        self.runs.push(packed);
+    }
+
+    /// Replaces the last run with `run`, which starts where it did.
+    fn set_last(&mut self, run: &Run) {
+        let i = self.runs.len() - 1;
+        if self.wide.last().is_some_and(|w| w.0 as usize == i) {
+            self.wide.pop();
+        }
+        self.runs[i] = self.pack(i, run);
+    }
+
+    /// `run` as run `i`, its reference noted in [`Chunk::wide`] when it
+    /// does not fit.
+    fn pack(&mut self, i: usize, run: &Run) -> Packed {
+        debug_assert!(run.kind != Kind::Insert || run.bytes > 0);
+        let back = match run.lamport.checked_sub(run.ref_lamport) {
+            _ if run.ref_replica == NO_PARENT => 0,
+            Some(back) if back < u64::from(WIDE) => back as u32,
+            _ => self.widen(i, run.ref_lamport),
+        };
+        Packed {
+            lamport: (run.lamport - self.lamport) as u32,
+            back,
             len: run.len as u32,
             ref_replica: run.ref_replica,
             content: match run.kind {
@@ -145,35 +209,40 @@ impl Packed {
         }
     }
 
-    fn unpack(&self, seq: u64) -> Run {
-        let (kind, content) = match (self.bytes, self.content) {
+    #[cold]
+    fn widen(&mut self, i: usize, ref_lamport: u64) -> u32 {
+        self.wide.push((i as u32, ref_lamport));
+        WIDE
+    }
+
+    /// Run `i`, which starts at unit `seq`.
+    fn unpack(&self, i: usize, seq: u64) -> Run {
+        let p = &self.runs[i];
+        let (kind, content) = match (p.bytes, p.content) {
             (0, 0) => (Kind::Delete, 0),
             (0, _) => (Kind::DeleteReversed, 0),
             (_, content) => (Kind::Insert, content),
         };
+        let lamport = self.lamport + u64::from(p.lamport);
+        let ref_lamport = match p.back {
+            _ if p.ref_replica == NO_PARENT => 0,
+            WIDE => {
+                let w = self.wide.partition_point(|w| (w.0 as usize) < i);
+                self.wide[w].1
+            }
+            back => lamport - u64::from(back),
+        };
         Run {
             seq,
-            lamport: self.lamport,
-            len: u64::from(self.len),
-            ref_lamport: self.ref_lamport,
-            ref_replica: self.ref_replica,
+            lamport,
+            len: u64::from(p.len),
+            ref_lamport,
+            ref_replica: p.ref_replica,
             content,
-            bytes: self.bytes,
+            bytes: p.bytes,
             kind,
         }
     }
-}
-
-/// Runs kept in chunks of [`CHUNK`]: a log that grows by doubling holds up
-/// to twice the memory its runs need (a third of a long document's heap),
-/// one that grows a chunk at a time at most one chunk more.
-const CHUNK: usize = 256;
-
-#[derive(Clone, Debug)]
-struct Chunk {
-    /// The sequence number of the first run, for finding a run by seq.
-    seq: u64,
-    runs: Vec<Packed>,
 }
 
 /// One replica's runs in sequence order, chunked.
@@ -194,13 +263,15 @@ impl Runs {
     fn push(&mut self, replica: u32, run: Run) {
         debug_assert_eq!(run.seq, self.end);
         self.end = run.end();
-        if let Some(last) = self.chunks.last_mut().and_then(|c| c.runs.last_mut()) {
+        if let Some(c) = self.chunks.last_mut()
+            && let Some(last) = c.runs.last_mut()
+        {
             // An insert joins an insert in place, without unpacking; only
             // deletes, rarer and with directions to weigh, go through `join`.
             // The seqs continue, as every run's do.
             if run.kind == Kind::Insert {
                 if last.bytes != 0
-                    && last.lamport + u64::from(last.len) == run.lamport
+                    && c.lamport + u64::from(last.lamport) + u64::from(last.len) == run.lamport
                     && run.ref_replica == replica
                     && run.ref_lamport + 1 == run.lamport
                     && last.content + last.bytes == run.content
@@ -213,9 +284,11 @@ impl Runs {
                     return;
                 }
             } else if last.bytes == 0 {
-                let mut joined = last.unpack(run.seq - u64::from(last.len));
+                let len = u64::from(last.len);
+                let i = c.runs.len() - 1;
+                let mut joined = c.unpack(i, run.seq - len);
                 if join(&mut joined, &run, replica, true) && joined.len <= u64::from(u32::MAX) {
-                    *last = Packed::new(&joined);
+                    c.set_last(&joined);
                     return;
                 }
             }
@@ -223,10 +296,7 @@ impl Runs {
         if run.len > u64::from(u32::MAX) {
             return self.push_long(replica, run);
         }
-        match self.chunks.last_mut() {
-            Some(c) if c.runs.len() < CHUNK => c.runs.push(Packed::new(&run)),
-            _ => self.push_chunk(Packed::new(&run), run.seq),
-        }
+        self.push_new(&run);
     }
 
     /// An insert's length fits 32 bits, as its bytes do. A delete's does
@@ -241,25 +311,19 @@ impl Runs {
             if run.kind == Kind::DeleteReversed {
                 head.ref_lamport += run.len - max;
             }
-            self.push_chunk(Packed::new(&head), run.seq);
+            self.push_new(&head);
             run = skip_units(&run, max, replica);
         }
-        self.push_chunk(Packed::new(&run), run.seq);
+        self.push_new(&run);
     }
 
-    fn push_chunk(&mut self, packed: Packed, seq: u64) {
+    fn push_new(&mut self, run: &Run) {
         match self.chunks.last_mut() {
-            Some(c) if c.runs.len() < CHUNK => c.runs.push(packed),
-            last => {
-                // A replica's first chunk grows by doubling up to CHUNK: most
-                // replicas of a shared document log only a few runs.
-                let mut runs = match last {
-                    Some(_) => Vec::with_capacity(CHUNK),
-                    None => Vec::new(),
-                };
-                runs.push(packed);
-                self.chunks.push(Chunk { seq, runs });
-            }
+            Some(c) if c.fits(run) => c.push(run),
+            // A replica's first chunk grows by doubling up to CHUNK: most
+            // replicas of a shared document log only a few runs.
+            None => self.chunks.push(Chunk::new(run, 0)),
+            Some(_) => self.chunks.push(Chunk::new(run, CHUNK)),
         }
     }
 
@@ -274,9 +338,9 @@ impl Runs {
             .get(c..)
             .unwrap_or_default()
             .iter()
-            .flat_map(|c| &c.runs)
-            .map(move |p| {
-                let run = p.unpack(at);
+            .flat_map(|c| (0..c.runs.len()).map(move |i| (c, i)))
+            .map(move |(c, i)| {
+                let run = c.unpack(i, at);
                 at = run.end();
                 run
             })
@@ -595,5 +659,43 @@ mod tests {
             );
         }
         assert_eq!(log.units(0, seq, &IDS, "").next(), None);
+    }
+
+    #[test]
+    fn lamports_and_references_far_apart_are_kept_exactly() {
+        let mut log = OpLog::default();
+        log.add_replica();
+        let far = 1u64 << 40;
+        let id = |lamport, r: usize| Id::new(lamport, IDS[r]);
+        log.push(0, Run::insert(0, 5, 2, None, 0, 2));
+        // A lamport beyond the chunk's 32 bits, a reference far below it.
+        log.push(0, Run::insert(2, far, 1, Some((1, 3)), 2, 1));
+        // A reference above the run, which a malformed history may name.
+        log.push(0, Run::delete(3, far + 1, 1, (1, far * 2), false));
+        log.push(0, Run::insert(4, far + 2, 1, Some((0, 6)), 3, 1));
+        // Two backspaces: joined, the reference moves just out of reach.
+        let t = far + 3 - u64::from(u32::MAX - 1);
+        log.push(0, Run::delete(5, far + 3, 1, (1, t), false));
+        log.push(0, Run::delete(6, far + 4, 1, (1, t - 1), false));
+        assert_eq!(log.run_count(), 5);
+        let ins = |lamport, parent, ch| Unit::Insert {
+            lamport,
+            parent,
+            ch,
+        };
+        let del = |lamport, target| Unit::Delete { lamport, target };
+        let units: Vec<Unit> = log.units(0, 0, &IDS, "abcd").collect();
+        assert_eq!(
+            units,
+            [
+                ins(5, None, 'a'),
+                ins(6, Some(id(5, 0)), 'b'),
+                ins(far, Some(id(3, 1)), 'c'),
+                del(far + 1, id(far * 2, 1)),
+                ins(far + 2, Some(id(6, 0)), 'd'),
+                del(far + 3, id(t, 1)),
+                del(far + 4, id(t - 1, 1)),
+            ]
+        );
     }
 }
