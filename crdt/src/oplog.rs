@@ -5,6 +5,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::doc::MAX_DOC_CHARS;
 use crate::id::Id;
 use crate::op::{DeleteOp, InsertOp, Op};
 
@@ -113,7 +114,9 @@ pub(crate) enum Unit {
 /// sequence number is where the previous run ended (a replica's units are
 /// logged without gaps from 0), its lamport is an offset from its chunk's
 /// first, its reference an offset back from its lamport, its length fits 32
-/// bits (see [`Runs::push`]), and a delete, which has no text, keeps its
+/// bits (a run's units are inserted characters, or deletes of distinct
+/// existing ones, and a document holds at most [`MAX_DOC_CHARS`]
+/// characters), and a delete, which has no text, keeps its
 /// direction where an insert keeps its text's offset, `bytes` being 0 only
 /// for deletes (an inserted character takes at least one byte).
 #[derive(Clone, Copy, Debug)]
@@ -190,6 +193,7 @@ impl Chunk {
     /// does not fit.
     fn pack(&mut self, i: usize, run: &Run) -> Packed {
         debug_assert!(run.kind != Kind::Insert || run.bytes > 0);
+        debug_assert!(run.len <= MAX_DOC_CHARS);
         let back = match run.lamport.checked_sub(run.ref_lamport) {
             _ if run.ref_replica == NO_PARENT => 0,
             Some(back) if back < u64::from(WIDE) => back as u32,
@@ -275,11 +279,8 @@ impl Runs {
                     && run.ref_replica == replica
                     && run.ref_lamport + 1 == run.lamport
                     && last.content + last.bytes == run.content
-                    && let Some(len) = u32::try_from(run.len)
-                        .ok()
-                        .and_then(|n| last.len.checked_add(n))
                 {
-                    last.len = len;
+                    last.len += run.len as u32;
                     last.bytes += run.bytes;
                     return;
                 }
@@ -287,32 +288,11 @@ impl Runs {
                 let len = u64::from(last.len);
                 let i = c.runs.len() - 1;
                 let mut joined = c.unpack(i, run.seq - len);
-                if join(&mut joined, &run, replica, true) && joined.len <= u64::from(u32::MAX) {
+                if join(&mut joined, &run, replica, true) {
                     c.set_last(&joined);
                     return;
                 }
             }
-        }
-        if run.len > u64::from(u32::MAX) {
-            return self.push_long(replica, run);
-        }
-        self.push_new(&run);
-    }
-
-    /// An insert's length fits 32 bits, as its bytes do. A delete's does
-    /// too unless it names more characters than a document holds; such a
-    /// run is kept as several.
-    #[cold]
-    fn push_long(&mut self, replica: u32, mut run: Run) {
-        let max = u64::from(u32::MAX);
-        while run.len > max {
-            let mut head = run;
-            head.len = max;
-            if run.kind == Kind::DeleteReversed {
-                head.ref_lamport += run.len - max;
-            }
-            self.push_new(&head);
-            run = skip_units(&run, max, replica);
         }
         self.push_new(&run);
     }
@@ -328,23 +308,53 @@ impl Runs {
     }
 
     /// The runs from the one holding unit `seq` on, in order.
-    fn from(&self, seq: u64) -> impl Iterator<Item = Run> + '_ {
-        let c = self
+    fn from(&self, seq: u64) -> From<'_> {
+        let chunk = self
             .chunks
             .partition_point(|c| c.seq <= seq)
             .saturating_sub(1);
-        let mut at = self.chunks.get(c).map_or(0, |c| c.seq);
-        self.chunks
-            .get(c..)
-            .unwrap_or_default()
-            .iter()
-            .flat_map(|c| (0..c.runs.len()).map(move |i| (c, i)))
-            .map(move |(c, i)| {
-                let run = c.unpack(i, at);
-                at = run.end();
-                run
-            })
-            .skip_while(move |r| r.end() <= seq)
+        let mut from = From {
+            chunks: &self.chunks,
+            chunk,
+            run: 0,
+            seq: self.chunks.get(chunk).map_or(0, |c| c.seq),
+        };
+        while from.peek_end().is_some_and(|end| end <= seq) {
+            from.next();
+        }
+        from
+    }
+}
+
+/// The iterator of [`Runs::from`]: plain, for the browser module's size.
+struct From<'a> {
+    chunks: &'a [Chunk],
+    chunk: usize,
+    run: usize,
+    /// Where the next run starts.
+    seq: u64,
+}
+
+impl From<'_> {
+    fn peek_end(&self) -> Option<u64> {
+        let c = self.chunks.get(self.chunk)?;
+        let run = c.runs.get(self.run)?;
+        Some(self.seq + u64::from(run.len))
+    }
+}
+
+impl Iterator for From<'_> {
+    type Item = Run;
+
+    fn next(&mut self) -> Option<Run> {
+        let c = self.chunks.get(self.chunk)?;
+        let run = c.unpack(self.run, self.seq);
+        self.seq = run.end();
+        self.run += 1;
+        if self.run == c.runs.len() {
+            (self.chunk, self.run) = (self.chunk + 1, 0);
+        }
+        Some(run)
     }
 }
 
@@ -603,31 +613,6 @@ mod tests {
     use super::*;
 
     const IDS: [u64; 2] = [7, 9];
-
-    fn targets(log: &OpLog, seq: u64, n: usize) -> Vec<u64> {
-        log.units(0, seq, &IDS, "")
-            .take(n)
-            .map(|u| match u {
-                Unit::Delete { target, .. } => target.lamport,
-                Unit::Insert { .. } => panic!("an insert in a log of deletes"),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_delete_longer_than_32_bits_keeps_every_target() {
-        let len = (1u64 << 32) + 3;
-        let mut log = OpLog::default();
-        log.add_replica();
-        log.push(0, Run::delete(0, 10, len, (1, 100), true));
-        log.push(0, Run::delete(len, 10 + len, 2, (1, 100 + len), false));
-        assert_eq!(log.run_count(), 3);
-        // Unit i of a reversed run of `len` from 100 deletes 100 + len - 1 - i.
-        let cut = u64::from(u32::MAX);
-        let expect: Vec<u64> = (cut - 2..cut + 2).map(|i| 100 + len - 1 - i).collect();
-        assert_eq!(targets(&log, cut - 2, 4), expect);
-        assert_eq!(targets(&log, len - 1, 3), [100, 100 + len, 101 + len]);
-    }
 
     #[test]
     fn runs_are_found_by_seq_across_chunks() {
