@@ -15,7 +15,13 @@ const JOIN_UPTO: usize = LEAF_CAP - 8;
 impl Tree {
     /// Moves the spans from `half` on into a new leaf placed after this one.
     pub(super) fn split_leaf(&mut self, leaf: u32, half: usize) -> u32 {
-        let new_id = self.leaves.len() as u32;
+        // (The browser module joins no leaves: none are free there.)
+        let free = if cfg!(target_arch = "wasm32") {
+            None
+        } else {
+            self.free.pop()
+        };
+        let new_id = free.unwrap_or(self.leaves.len() as u32);
         let old = &mut self.leaves[leaf as usize];
         let mut new = Box::new(Leaf {
             spans: [Span::default(); LEAF_CAP],
@@ -37,7 +43,10 @@ impl Tree {
         self.point_index(&new.spans[..new.len as usize], new_id);
         new.chars = mc;
         self.leaves[leaf as usize].chars -= mc;
-        self.leaves.push(new);
+        match self.leaves.get_mut(new_id as usize) {
+            Some(free) => *free = new,
+            None => self.leaves.push(new),
+        }
         self.add_sibling(leaf, new_id, mc, mu, true);
         new_id
     }
@@ -240,37 +249,12 @@ impl Tree {
         self.cache.set((NONE, 0));
     }
 
-    /// Drops leaf `gone`, no longer in the tree, from the arena: the last
-    /// leaf moves into its place. The index may still send ids that do not
-    /// exist to the old number; [`Tree::locate`] checks the leaf it names.
+    /// Keeps leaf `gone`, no longer in the tree, for the next split. Empty,
+    /// it holds no character the index might still send a lookup to.
     fn free_leaf(&mut self, gone: u32) {
-        self.leaves.swap_remove(gone as usize);
-        let Some(l) = self.leaves.get(gone as usize) else {
-            return;
-        };
-        let (parent, slot, len) = (l.parent, l.slot as usize, l.len as usize);
-        let spans = l.spans;
-        self.nodes[parent as usize].children[slot] = gone;
-        let before = self.leaf_before(gone);
-        self.leaves[before as usize].next = gone;
-        self.point_index(&spans[..len], gone);
-    }
-
-    /// The leaf before `leaf` (which is not the first) in document order.
-    fn leaf_before(&self, leaf: u32) -> u32 {
-        let l = &self.leaves[leaf as usize];
-        let (mut node, mut slot) = (l.parent, l.slot as usize);
-        while slot == 0 {
-            let n = &self.nodes[node as usize];
-            (node, slot) = (n.parent, n.slot as usize);
-        }
-        let n = &self.nodes[node as usize];
-        let (mut child, mut leaves) = (n.children[slot - 1], n.leaf_children);
-        while !leaves {
-            let n = &self.nodes[child as usize];
-            (child, leaves) = (n.children[n.len as usize - 1], n.leaf_children);
-        }
-        child
+        let l = &mut self.leaves[gone as usize];
+        (l.len, l.chars, l.next) = (0, 0, NONE);
+        self.free.push(gone);
     }
 
     /// Adds signed deltas to the counts on the path from `leaf` to the root.
@@ -325,7 +309,7 @@ mod tests {
         }
         assert_eq!(tree.len_chars(), 0);
         // Leaves join only under one parent: one span is left per leaf.
-        let leaves = tree.leaves.len();
+        let leaves = tree.leaves.len() - tree.free.len();
         assert!(leaves < fragmented / 4, "{leaves} of {fragmented} leaves");
         assert_eq!(tree.spans().count(), leaves);
     }

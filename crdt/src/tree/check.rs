@@ -20,11 +20,12 @@ impl Tree {
         if chained != in_order {
             return Err(format!("leaf chain {chained:?} != tree order {in_order:?}"));
         }
-        if in_order.len() != self.leaves.len() {
+        if in_order.len() + self.free.len() != self.leaves.len() {
             return Err(format!(
-                "{} leaves, {} in the tree",
+                "{} leaves, {} in the tree, {} free",
                 self.leaves.len(),
-                in_order.len()
+                in_order.len(),
+                self.free.len()
             ));
         }
         let mut total = 0u64;

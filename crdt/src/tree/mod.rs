@@ -80,6 +80,10 @@ pub(crate) struct Tree {
     )]
     leaves: Vec<Box<Leaf>>,
     nodes: Vec<Node>,
+    /// Leaves joined into a neighbour, emptied, for the next split to reuse:
+    /// dropping one from the arena would move another and re-point its
+    /// index entries.
+    free: Vec<u32>,
     root: u32,
     index: Index,
     /// Characters in the tree, deleted ones included; bounds the u32 counters.
@@ -110,6 +114,7 @@ impl Default for Tree {
                 parent: NONE,
                 leaf_children: true,
             }],
+            free: Vec::new(),
             root: 0,
             index: Index::default(),
             total: 0,
@@ -161,9 +166,7 @@ impl Tree {
     /// Finds the character `(replica, lamport)`.
     pub(crate) fn locate(&self, replica: u32, lamport: u64) -> Option<Cursor> {
         let leaf = self.index.leaf_of(replica, lamport)?;
-        // For an id that does not exist the index may name a leaf that was
-        // freed, past the arena's end.
-        let l = self.leaves.get(leaf as usize)?;
+        let l = &self.leaves[leaf as usize];
         l.spans[..l.len as usize]
             .iter()
             .position(|s| {
