@@ -9,7 +9,6 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 use crate::error::Error;
@@ -17,7 +16,7 @@ use crate::id::{Id, MAX_SAFE, check_replica};
 use crate::op::{DeleteOp, InsertOp, Op, Ops};
 use crate::oplog::{OpLog, Run, op_unit};
 use crate::pending::{Pending, Wait};
-use crate::tree::{Cursor, MAX_SPAN, Span, Tree};
+use crate::tree::{Cursor, MAX_SPAN, Pieces, Span, Tree};
 use crate::version::VersionVector;
 
 /// The most characters, deleted ones included, one document holds. Counts in
@@ -188,10 +187,22 @@ impl Doc {
         let (mut seq, mut lamport) = self.next_ids(len as u64)?;
         self.typing = None;
         let mut ops = Ops::default();
+        let c = self.tree.find_char(pos);
+        let span = self.tree.span(c);
+        if len as u64 <= u64::from(span.len() - c.offset) {
+            // One span holds the range, as for a backspace: one op, pushed
+            // before the tree work so that returning it reads stores that
+            // have landed (see `local_delete`).
+            let target = span.lamport + u64::from(c.offset);
+            let run = (span.replica, target, len as u64);
+            self.local_delete(run, &mut seq, &mut lamport, &mut ops);
+            self.tree.delete_at(c, len as u64, &self.content);
+            return Ok(ops);
+        }
         // The run of consecutive target ids being collected: (replica, first lamport, count).
         let mut run: Option<(u32, u64, u64)> = None;
         let mut left = len as u64;
-        let mut pieces: SmallVec<[(u32, u64, u32); 4]> = SmallVec::new();
+        let mut pieces = Pieces::new();
         while left > 0 {
             let c = self.tree.find_char(pos);
             let span = self.tree.span(c);
@@ -227,7 +238,7 @@ impl Doc {
             );
         }
         if let Some(done) = run {
-            ops.push(self.local_delete(done, &mut seq, &mut lamport));
+            self.local_delete(done, &mut seq, &mut lamport, &mut ops);
         }
         Ok(ops)
     }
@@ -248,35 +259,38 @@ impl Doc {
             Some((r, start, n)) if *r == replica && *start + *n == target => *n += took,
             _ => {
                 if let Some(done) = run.replace((replica, target, took)) {
-                    ops.push(self.local_delete(done, seq, lamport));
+                    self.local_delete(done, seq, lamport, ops);
                 }
             }
         }
     }
 
-    /// Records a local delete of `n` characters from `(replica, target)` and
-    /// returns its op, advancing the ids it takes.
+    /// Records a local delete of `n` characters from `(replica, target)`
+    /// and pushes its op, advancing the ids it takes. The op is built
+    /// before the log's work and pushed after it: copied right away (into
+    /// `ops`, or out as a return value), its fields, stored one by one,
+    /// were loaded in wider pieces before the stores had landed, a
+    /// store-forwarding stall on every backspace.
     fn local_delete(
         &mut self,
         (replica, target, n): (u32, u64, u64),
         seq: &mut u64,
         lamport: &mut u64,
-    ) -> Op {
-        let op = DeleteOp {
+        ops: &mut Ops,
+    ) {
+        let (s, l) = (*seq, *lamport);
+        let op = Op::Delete(DeleteOp {
             replica_id: self.replica_id,
-            seq: *seq,
-            lamport: *lamport,
+            seq: s,
+            lamport: l,
             target: Id::new(target, self.replica_ids[replica as usize]),
             len: n,
             reversed: false,
-        };
+        });
         *seq += n;
         *lamport += n;
-        self.record(
-            self.me,
-            Run::delete(op.seq, op.lamport, n, (replica, target), false),
-        );
-        Op::Delete(op)
+        self.record(self.me, Run::delete(s, l, n, (replica, target), false));
+        ops.push(op);
     }
 
     /// Deletes `del` characters at `pos`, then inserts `text` there.
@@ -784,16 +798,38 @@ impl Doc {
     }
 }
 
-/// The text of a local insert as an op's `SmolStr`. Short texts are copied
-/// inline directly: `SmolStr::from` first looks for its special
-/// whitespace-only form, which costs more than the copy for a keystroke.
+/// The text of a local insert as an op's `SmolStr`. A keystroke's one ASCII
+/// character points into [`ASCII`] (no 23-byte inline buffer to zero and
+/// fill per keystroke: that was a twentieth of a replay's time); other
+/// short texts are copied inline directly: `SmolStr::from` first looks for
+/// its special whitespace-only form, which costs more than the copy.
 fn op_text(text: &str) -> SmolStr {
-    if text.len() <= 23 {
-        SmolStr::new_inline(text)
-    } else {
-        SmolStr::new(text)
+    match text.as_bytes() {
+        // Native only: the table and its branch are bytes in the `.wasm`.
+        #[cfg(not(target_arch = "wasm32"))]
+        &[b] if b.is_ascii() => SmolStr::new_static(&ASCII[b as usize..b as usize + 1]),
+        _ if text.len() <= 23 => SmolStr::new_inline(text),
+        _ => SmolStr::new(text),
     }
 }
+
+/// Every ASCII character once, in order: character `b` is `ASCII[b..b + 1]`.
+#[cfg(not(target_arch = "wasm32"))]
+const ASCII: &str = {
+    const BYTES: [u8; 128] = {
+        let mut bytes = [0u8; 128];
+        let mut b = 0;
+        while b < 128 {
+            bytes[b] = b as u8;
+            b += 1;
+        }
+        bytes
+    };
+    match core::str::from_utf8(&BYTES) {
+        Ok(s) => s,
+        Err(_) => panic!("ASCII is UTF-8"),
+    }
+};
 
 /// Sizes of a document's internal structures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,15 @@
 //! Edits: placing inserted runs by the RGA rule, typing on, and marking
 //! characters deleted, with the span bookkeeping each needs.
 
+use smallvec::SmallVec;
+
 use super::{Cursor, FIRST_LEAF, LEAF_CAP, Leaf, NONE, Span, Tree, remove_at};
 use crate::id::sibling_cmp;
+
+/// The pieces `(replica, lamport, len)` a delete marked in one leaf. A
+/// concrete vector pushed one by one: a generic `Extend` of one-element
+/// arrays cost a reservation check per piece.
+pub(crate) type Pieces = SmallVec<[(u32, u64, u32); 8]>;
 
 impl Tree {
     /// Places the run `new` (at most [`MAX_SPAN`] characters, with id
@@ -79,6 +86,10 @@ impl Tree {
 
     /// Appends `new` to the span whose last character is at `c` when it
     /// continues that span; returns the cursor at its last character.
+    /// Inlined: returned through memory, the cursor's fields were written
+    /// one by one and read back as one wide load, which stalls on every
+    /// keystroke. (Not in the `.wasm`, which is sized for space.)
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     pub(crate) fn extend_at(&mut self, c: Cursor, new: &Span) -> Option<Cursor> {
         let span = &mut self.leaves[c.leaf as usize].spans[c.idx];
         if c.offset + 1 != span.len() || !span.joins(new) {
@@ -141,7 +152,7 @@ impl Tree {
         c: Cursor,
         n: u64,
         content: &str,
-        pieces: &mut impl Extend<(u32, u64, u32)>,
+        pieces: &mut Pieces,
     ) -> Option<u64> {
         let l = &mut self.leaves[c.leaf as usize];
         if l.len as usize + 2 > LEAF_CAP {
@@ -173,7 +184,7 @@ impl Tree {
             }
             gone.deleted = true;
             l.spans[idx] = gone;
-            pieces.extend([(span.replica, span.lamport, take)]);
+            pieces.push((span.replica, span.lamport, take));
             chars += take;
             utf16 += gone.utf16();
             left -= u64::from(take);

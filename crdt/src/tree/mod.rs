@@ -28,6 +28,7 @@ use alloc::vec::Vec;
 use core::cell::Cell;
 
 use crate::index::Index;
+pub(crate) use edit::Pieces;
 pub(crate) use span::{MAX_SPAN, Span};
 
 const LEAF_CAP: usize = 32;

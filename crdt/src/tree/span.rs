@@ -66,12 +66,12 @@ impl Span {
         u32::from(self.utf16)
     }
 
+    /// The span's visible characters and UTF-16 units: none when deleted.
+    /// Masked rather than branched on: scans of a leaf meet deleted and
+    /// visible spans in no predictable order.
     pub(super) fn visible(&self) -> (u32, u32) {
-        if self.deleted {
-            (0, 0)
-        } else {
-            (self.len(), self.utf16())
-        }
+        let keep = u32::from(self.deleted).wrapping_sub(1);
+        (self.len() & keep, self.utf16() & keep)
     }
 
     pub(super) fn text<'a>(&self, content: &'a str) -> &'a str {

@@ -5,10 +5,12 @@
 // a reload restores the same replica (same id, same next seq) with its
 // unsent edits in the outbox. Local edits are written before they are
 // sent (write-ahead): a replica reloaded from the store never reuses an id
-// the relay may already hold for other text. Every load, and every
-// COMPACT_AFTER entries, rewrites the snapshot and deletes the log, so the
-// store does not grow with the number of loads or edits, only with the
-// document. One tab at a time owns a document's store (a Web Lock); a
+// the relay may already hold for other text. Every load rewrites the
+// snapshot and deletes the log, and so does a pause in the edits once the
+// log has COMPACT_AFTER entries (or at once at COMPACT_MAX, should the edits
+// never pause), so the store does not grow with the number of loads or
+// edits, only with the document; encoding the snapshot (tens of
+// milliseconds on a long document) stays off the typing path. One tab at a time owns a document's store (a Web Lock); a
 // second tab of the same document runs without persistence.
 
 import { ClientSession } from './collab_crdt.js';
@@ -36,8 +38,14 @@ export async function openStore(persist, key, docId, configure) {
   return { store, session };
 }
 
-/** Log entries after which the snapshot is rewritten and the log emptied. */
+/** Log entries after which the next pause rewrites the snapshot and empties the log. */
 export const COMPACT_AFTER = 64;
+
+/** How long the edits must pause before a due compaction runs. */
+export const COMPACT_IDLE_MS = 2000;
+
+/** Log entries at which the snapshot is rewritten at once, pause or not. */
+export const COMPACT_MAX = 1024;
 
 /** How long remote changes wait before they are logged (local edits go at once). */
 export const REMOTE_DELAY_MS = 300;
@@ -189,6 +197,7 @@ export class Persister {
   #entries = 0;
   #localQueued = false;
   #remoteTimer = null;
+  #compactTimer = null;
   /** Writes run one after another, in order. */
   #chain = Promise.resolve();
   #closed = false;
@@ -239,10 +248,13 @@ export class Persister {
     }, REMOTE_DELAY_MS);
   }
 
-  /** Appends what changed since the last write, or compacts when the log is long. */
+  /**
+   * Appends what changed since the last write. A long log is compacted
+   * once the edits pause: every write puts the pause off again.
+   */
   #write() {
     if (this.#closed) return;
-    if (this.#entries >= COMPACT_AFTER) {
+    if (this.#entries >= COMPACT_MAX) {
       this.compact();
       return;
     }
@@ -252,11 +264,20 @@ export class Persister {
     this.#logged = s.version();
     this.#entries++;
     this.#queue(() => this.#store.append(entry));
+    if (this.#entries >= COMPACT_AFTER) {
+      clearTimeout(this.#compactTimer);
+      this.#compactTimer = setTimeout(() => {
+        this.#compactTimer = null;
+        this.compact();
+      }, COMPACT_IDLE_MS);
+    }
   }
 
   /** Rewrites the snapshot and empties the log: the store's size is the document's. */
   compact() {
     if (this.#closed) return this.#chain;
+    clearTimeout(this.#compactTimer);
+    this.#compactTimer = null;
     const s = this.#session();
     const state = {
       replicaId: s.replicaId,
@@ -306,6 +327,7 @@ export class Persister {
     if (this.#released) return;
     this.#released = true;
     clearTimeout(this.#remoteTimer);
+    clearTimeout(this.#compactTimer);
     if (!this.#closed) {
       this.compact();
       this.#closed = true;

@@ -4,15 +4,19 @@
 // opened again has its text and its unsent edits, as the same replica, and
 // sends them once connected; an edit is sent only after it is on disk; the
 // store is compacted on every load, so loading a hundred times leaves one
-// record; a store refused to a second tab leaves that client unpersisted;
+// record; a long log is compacted once the edits pause (or at a hard cap),
+// never on the typing path; a store refused to a second tab leaves that client unpersisted;
 // a client closed while loading lets the store go.
 
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import { FakeSocket } from './fake-socket.mjs';
-import { pkg } from './pkg.mjs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { pkg, pkgDir } from './pkg.mjs';
 
 const { CollabClient } = await pkg();
+const { COMPACT_AFTER, COMPACT_IDLE_MS, COMPACT_MAX } = await import(pathToFileURL(join(pkgDir, 'persist.js')).href);
 
 /** One document's store in memory: `disk` survives its clients; `gate` holds appends. */
 function memoryStore() {
@@ -221,4 +225,52 @@ test('a client closed while its document loads lets the store go', async () => {
   const again = client(Store);
   await again.ready;
   assert.ok(again.persisted);
+});
+
+/** Lets promise callbacks and their writes run (setImmediate is not mocked). */
+const settle = () => new Promise((done) => setImmediate(done));
+
+test('a long log is compacted once the edits pause, not while they go on', async (t) => {
+  const { Store, disk, size } = memoryStore();
+  const c = client(Store);
+  await c.ready;
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const typed = COMPACT_AFTER + 10;
+  for (let i = 0; i < typed; i++) {
+    c.insert(c.length, 'x');
+    await settle();
+  }
+  assert.equal(disk.log.length, typed, 'every edit appended; none waited for a snapshot');
+  t.mock.timers.tick(COMPACT_IDLE_MS - 1);
+  await settle();
+  assert.equal(disk.log.length, typed, 'no compaction before the pause is long enough');
+  c.insert(c.length, 'y');
+  await settle();
+  t.mock.timers.tick(COMPACT_IDLE_MS - 1);
+  await settle();
+  assert.equal(disk.log.length, typed + 1, 'the last edit put the compaction off');
+  t.mock.timers.tick(1);
+  await settle();
+  assert.equal(size(), 1, 'the pause compacted the store into one snapshot');
+  await c.close();
+  clients.pop();
+  const again = client(Store);
+  await again.ready;
+  assert.equal(again.text(), 'x'.repeat(typed) + 'y');
+});
+
+test('edits that never pause are compacted at the hard cap', async (t) => {
+  const { Store, disk } = memoryStore();
+  const c = client(Store);
+  await c.ready;
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  let longest = 0;
+  for (let i = 0; i < COMPACT_MAX + 5; i++) {
+    c.insert(c.length, 'z');
+    await settle();
+    longest = Math.max(longest, disk.log.length);
+  }
+  assert.equal(longest, COMPACT_MAX, 'the log never passed the cap');
+  assert.ok(disk.log.length < 10, `compacted at the cap: ${disk.log.length} entries left`);
+  assert.equal(c.text(), 'z'.repeat(COMPACT_MAX + 5));
 });
