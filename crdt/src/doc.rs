@@ -698,6 +698,14 @@ impl Doc {
     }
 
     fn push_content(&mut self, text: &str) {
+        // The arena grows by an eighth, not by doubling: it is a long
+        // document's largest block, and doubling leaves up to half of it
+        // spare for good. (Not in the browser module, for its size.)
+        let spare = self.content.capacity() - self.content.len();
+        if !cfg!(target_arch = "wasm32") && spare < text.len() {
+            let more = text.len().max(self.content.len() / 8).max(64);
+            self.content.reserve_exact(more);
+        }
         match text.as_bytes() {
             // One ASCII character, the common keystroke: skip the copy call.
             &[b] => self.content.push(char::from(b)),
