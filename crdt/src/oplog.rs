@@ -145,6 +145,9 @@ const WIDE: u32 = u32::MAX;
 /// more.
 const CHUNK: usize = 256;
 
+/// Every `MARK`th run of a chunk has its start noted in [`Chunk::marks`].
+const MARK: usize = 16;
+
 #[derive(Clone, Debug)]
 struct Chunk {
     /// The sequence number of the first run, for finding a run by seq.
@@ -155,6 +158,11 @@ struct Chunk {
     /// `(run, ref_lamport)` of the runs whose reference is [`WIDE`], in
     /// run order; almost always empty.
     wide: Vec<(u32, u64)>,
+    /// Where runs 0, [`MARK`], 2 * [`MARK`]... start, above [`Chunk::seq`]:
+    /// runs keep no seq, so without them finding one by seq (every
+    /// redelivered op's duplicate check) sums the lengths of up to a whole
+    /// chunk's runs.
+    marks: [u64; CHUNK / MARK],
 }
 
 impl Chunk {
@@ -164,6 +172,7 @@ impl Chunk {
             lamport: run.lamport,
             runs: Vec::with_capacity(capacity),
             wide: Vec::new(),
+            marks: [0; CHUNK / MARK],
         };
         chunk.push(run);
         chunk
@@ -176,7 +185,11 @@ impl Chunk {
     /// Appends `run`.
     #[inline]
     fn push(&mut self, run: &Run) {
-        let packed = self.pack(self.runs.len(), run);
+        let i = self.runs.len();
+        if i % MARK == 0 {
+            self.marks[i / MARK] = run.seq - self.seq;
+        }
+        let packed = self.pack(i, run);
         self.runs.push(packed);
     }
 
@@ -313,11 +326,18 @@ impl Runs {
             .chunks
             .partition_point(|c| c.seq <= seq)
             .saturating_sub(1);
+        let (run, start) = self.chunks.get(chunk).map_or((0, 0), |c| {
+            let marks = &c.marks[..c.runs.len().div_ceil(MARK)];
+            let m = marks
+                .partition_point(|&m| c.seq + m <= seq)
+                .saturating_sub(1);
+            (m * MARK, c.seq + marks.get(m).copied().unwrap_or(0))
+        });
         let mut from = From {
             chunks: &self.chunks,
             chunk,
-            run: 0,
-            seq: self.chunks.get(chunk).map_or(0, |c| c.seq),
+            run,
+            seq: start,
         };
         while from.peek_end().is_some_and(|end| end <= seq) {
             from.next();
@@ -626,7 +646,8 @@ mod tests {
             seq += len;
         }
         assert_eq!(log.run_count(), 1000);
-        for from in [0, 1, 255, 256, 511, 700, seq - 1] {
+        // Every seq: inside and at the edges of runs, marks and chunks.
+        for from in 0..seq {
             let first = log.units(0, from, &IDS, "").next();
             let base = (0..1000u64).map(|i| i % 3 + 1).scan(0, |s, l| {
                 let start = *s;
