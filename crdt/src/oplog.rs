@@ -186,7 +186,7 @@ impl Chunk {
     #[inline]
     fn push(&mut self, run: &Run) {
         let i = self.runs.len();
-        if i % MARK == 0 {
+        if i.is_multiple_of(MARK) {
             self.marks[i / MARK] = run.seq - self.seq;
         }
         let packed = self.pack(i, run);
