@@ -700,9 +700,9 @@ impl Doc {
     fn push_content(&mut self, text: &str) {
         // The arena grows by an eighth, not by doubling: it is a long
         // document's largest block, and doubling leaves up to half of it
-        // spare for good. (Not in the browser module, for its size.)
+        // spare for good.
         let spare = self.content.capacity() - self.content.len();
-        if !cfg!(target_arch = "wasm32") && spare < text.len() {
+        if spare < text.len() {
             let more = text.len().max(self.content.len() / 8).max(64);
             self.content.reserve_exact(more);
         }
@@ -805,8 +805,6 @@ impl Doc {
 /// its special whitespace-only form, which costs more than the copy.
 fn op_text(text: &str) -> SmolStr {
     match text.as_bytes() {
-        // Native only: the table and its branch are bytes in the `.wasm`.
-        #[cfg(not(target_arch = "wasm32"))]
         &[b] if b.is_ascii() => SmolStr::new_static(&ASCII[b as usize..b as usize + 1]),
         _ if text.len() <= 23 => SmolStr::new_inline(text),
         _ => SmolStr::new(text),
@@ -814,7 +812,6 @@ fn op_text(text: &str) -> SmolStr {
 }
 
 /// Every ASCII character once, in order: character `b` is `ASCII[b..b + 1]`.
-#[cfg(not(target_arch = "wasm32"))]
 const ASCII: &str = {
     const BYTES: [u8; 128] = {
         let mut bytes = [0u8; 128];

@@ -15,13 +15,7 @@ const JOIN_UPTO: usize = LEAF_CAP - 8;
 impl Tree {
     /// Moves the spans from `half` on into a new leaf placed after this one.
     pub(super) fn split_leaf(&mut self, leaf: u32, half: usize) -> u32 {
-        // (The browser module joins no leaves: none are free there.)
-        let free = if cfg!(target_arch = "wasm32") {
-            None
-        } else {
-            self.free.pop()
-        };
-        let new_id = free.unwrap_or(self.leaves.len() as u32);
+        let new_id = self.free.pop().unwrap_or(self.leaves.len() as u32);
         let old = &mut self.leaves[leaf as usize];
         let mut new = Box::new(Leaf {
             spans: [Span::default(); LEAF_CAP],
@@ -192,11 +186,6 @@ impl Tree {
     /// leaves of a long-edited document stay about half empty. Cursors into
     /// either leaf are stale afterwards.
     pub(super) fn join_leaf(&mut self, leaf: u32) {
-        // Native builds only: in the browser module, which has a size
-        // budget, the code would cost 1.4 KB gzipped.
-        if cfg!(target_arch = "wasm32") {
-            return;
-        }
         let l = &self.leaves[leaf as usize];
         let len = l.len as usize;
         if len >= JOIN_BELOW {

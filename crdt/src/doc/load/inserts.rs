@@ -25,11 +25,8 @@ pub(super) struct Inserts {
     /// it. A binary search over `list` is a chain of dependent loads, many
     /// of them cache misses; this table names the one or two inserts to
     /// look at. It holds at most two entries per insert (plus a few): the
-    /// buckets widen as the lamports spread. Native builds only: the
-    /// `.wasm`, sized for space, searches `list`.
-    #[cfg(not(target_arch = "wasm32"))]
+    /// buckets widen as the lamports spread.
     buckets: Vec<u32>,
-    #[cfg(not(target_arch = "wasm32"))]
     shift: u32,
 }
 
@@ -38,13 +35,11 @@ pub(super) type Hint = (u32, usize);
 
 impl Inserts {
     pub(super) fn push(&mut self, start: u64, len: u32, chain: u32) {
-        #[cfg(not(target_arch = "wasm32"))]
         self.open_buckets(start);
         self.list.push(Insert { start, len, chain });
     }
 
     /// Fills the table up to the bucket of `start`, the next insert's.
-    #[cfg(not(target_arch = "wasm32"))]
     fn open_buckets(&mut self, start: u64) {
         // Inserts come in lamport order: every bucket up to this start's
         // begins after all the inserts before it.
@@ -66,7 +61,6 @@ impl Inserts {
 
     /// The inserts among which the last to start at or before `lamport`
     /// is, or the one before them; `lamport` is below the newest start.
-    #[cfg(not(target_arch = "wasm32"))]
     fn candidates(&self, lamport: u64) -> Option<(usize, usize)> {
         let bucket = usize::try_from(lamport >> self.shift).ok()?;
         let from = *self.buckets.get(bucket)? as usize;
@@ -75,11 +69,6 @@ impl Inserts {
             .get(bucket + 1)
             .map_or(self.list.len(), |&to| to as usize);
         Some((from, to))
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn candidates(&self, _: u64) -> Option<(usize, usize)> {
-        Some((0, self.list.len()))
     }
 
     /// `(lamport, chain)` of each insert, in order.
