@@ -328,21 +328,37 @@ impl UndoManager {
                 inverse: Vec::new(),
                 caret: None,
             };
-            while let Some(effect) = effects.pop() {
-                let result = match &effect {
-                    Effect::Inserted(c) => remove(doc, *c, &mut done),
-                    Effect::Deleted { parent, text, ids } => {
-                        self.restore(doc, *parent, text, ids, &mut effects, &mut done)
+            // Restored characters' old ids -> new ids, sorted: each effect
+            // is brought up to date as it is reached, the other steps once
+            // at the end (rewriting them all after every restore made an
+            // undo of a long find-and-replace quadratic).
+            let mut moves = Moves::default();
+            'effects: while let Some(effect) = effects.pop() {
+                let mut now = alloc::vec![effect];
+                remap(&mut now, &moves);
+                while let Some(effect) = now.pop() {
+                    let result = match &effect {
+                        Effect::Inserted(c) => remove(doc, *c, &mut done),
+                        Effect::Deleted { parent, text, ids } => {
+                            self.restore(doc, *parent, text, ids, &mut moves, &mut done)
+                        }
+                    };
+                    if let Err(e) = result {
+                        if done.ops.is_empty() {
+                            effects.extend(now);
+                            effects.push(effect);
+                            let from = if redo { &mut self.redo } else { &mut self.undo };
+                            from.push(effects);
+                            return Err(e);
+                        }
+                        break 'effects;
                     }
-                };
-                if let Err(e) = result {
-                    if done.ops.is_empty() {
-                        effects.push(effect);
-                        let from = if redo { &mut self.redo } else { &mut self.undo };
-                        from.push(effects);
-                        return Err(e);
-                    }
-                    break;
+                }
+            }
+            if !moves.0.is_empty() {
+                let steps = self.undo.iter_mut().chain(self.redo.iter_mut());
+                for step in steps.chain([&mut done.inverse]) {
+                    remap(step, &moves);
                 }
             }
             if !done.ops.is_empty() {
@@ -357,7 +373,7 @@ impl UndoManager {
     }
 
     /// Inserts `text` again after `parent`, as this replica's new characters,
-    /// and points every step that names the deleted characters `ids` at them.
+    /// and notes in `moves` that the deleted characters `ids` are now them.
     /// When `parent` is not in the `Doc` (a snapshot from a server that lost
     /// that history) the text has no place to go back to and is not restored.
     fn restore(
@@ -366,7 +382,7 @@ impl UndoManager {
         mut parent: Option<Id>,
         text: &str,
         ids: &[Chars],
-        rest: &mut Step,
+        moves: &mut Moves,
         done: &mut Done,
     ) -> Result<(), Error> {
         if parent.is_some_and(|p| doc.pos_of(p).is_err()) {
@@ -396,11 +412,7 @@ impl UndoManager {
                 len: n,
             };
             push_inserted(&mut done.inverse, new);
-            let map = moved(ids, restored, new);
-            let steps = self.undo.iter_mut().chain(self.redo.iter_mut());
-            for step in steps.chain([&mut *rest, &mut done.inverse]) {
-                remap(step, &map);
-            }
+            moves.add(ids, restored, new);
             restored += n;
             parent = Some(new.last());
             done.caret = Some(doc.pos_of(new.last()).map_or(0, |(p, _)| p + 1));
@@ -540,33 +552,45 @@ fn cancel(step: &mut Step, c: Chars) -> bool {
 
 /// The old-to-new map when the characters `skip ..` of `ids` (in text order)
 /// come back as `new`: `(old run, its new first id)` pairs.
-fn moved(ids: &[Chars], mut skip: u64, new: Chars) -> Vec<(Chars, Id)> {
-    let mut map = Vec::new();
-    let mut at = 0;
-    for c in ids {
-        if skip >= c.len {
-            skip -= c.len;
-            continue;
-        }
-        let len = (c.len - skip).min(new.len - at);
-        if len == 0 {
-            break;
-        }
-        map.push((
-            Chars {
+/// Deleted characters restored as new ones: `(old ids, first new id)`,
+/// sorted by replica and lamport. Old ids never overlap (a character is
+/// restored once per undo) and new ids are never old ones.
+#[derive(Default)]
+struct Moves(Vec<(Chars, Id)>);
+
+impl Moves {
+    /// Notes that `new` are the characters of `ids` from the `skip`th on.
+    fn add(&mut self, ids: &[Chars], mut skip: u64, new: Chars) {
+        let mut at = 0;
+        for c in ids {
+            if skip >= c.len {
+                skip -= c.len;
+                continue;
+            }
+            let len = (c.len - skip).min(new.len - at);
+            if len == 0 {
+                break;
+            }
+            let old = Chars {
                 first: c.id(skip),
                 len,
-            },
-            new.id(at),
-        ));
-        at += len;
-        skip = 0;
+            };
+            let key = (old.first.replica_id, old.first.lamport);
+            let i = self
+                .0
+                .partition_point(|(o, _)| (o.first.replica_id, o.first.lamport) < key);
+            self.0.insert(i, (old, new.id(at)));
+            at += len;
+            skip = 0;
+        }
     }
-    map
 }
 
 /// Rewrites every id in `step` that `map` moved.
-fn remap(step: &mut Step, map: &[(Chars, Id)]) {
+fn remap(step: &mut Step, map: &Moves) {
+    if map.0.is_empty() {
+        return;
+    }
     let mut runs = Vec::new();
     for effect in core::mem::take(step) {
         match effect {
@@ -595,25 +619,25 @@ fn remap(step: &mut Step, map: &[(Chars, Id)]) {
 
 /// Pushes `c` onto `out` as pieces, each either untouched by `map` or moved
 /// to the new ids `map` gives it.
-fn split(c: Chars, map: &[(Chars, Id)], out: &mut Vec<Chars>) {
+fn split(c: Chars, map: &Moves, out: &mut Vec<Chars>) {
+    let replica = c.first.replica_id;
     let (mut at, end) = (c.first.lamport, c.end());
     while at < end {
-        let mut next = end;
-        let mut piece = None;
-        for (old, new) in map {
-            if old.first.replica_id != c.first.replica_id {
-                continue;
+        // The first move of this replica that ends after `at`: it holds
+        // `at`, or starts after it (then `at` up to it is untouched).
+        let i = map
+            .0
+            .partition_point(|(o, _)| (o.first.replica_id, o.end()) <= (replica, at));
+        let (first, stop) = match map.0.get(i) {
+            Some((old, new)) if old.first.replica_id == replica && old.first.lamport <= at => (
+                Id::new(new.lamport + (at - old.first.lamport), new.replica_id),
+                old.end().min(end),
+            ),
+            Some((old, _)) if old.first.replica_id == replica => {
+                (Id::new(at, replica), old.first.lamport.min(end))
             }
-            if old.first.lamport <= at && at < old.end() {
-                let id = Id::new(new.lamport + (at - old.first.lamport), new.replica_id);
-                piece = Some((id, old.end().min(end)));
-                break;
-            }
-            if old.first.lamport > at {
-                next = next.min(old.first.lamport);
-            }
-        }
-        let (first, stop) = piece.unwrap_or((Id::new(at, c.first.replica_id), next));
+            _ => (Id::new(at, replica), end),
+        };
         out.push(Chars {
             first,
             len: stop - at,
