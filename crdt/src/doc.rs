@@ -388,7 +388,7 @@ impl Doc {
             })
             .sum();
         let mut each = load::Each(ops.iter());
-        match Doc::load_sorted(self.replica_id, load::source(&mut each), (ops.len(), text)) {
+        match Doc::load_sorted(self.replica_id, &mut each, (ops.len(), text)) {
             Some(mut doc) => {
                 doc.pending.limit = self.pending.limit;
                 *self = doc;

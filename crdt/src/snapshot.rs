@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use core::ops::Range;
 
 use crate::doc::Doc;
-use crate::doc::load::{self, Each, Source};
+use crate::doc::load::{Each, Source};
 use crate::error::{DecodeError, Error};
 use crate::id::{Id, MAX_SAFE};
 use crate::op::{Body, InsertOp, Op, Raw};
@@ -212,7 +212,7 @@ impl Doc {
         // which reports it precisely.
         let mut cols = Columns::open(bytes)?;
         let sizes = (cols.left.min(bytes.len()), cols.text.len());
-        let loaded = Doc::load_sorted(replica_id, load::source(&mut cols), sizes);
+        let loaded = Doc::load_sorted(replica_id, &mut cols, sizes);
         if let Some(doc) = loaded
             && !cols.failed
             && cols.finish().is_ok()
@@ -244,7 +244,7 @@ struct Columns {
 }
 
 impl Source for Columns {
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[inline(always)]
     fn next_raw(&mut self) -> Option<Raw<'_>> {
         if self.left == 0 || self.failed {
             return None;
@@ -346,7 +346,7 @@ impl Columns {
 
     /// The next varint of column `col` (as [`Reader::varint`], without
     /// building a reader per value: this is the load's innermost loop).
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[inline(always)]
     fn varint(&mut self, col: usize, what: &'static str) -> Result<u64, DecodeError> {
         let bytes = &self.cols[col];
         let mut at = self.at[col];
@@ -389,7 +389,7 @@ impl Columns {
     /// An op's parent or target: `lamport` minus the next distance in the
     /// references column, of replica `replica_id` (index `r`) unless the tag
     /// names another replica, whose index follows.
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[inline(always)]
     fn reference(
         &mut self,
         tag: u8,
@@ -417,7 +417,7 @@ impl Columns {
 
     /// The next operation with an insert's text as its byte range in the
     /// text column (and an empty `text`); call only while `left > 0`.
-    #[cfg_attr(not(target_arch = "wasm32"), inline)]
+    #[inline]
     fn read_op(&mut self) -> Result<(Raw<'static>, Range<usize>), DecodeError> {
         let [tags, replicas, seqs, lamports, lens, text] = [0, 1, 2, 3, 4, 6];
         self.left -= 1;

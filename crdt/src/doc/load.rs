@@ -43,25 +43,11 @@ pub(crate) trait Source {
     }
 }
 
-/// The source as [`Doc::load_sorted`] takes it: natively the type itself,
-/// so that reading an operation is inlined into the loop (through a
-/// `dyn Source`, each operation is written to memory and read back); in
-/// the `.wasm`, sized for space, one copy of the loop for every source.
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn source<S: Source>(source: &mut S) -> &mut S {
-    source
-}
-
-#[cfg(target_arch = "wasm32")]
-pub(crate) fn source<S: Source>(source: &mut S) -> &mut dyn Source {
-    source
-}
-
 /// Operations in memory (`Op`s, or references to them) as a [`Source`].
 pub(crate) struct Each<'a, T>(pub core::slice::Iter<'a, T>);
 
 impl<T: Borrow<Op>> Source for Each<'_, T> {
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    #[inline(always)]
     fn next_raw(&mut self) -> Option<Raw<'_>> {
         self.0.next().map(|op| Raw::of(op.borrow()))
     }

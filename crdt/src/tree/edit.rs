@@ -88,8 +88,8 @@ impl Tree {
     /// continues that span; returns the cursor at its last character.
     /// Inlined: returned through memory, the cursor's fields were written
     /// one by one and read back as one wide load, which stalls on every
-    /// keystroke. (Not in the `.wasm`, which is sized for space.)
-    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    /// keystroke.
+    #[inline(always)]
     pub(crate) fn extend_at(&mut self, c: Cursor, new: &Span) -> Option<Cursor> {
         let span = &mut self.leaves[c.leaf as usize].spans[c.idx];
         if c.offset + 1 != span.len() || !span.joins(new) {
