@@ -22,9 +22,6 @@ impl Tree {
         old.len = half as u8;
         old.next = new_id;
         let (mut mc, mut mu) = (0u32, 0u32);
-        // Spans cut apart by deletes have adjacent lamports: sorting the
-        // moved ranges and joining neighbours turns most of a split's index
-        // updates into one.
         let mut ranges = [(0u32, 0u64, 0u64); LEAF_CAP];
         for (r, s) in ranges.iter_mut().zip(&new.spans[..new.len as usize]) {
             let (c, u) = s.visible();
@@ -32,18 +29,8 @@ impl Tree {
             mu += u;
             *r = (s.replica, s.lamport, s.lamport + u64::from(s.len()));
         }
-        let ranges = &mut ranges[..new.len as usize];
-        ranges.sort_unstable();
-        let mut current = ranges[0];
-        for &(replica, start, end) in &ranges[1..] {
-            if replica == current.0 && start == current.2 {
-                current.2 = end;
-            } else {
-                self.index.set(current.0, current.1, current.2, new_id);
-                current = (replica, start, end);
-            }
-        }
-        self.index.set(current.0, current.1, current.2, new_id);
+        self.index
+            .set_ranges(&mut ranges[..new.len as usize], new_id);
         new.chars = mc;
         self.leaves[leaf as usize].chars -= mc;
         self.leaves.push(new);
