@@ -51,16 +51,6 @@ fn scan_from(keys: &[(u64, u32)], from: usize, pred: impl Fn(u64) -> bool) -> us
     i + keys[i..].partition_point(|&(k, _)| pred(k))
 }
 
-/// Moves the upper half of a full chunk into a new one, made with room
-/// for a whole chunk: `Vec::split_off` sized it for exactly its half, so
-/// that its next keys reallocated it.
-fn split_chunk(chunk: &mut Vec<(u64, u32)>) -> Vec<(u64, u32)> {
-    let mut upper = Vec::with_capacity(CHUNK + 1);
-    upper.extend_from_slice(&chunk[CHUNK / 2..]);
-    chunk.truncate(CHUNK / 2);
-    upper
-}
-
 impl Keys {
     /// The chunk that holds `lamport` or would: the last one starting at or
     /// below it, or the first.
@@ -97,7 +87,7 @@ impl Keys {
         chunk.insert(i, (lamport, leaf));
         self.firsts[c] = chunk[0].0;
         if chunk.len() > CHUNK {
-            let upper = split_chunk(chunk);
+            let upper = chunk.split_off(CHUNK / 2);
             self.firsts.insert(c + 1, upper[0].0);
             self.chunks.insert(c + 1, upper);
         }
@@ -119,7 +109,7 @@ impl Keys {
             _ => chunk.push((lamport, leaf)),
         }
         if chunk.len() > CHUNK {
-            let upper = split_chunk(chunk);
+            let upper = chunk.split_off(CHUNK / 2);
             self.firsts.push(upper[0].0);
             self.chunks.push(upper);
         }
@@ -215,7 +205,7 @@ impl Keys {
         }
         self.firsts[c] = chunk[0].0;
         if chunk.len() > CHUNK {
-            let upper = split_chunk(chunk);
+            let upper = chunk.split_off(CHUNK / 2);
             self.firsts.insert(c + 1, upper[0].0);
             self.chunks.insert(c + 1, upper);
         }
