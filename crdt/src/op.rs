@@ -221,12 +221,6 @@ pub struct Ops(SmallVec<[Op; 1]>);
 
 impl Ops {
     pub(crate) fn push(&mut self, op: Op) {
-        // A delete across many runs of ids pushes an op per run: leaving
-        // the inline slot, it makes room for eight at once rather than
-        // reallocating through two and four.
-        if !self.0.spilled() && self.0.len() == 1 {
-            self.0.reserve_exact(7);
-        }
         self.0.push(op);
     }
 
