@@ -388,7 +388,7 @@ impl Doc {
             })
             .sum();
         let mut each = load::Each(ops.iter());
-        match Doc::load_sorted(self.replica_id, &mut each, (ops.len(), text)) {
+        match Doc::load_sorted(self.replica_id, load::source(&mut each), (ops.len(), text)) {
             Some(mut doc) => {
                 doc.pending.limit = self.pending.limit;
                 *self = doc;
@@ -698,6 +698,14 @@ impl Doc {
     }
 
     fn push_content(&mut self, text: &str) {
+        // The arena grows by an eighth, not by doubling: it is a long
+        // document's largest block, and doubling leaves up to half of it
+        // spare for good.
+        let spare = self.content.capacity() - self.content.len();
+        if spare < text.len() {
+            let more = text.len().max(self.content.len() / 8).max(64);
+            self.content.reserve_exact(more);
+        }
         match text.as_bytes() {
             // One ASCII character, the common keystroke: skip the copy call.
             &[b] => self.content.push(char::from(b)),
@@ -797,8 +805,6 @@ impl Doc {
 /// its special whitespace-only form, which costs more than the copy.
 fn op_text(text: &str) -> SmolStr {
     match text.as_bytes() {
-        // Native only: the table and its branch are bytes in the `.wasm`.
-        #[cfg(not(target_arch = "wasm32"))]
         &[b] if b.is_ascii() => SmolStr::new_static(&ASCII[b as usize..b as usize + 1]),
         _ if text.len() <= 23 => SmolStr::new_inline(text),
         _ => SmolStr::new(text),
@@ -806,7 +812,6 @@ fn op_text(text: &str) -> SmolStr {
 }
 
 /// Every ASCII character once, in order: character `b` is `ASCII[b..b + 1]`.
-#[cfg(not(target_arch = "wasm32"))]
 const ASCII: &str = {
     const BYTES: [u8; 128] = {
         let mut bytes = [0u8; 128];

@@ -139,9 +139,7 @@ impl Keys {
     /// changed nothing, otherwise.
     fn set_in_chunk(&mut self, start: u64, end: u64, leaf: u32) -> bool {
         let (hc, hi) = self.hint;
-        // Natively only: in the `.wasm` the scans are code for little gain.
-        let hinted = cfg!(not(target_arch = "wasm32"))
-            && hc < self.firsts.len()
+        let hinted = hc < self.firsts.len()
             && self.firsts[hc] <= start
             && self.firsts.get(hc + 1).is_none_or(|&f| f > start);
         let c = if hinted {

@@ -5,13 +5,14 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::doc::MAX_DOC_CHARS;
 use crate::id::Id;
 use crate::op::{DeleteOp, InsertOp, Op};
 
 const NO_PARENT: u32 = u32::MAX;
 
-/// A run of consecutive units of one replica. Kept flat (48 bytes) because a
-/// long document holds tens of thousands of them.
+/// A run of consecutive units of one replica, as the log takes and gives
+/// it; it stores each as a [`Packed`] run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Run {
     pub seq: u64,
@@ -109,62 +110,271 @@ pub(crate) enum Unit {
     },
 }
 
-/// Runs kept in chunks of [`CHUNK`]: a log that grows by doubling holds up
-/// to twice the memory its runs need (a third of a long document's heap),
-/// one that grows a chunk at a time at most one chunk more.
+/// A run as the log stores it, 24 bytes instead of [`Run`]'s 48: its
+/// sequence number is where the previous run ended (a replica's units are
+/// logged without gaps from 0), its lamport is an offset from its chunk's
+/// first, its reference an offset back from its lamport, its length fits 32
+/// bits (a run's units are inserted characters, or deletes of distinct
+/// existing ones, and a document holds at most [`MAX_DOC_CHARS`]
+/// characters), and a delete, which has no text, keeps its
+/// direction where an insert keeps its text's offset, `bytes` being 0 only
+/// for deletes (an inserted character takes at least one byte).
+#[derive(Clone, Copy, Debug)]
+struct Packed {
+    /// Above the chunk's [`Chunk::lamport`].
+    lamport: u32,
+    /// `lamport - ref_lamport`, or [`WIDE`] when that does not fit (the
+    /// reference is then in [`Chunk::wide`]). 0 for an insert at the start.
+    back: u32,
+    len: u32,
+    ref_replica: u32,
+    /// Insert: the text's offset in the content arena. Delete: 1 when reversed.
+    content: u32,
+    bytes: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Packed>() == 24);
+
+/// [`Packed::back`] of a reference that is not a little below the run: a
+/// peer's clock far ahead, or a malformed history.
+const WIDE: u32 = u32::MAX;
+
+/// Runs kept in chunks of at most [`CHUNK`]: a log that grows by doubling
+/// holds up to twice the memory its runs need (a third of a long
+/// document's heap), one that grows a chunk at a time at most one chunk
+/// more.
 const CHUNK: usize = 256;
 
-/// One replica's runs in sequence order, chunked; every chunk but the last
-/// is full, so run `i` is at `chunks[i / CHUNK][i % CHUNK]`.
+/// Every `MARK`th run of a chunk has its start noted in [`Chunk::marks`].
+const MARK: usize = 16;
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    /// The sequence number of the first run, for finding a run by seq.
+    seq: u64,
+    /// The first run's lamport; the chunk holds runs up to 2^32 above it.
+    lamport: u64,
+    runs: Vec<Packed>,
+    /// `(run, ref_lamport)` of the runs whose reference is [`WIDE`], in
+    /// run order; almost always empty.
+    wide: Vec<(u32, u64)>,
+    /// Where runs 0, [`MARK`], 2 * [`MARK`]... start, above [`Chunk::seq`]:
+    /// runs keep no seq, so without them finding one by seq (every
+    /// redelivered op's duplicate check) sums the lengths of up to a whole
+    /// chunk's runs.
+    marks: [u64; CHUNK / MARK],
+}
+
+impl Chunk {
+    fn new(run: &Run, capacity: usize) -> Chunk {
+        let mut chunk = Chunk {
+            seq: run.seq,
+            lamport: run.lamport,
+            runs: Vec::with_capacity(capacity),
+            wide: Vec::new(),
+            marks: [0; CHUNK / MARK],
+        };
+        chunk.push(run);
+        chunk
+    }
+
+    fn fits(&self, run: &Run) -> bool {
+        self.runs.len() < CHUNK && run.lamport - self.lamport <= u64::from(u32::MAX)
+    }
+
+    /// Appends `run`.
+    #[inline]
+    fn push(&mut self, run: &Run) {
+        let i = self.runs.len();
+        if i.is_multiple_of(MARK) {
+            self.marks[i / MARK] = run.seq - self.seq;
+        }
+        let packed = self.pack(i, run);
+        self.runs.push(packed);
+    }
+
+    /// Replaces the last run with `run`, which starts where it did.
+    fn set_last(&mut self, run: &Run) {
+        let i = self.runs.len() - 1;
+        if self.wide.last().is_some_and(|w| w.0 as usize == i) {
+            self.wide.pop();
+        }
+        self.runs[i] = self.pack(i, run);
+    }
+
+    /// `run` as run `i`, its reference noted in [`Chunk::wide`] when it
+    /// does not fit.
+    fn pack(&mut self, i: usize, run: &Run) -> Packed {
+        debug_assert!(run.kind != Kind::Insert || run.bytes > 0);
+        debug_assert!(run.len <= MAX_DOC_CHARS);
+        let back = match run.lamport.checked_sub(run.ref_lamport) {
+            _ if run.ref_replica == NO_PARENT => 0,
+            Some(back) if back < u64::from(WIDE) => back as u32,
+            _ => self.widen(i, run.ref_lamport),
+        };
+        Packed {
+            lamport: (run.lamport - self.lamport) as u32,
+            back,
+            len: run.len as u32,
+            ref_replica: run.ref_replica,
+            content: match run.kind {
+                Kind::Insert => run.content,
+                Kind::Delete => 0,
+                Kind::DeleteReversed => 1,
+            },
+            bytes: run.bytes,
+        }
+    }
+
+    #[cold]
+    fn widen(&mut self, i: usize, ref_lamport: u64) -> u32 {
+        self.wide.push((i as u32, ref_lamport));
+        WIDE
+    }
+
+    /// Run `i`, which starts at unit `seq`.
+    fn unpack(&self, i: usize, seq: u64) -> Run {
+        let p = &self.runs[i];
+        let (kind, content) = match (p.bytes, p.content) {
+            (0, 0) => (Kind::Delete, 0),
+            (0, _) => (Kind::DeleteReversed, 0),
+            (_, content) => (Kind::Insert, content),
+        };
+        let lamport = self.lamport + u64::from(p.lamport);
+        let ref_lamport = match p.back {
+            _ if p.ref_replica == NO_PARENT => 0,
+            WIDE => {
+                let w = self.wide.partition_point(|w| (w.0 as usize) < i);
+                self.wide[w].1
+            }
+            back => lamport - u64::from(back),
+        };
+        Run {
+            seq,
+            lamport,
+            len: u64::from(p.len),
+            ref_lamport,
+            ref_replica: p.ref_replica,
+            content,
+            bytes: p.bytes,
+            kind,
+        }
+    }
+}
+
+/// One replica's runs in sequence order, chunked.
 #[derive(Clone, Debug, Default)]
 struct Runs {
-    chunks: Vec<Vec<Run>>,
+    chunks: Vec<Chunk>,
+    /// The sequence number after the last run.
+    end: u64,
 }
 
 impl Runs {
     fn len(&self) -> usize {
-        self.chunks
-            .last()
-            .map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
+        self.chunks.iter().map(|c| c.runs.len()).sum()
     }
 
-    fn last_mut(&mut self) -> Option<&mut Run> {
-        self.chunks.last_mut().and_then(|c| c.last_mut())
-    }
-
-    fn push(&mut self, run: Run) {
-        match self.chunks.last_mut() {
-            Some(c) if c.len() < CHUNK => c.push(run),
-            _ => {
-                let mut chunk = Vec::with_capacity(CHUNK);
-                chunk.push(run);
-                self.chunks.push(chunk);
+    /// Appends `run`, which starts at [`Runs::end`], joining it to the last
+    /// run when it continues it.
+    fn push(&mut self, replica: u32, run: Run) {
+        debug_assert_eq!(run.seq, self.end);
+        self.end = run.end();
+        if let Some(c) = self.chunks.last_mut()
+            && let Some(last) = c.runs.last_mut()
+        {
+            // An insert joins an insert in place, without unpacking; only
+            // deletes, rarer and with directions to weigh, go through `join`.
+            // The seqs continue, as every run's do.
+            if run.kind == Kind::Insert {
+                if last.bytes != 0
+                    && c.lamport + u64::from(last.lamport) + u64::from(last.len) == run.lamport
+                    && run.ref_replica == replica
+                    && run.ref_lamport + 1 == run.lamport
+                    && last.content + last.bytes == run.content
+                {
+                    last.len += run.len as u32;
+                    last.bytes += run.bytes;
+                    return;
+                }
+            } else if last.bytes == 0 {
+                let len = u64::from(last.len);
+                let i = c.runs.len() - 1;
+                let mut joined = c.unpack(i, run.seq - len);
+                if join(&mut joined, &run, replica, true) {
+                    c.set_last(&joined);
+                    return;
+                }
             }
         }
+        self.push_new(&run);
     }
 
-    /// The index of the first run for which `pred` is false (`pred` is true
-    /// for a prefix), as [`slice::partition_point`].
-    fn partition_point(&self, pred: impl Fn(&Run) -> bool) -> usize {
-        let c = self
-            .chunks
-            .partition_point(|chunk| chunk.last().is_some_and(&pred));
-        match self.chunks.get(c) {
-            Some(chunk) => c * CHUNK + chunk.partition_point(pred),
-            None => self.len(),
+    fn push_new(&mut self, run: &Run) {
+        match self.chunks.last_mut() {
+            Some(c) if c.fits(run) => c.push(run),
+            // A replica's first chunk grows by doubling up to CHUNK: most
+            // replicas of a shared document log only a few runs.
+            None => self.chunks.push(Chunk::new(run, 0)),
+            Some(_) => self.chunks.push(Chunk::new(run, CHUNK)),
         }
     }
 
-    /// Runs `start..end` in order.
-    fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &Run> + '_ {
-        let first = start / CHUNK;
-        self.chunks
-            .get(first..)
-            .unwrap_or_default()
-            .iter()
-            .flatten()
-            .skip(start % CHUNK)
-            .take(end.saturating_sub(start))
+    /// The runs from the one holding unit `seq` on, in order.
+    fn from(&self, seq: u64) -> From<'_> {
+        let chunk = self
+            .chunks
+            .partition_point(|c| c.seq <= seq)
+            .saturating_sub(1);
+        let (run, start) = self.chunks.get(chunk).map_or((0, 0), |c| {
+            let marks = &c.marks[..c.runs.len().div_ceil(MARK)];
+            let m = marks
+                .partition_point(|&m| c.seq + m <= seq)
+                .saturating_sub(1);
+            (m * MARK, c.seq + marks.get(m).copied().unwrap_or(0))
+        });
+        let mut from = From {
+            chunks: &self.chunks,
+            chunk,
+            run,
+            seq: start,
+        };
+        while from.peek_end().is_some_and(|end| end <= seq) {
+            from.next();
+        }
+        from
+    }
+}
+
+/// The iterator of [`Runs::from`]: plain, for the browser module's size.
+struct From<'a> {
+    chunks: &'a [Chunk],
+    chunk: usize,
+    run: usize,
+    /// Where the next run starts.
+    seq: u64,
+}
+
+impl From<'_> {
+    fn peek_end(&self) -> Option<u64> {
+        let c = self.chunks.get(self.chunk)?;
+        let run = c.runs.get(self.run)?;
+        Some(self.seq + u64::from(run.len))
+    }
+}
+
+impl Iterator for From<'_> {
+    type Item = Run;
+
+    fn next(&mut self) -> Option<Run> {
+        let c = self.chunks.get(self.chunk)?;
+        let run = c.unpack(self.run, self.seq);
+        self.seq = run.end();
+        self.run += 1;
+        if self.run == c.runs.len() {
+            (self.chunk, self.run) = (self.chunk + 1, 0);
+        }
+        Some(run)
     }
 }
 
@@ -186,13 +396,7 @@ impl OpLog {
     /// Appends the next run of `replica`, joining it to the previous run when
     /// it continues it.
     pub(crate) fn push(&mut self, replica: u32, run: Run) {
-        let runs = &mut self.runs[replica as usize];
-        if let Some(last) = runs.last_mut()
-            && join(last, &run, replica, true)
-        {
-            return;
-        }
-        runs.push(run);
+        self.runs[replica as usize].push(replica, run);
     }
 
     /// The units of `replica` from `seq` on, as far as the log goes.
@@ -203,12 +407,10 @@ impl OpLog {
         ids: &'a [u64],
         content: &'a str,
     ) -> impl Iterator<Item = Unit> + 'a {
-        let runs = &self.runs[replica as usize];
-        let start = runs.partition_point(|r| r.end() <= seq);
-        runs.range(start, runs.len()).flat_map(move |run| {
+        self.runs[replica as usize].from(seq).flat_map(move |run| {
             let skip = seq.saturating_sub(run.seq);
-            let mut chars = text_of(run, content).chars().skip(skip as usize);
-            (skip..run.len).map(move |i| unit_of(run, i, chars.next(), ids, replica))
+            let mut chars = text_of(&run, content).chars().skip(skip as usize);
+            (skip..run.len).map(move |i| unit_of(&run, i, chars.next(), ids, replica))
         })
     }
 
@@ -221,15 +423,12 @@ impl OpLog {
         content: &str,
         out: &mut Vec<Op>,
     ) {
-        let runs = &self.runs[replica as usize];
-        let start = runs.partition_point(|r| r.end() <= from);
-        let end = runs.partition_point(|r| r.seq < to);
+        let runs = self.runs[replica as usize].from(from);
         let mut current: Option<Run> = None;
         let mut text = String::new();
-        for run in runs.range(start, end) {
+        for mut run in runs.take_while(|r| r.seq < to) {
             // Cut the run to `from..to`, then join it to the previous one
             // when the arena kept them apart but the units continue.
-            let mut run = *run;
             let mut piece = text_of(&run, content);
             if run.end() > to {
                 let keep = to - run.seq;
@@ -426,5 +625,83 @@ fn join(prev: &mut Run, next: &Run, replica: u32, in_arena: bool) -> bool {
             prev.len += next.len;
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDS: [u64; 2] = [7, 9];
+
+    #[test]
+    fn runs_are_found_by_seq_across_chunks() {
+        // Deletes of every other character: no two runs join.
+        let mut log = OpLog::default();
+        log.add_replica();
+        let mut seq = 0;
+        for i in 0..1000u64 {
+            let len = i % 3 + 1;
+            log.push(0, Run::delete(seq, 5 + seq, len, (1, 3 * seq), false));
+            seq += len;
+        }
+        assert_eq!(log.run_count(), 1000);
+        // Every seq: inside and at the edges of runs, marks and chunks.
+        for from in 0..seq {
+            let first = log.units(0, from, &IDS, "").next();
+            let base = (0..1000u64).map(|i| i % 3 + 1).scan(0, |s, l| {
+                let start = *s;
+                *s += l;
+                Some((start, l))
+            });
+            let (start, _) = base.into_iter().find(|&(s, l)| s + l > from).unwrap();
+            let want = Id::new(3 * start + (from - start), IDS[1]);
+            assert_eq!(
+                first,
+                Some(Unit::Delete {
+                    lamport: 5 + from,
+                    target: want
+                })
+            );
+        }
+        assert_eq!(log.units(0, seq, &IDS, "").next(), None);
+    }
+
+    #[test]
+    fn lamports_and_references_far_apart_are_kept_exactly() {
+        let mut log = OpLog::default();
+        log.add_replica();
+        let far = 1u64 << 40;
+        let id = |lamport, r: usize| Id::new(lamport, IDS[r]);
+        log.push(0, Run::insert(0, 5, 2, None, 0, 2));
+        // A lamport beyond the chunk's 32 bits, a reference far below it.
+        log.push(0, Run::insert(2, far, 1, Some((1, 3)), 2, 1));
+        // A reference above the run, which a malformed history may name.
+        log.push(0, Run::delete(3, far + 1, 1, (1, far * 2), false));
+        log.push(0, Run::insert(4, far + 2, 1, Some((0, 6)), 3, 1));
+        // Two backspaces: joined, the reference moves just out of reach.
+        let t = far + 3 - u64::from(u32::MAX - 1);
+        log.push(0, Run::delete(5, far + 3, 1, (1, t), false));
+        log.push(0, Run::delete(6, far + 4, 1, (1, t - 1), false));
+        assert_eq!(log.run_count(), 5);
+        let ins = |lamport, parent, ch| Unit::Insert {
+            lamport,
+            parent,
+            ch,
+        };
+        let del = |lamport, target| Unit::Delete { lamport, target };
+        let units: Vec<Unit> = log.units(0, 0, &IDS, "abcd").collect();
+        assert_eq!(
+            units,
+            [
+                ins(5, None, 'a'),
+                ins(6, Some(id(5, 0)), 'b'),
+                ins(far, Some(id(3, 1)), 'c'),
+                del(far + 1, id(far * 2, 1)),
+                ins(far + 2, Some(id(6, 0)), 'd'),
+                del(far + 3, id(t, 1)),
+                del(far + 4, id(t - 1, 1)),
+            ]
+        );
     }
 }

@@ -20,6 +20,9 @@ use crate::op::{Body, Op, Raw};
 use crate::oplog::Run;
 use crate::tree::{MAX_SPAN, Span, Tree};
 
+mod inserts;
+use inserts::{Hint, Inserts};
+
 const ROOT: u32 = u32::MAX;
 
 /// Where the one-pass layout reads operations from: a snapshot's columns,
@@ -40,10 +43,25 @@ pub(crate) trait Source {
     }
 }
 
+/// The source as [`Doc::load_sorted`] takes it: natively the type itself,
+/// so that reading an operation is inlined into the loop (through a
+/// `dyn Source`, each operation is written to memory and read back); in
+/// the `.wasm`, sized for space, one copy of the loop for every source.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn source<S: Source>(source: &mut S) -> &mut S {
+    source
+}
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn source<S: Source>(source: &mut S) -> &mut dyn Source {
+    source
+}
+
 /// Operations in memory (`Op`s, or references to them) as a [`Source`].
 pub(crate) struct Each<'a, T>(pub core::slice::Iter<'a, T>);
 
 impl<T: Borrow<Op>> Source for Each<'_, T> {
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn next_raw(&mut self) -> Option<Raw<'_>> {
         self.0.next().map(|op| Raw::of(op.borrow()))
     }
@@ -95,7 +113,9 @@ enum Frame {
 /// where each group starts.
 struct Groups {
     items: Vec<Item>,
-    first: Vec<usize>,
+    /// 32-bit, as the items are counted in [`Doc::load_sorted`]: half the
+    /// bytes of a table read at random.
+    first: Vec<u32>,
 }
 
 impl Groups {
@@ -107,17 +127,21 @@ impl Groups {
         // starts as group `g`'s start and serves as its write position,
         // which leaves it at the group's end, the next group's start: the
         // starts without a copy of them to move.
-        let mut first = alloc::vec![0usize; chains + 3];
+        let mut first = alloc::vec![0u32; chains + 3];
         for item in items {
             first[group(item) + 2] += 1;
         }
-        for i in 2..first.len() {
-            first[i] += first[i - 1];
+        // The running sum in a register: adding each entry to the one
+        // just stored would wait on that store, entry after entry.
+        let mut sum = 0;
+        for count in &mut first[2..] {
+            sum += *count;
+            *count = sum;
         }
         let mut out = alloc::vec![(0, 0, 0); items.len()];
         for item in items {
             let at = &mut first[group(item) + 1];
-            out[*at] = *item;
+            out[*at as usize] = *item;
             *at += 1;
         }
         first.pop();
@@ -129,7 +153,7 @@ impl Groups {
             let mut keys: Vec<u64> = Vec::new();
             for w in first.windows(2) {
                 if w[1] - w[0] > 1 {
-                    let group = &mut out[w[0]..w[1]];
+                    let group = &mut out[w[0] as usize..w[1] as usize];
                     keys.clear();
                     keys.extend(
                         group
@@ -147,7 +171,11 @@ impl Groups {
     }
 
     fn of(&self, group: usize) -> core::ops::Range<usize> {
-        self.first[group]..self.first[group + 1]
+        self.start(group)..self.start(group + 1)
+    }
+
+    fn start(&self, group: usize) -> usize {
+        self.first[group] as usize
     }
 }
 
@@ -156,9 +184,9 @@ impl Doc {
     /// sorted by `(lamport, replica_id)`; `None` for anything else. `(n,
     /// text)` are their number and UTF-8 length, so that the arrays are
     /// allocated once.
-    pub(crate) fn load_sorted(
+    pub(crate) fn load_sorted<S: Source + ?Sized>(
         replica_id: u64,
-        ops: &mut dyn Source,
+        ops: &mut S,
         (n, text): (usize, usize),
     ) -> Option<Doc> {
         let mut doc = Doc::new(replica_id).ok()?;
@@ -170,8 +198,7 @@ impl Doc {
             doc.content.reserve(text);
         }
         let mut chains: Vec<Chain> = Vec::with_capacity(n);
-        // Per replica: (first lamport, chain) of its inserts, in lamport order.
-        let mut inserts: Vec<Vec<(u64, u32)>> = Vec::new();
+        let mut inserts: Vec<Inserts> = Vec::new();
         let mut kids: Vec<Child> = Vec::with_capacity(n);
         // Most deletes name characters of one insert: one entry each, and
         // there are at most as many deletes as operations (regrowing this
@@ -203,7 +230,7 @@ impl Doc {
                 return None;
             }
             if inserts.len() <= ru {
-                inserts.resize_with(ru + 1, Vec::new);
+                inserts.resize_with(ru + 1, Inserts::default);
             }
             match op.body {
                 Body::Insert { parent, text } => {
@@ -220,8 +247,8 @@ impl Doc {
                                 *doc.replica_index.get(&p.replica_id)?
                             };
                             let list = &inserts[pr as usize];
-                            let i = locate(list, p.lamport, &mut parent_hint, pr)?;
-                            let (chain, offset) = find(list[i], &chains, p.lamport)?;
+                            let i = list.locate(p.lamport, &mut parent_hint, pr)?;
+                            let (chain, offset) = list.find(i, p.lamport)?;
                             (chain, offset, Some((pr, p.lamport)))
                         }
                     };
@@ -238,7 +265,7 @@ impl Doc {
                         content,
                         ascii: text.len() as u64 == len,
                     });
-                    inserts[ru].push((op.lamport, chain));
+                    inserts[ru].push(op.lamport, len as u32, chain);
                     kids.push((parent, offset, u32::MAX - chain));
                     let bytes = text.len() as u32;
                     doc.record(
@@ -254,8 +281,8 @@ impl Doc {
                     };
                     let start = target.lamport;
                     let targets = &inserts[tr as usize];
-                    let first = locate(targets, start, &mut delete_hint, tr)?;
-                    mark_deleted(&targets[first..], &chains, start, len, &mut deleted)?;
+                    let first = targets.locate(start, &mut delete_hint, tr)?;
+                    targets.mark_deleted(first, start, len, &mut deleted)?;
                     let run = Run::delete(op.seq, op.lamport, len, (tr, start), reversed);
                     doc.record(r, run);
                 }
@@ -263,6 +290,11 @@ impl Doc {
         }
         if whole {
             doc.content = ops.take_text().filter(|t| t.len() == content_len)?;
+        }
+        // Chains and pieces are fewer than characters, which fit 32 bits;
+        // deleted ranges could be more only in a history built to be.
+        if deleted.len() > u32::MAX as usize {
+            return None;
         }
         let kids = Groups::new(&kids, chains.len(), true);
         let deleted = Groups::new(&deleted, chains.len(), true);
@@ -273,7 +305,7 @@ impl Doc {
         // Plain loops into a list: nested `flat_map`s cost more per entry.
         let mut entries = Vec::with_capacity(pieces.items.len());
         for (r, list) in inserts.iter().enumerate() {
-            for &(lamport, chain) in list {
+            for (lamport, chain) in list.iter() {
                 debug_assert_eq!(chains[chain as usize].lamport, lamport);
                 for &(_, offset, span) in &pieces.items[pieces.of(chain as usize)] {
                     entries.push((r as u32, lamport + u64::from(offset), span as usize));
@@ -283,66 +315,6 @@ impl Doc {
         doc.tree = Tree::from_spans(&spans, entries.into_iter());
         Some(doc)
     }
-}
-
-/// Where the last lookup of a kind landed: `(replica, index)`.
-type Hint = (u32, usize);
-
-/// The index of the last of a replica's inserts that starts at or before
-/// `lamport`. Successive parents, and successive delete targets, are often
-/// the same insert or its neighbour, or the newest: those are tried before
-/// the search.
-fn locate(inserts: &[(u64, u32)], lamport: u64, hint: &mut Hint, replica: u32) -> Option<usize> {
-    let holds = |i: usize| {
-        inserts[i].0 <= lamport && inserts.get(i + 1).is_none_or(|next| next.0 > lamport)
-    };
-    let i = match *hint {
-        (r, h) if r == replica && h < inserts.len() && holds(h) => h,
-        (r, h) if r == replica && h + 1 < inserts.len() && holds(h + 1) => h + 1,
-        (r, h) if r == replica && h > 0 && h <= inserts.len() && holds(h - 1) => h - 1,
-        // The newest insert: what was just typed, and what a backspace takes.
-        _ if inserts.last().is_some_and(|last| last.0 <= lamport) => inserts.len() - 1,
-        _ => inserts
-            .partition_point(|&(start, _)| start <= lamport)
-            .checked_sub(1)?,
-    };
-    *hint = (replica, i);
-    Some(i)
-}
-
-/// The chain holding character `lamport`, given the insert `(start, chain)`
-/// that [`locate`] found for it, and its offset there.
-fn find((start, chain): (u64, u32), chains: &[Chain], lamport: u64) -> Option<(u32, u32)> {
-    (lamport - start < u64::from(chains[chain as usize].len))
-        .then(|| (chain, (lamport - start) as u32))
-}
-
-/// Records characters `start..start + len` of a replica as deleted, chain
-/// by chain, from `inserts[0]` (the insert [`locate`] found for `start`) on;
-/// `None` unless every one of them exists.
-fn mark_deleted(
-    inserts: &[(u64, u32)],
-    chains: &[Chain],
-    start: u64,
-    len: u64,
-    out: &mut Vec<Deleted>,
-) -> Option<()> {
-    let end = start + len;
-    let mut reached = start;
-    for &(s, chain) in inserts {
-        let chain_end = s + u64::from(chains[chain as usize].len);
-        if s > reached || chain_end <= reached {
-            return None;
-        }
-        let stop = chain_end.min(end);
-        // Offsets in a chain fit its 32-bit length.
-        out.push((chain, (reached - s) as u32, (stop - s) as u32));
-        reached = stop;
-        if reached == end {
-            return Some(());
-        }
-    }
-    None
 }
 
 /// Every character in document order, as joined spans with deleted ones
@@ -357,7 +329,7 @@ fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<
         pieces: Vec::with_capacity(chains.len() + 2 * deleted.items.len()),
     };
     let mut stack = alloc::vec![Frame::Kids {
-        next: kids.first[chains.len()],
+        next: kids.start(chains.len()),
         end: kids.items.len(),
     }];
     while let Some(frame) = stack.pop() {
@@ -373,7 +345,7 @@ fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<
                         chain,
                         from: 0,
                         byte: 0,
-                        kid: kids.first[chain as usize],
+                        kid: kids.start(chain as usize),
                     });
                 }
             }
@@ -384,7 +356,7 @@ fn layout(doc: &Doc, chains: &[Chain], kids: &Groups, deleted: &Groups) -> (Vec<
                 kid,
             } => {
                 let c = &chains[chain as usize];
-                let last = kids.first[chain as usize + 1];
+                let last = kids.start(chain as usize + 1);
                 if kid == last {
                     out.emit(chain, c, (from, c.len), byte);
                     continue;
@@ -435,7 +407,7 @@ struct Layout<'a> {
     deleted: &'a Groups,
     /// Per chain, its first deleted range that may still matter: a chain
     /// is laid out front to back, so ranges that end before are done.
-    deleted_at: Vec<usize>,
+    deleted_at: Vec<u32>,
     spans: Vec<Span>,
     pieces: Vec<Item>,
 }
@@ -446,18 +418,18 @@ impl Layout<'_> {
     /// returns the byte after them.
     fn emit(&mut self, chain: u32, c: &Chain, (from, to): (u32, u32), mut byte: u32) -> u32 {
         let text = &self.doc.content[c.content as usize..];
-        let stop = self.deleted.first[chain as usize + 1];
+        let stop = self.deleted.start(chain as usize + 1);
         let mut at = from;
         while at < to {
             let skip = &mut self.deleted_at[chain as usize];
-            while *skip < stop && self.deleted.items[*skip].2 <= at {
+            while (*skip as usize) < stop && self.deleted.items[*skip as usize].2 <= at {
                 *skip += 1;
             }
             // The ranges are sorted by start and rarely overlap: whether
             // `at` is deleted, and until where that stays so, is a short scan.
             let mut deleted_until = None;
             let mut next_start = to;
-            for &(_, start, end) in &self.deleted.items[*skip..stop] {
+            for &(_, start, end) in &self.deleted.items[*skip as usize..stop] {
                 if start <= at && at < end {
                     deleted_until = Some(deleted_until.map_or(end, |u: u32| u.max(end)));
                 } else if start > at {
@@ -495,29 +467,8 @@ impl Layout<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Hint, locate};
     use alloc::vec::Vec;
 
-    #[test]
-    fn locate_matches_a_binary_search_whatever_the_hint() {
-        for n in 0..12u64 {
-            let inserts: Vec<(u64, u32)> = (0..n).map(|i| (3 * i + 1, i as u32)).collect();
-            for lamport in 0..3 * n + 3 {
-                let expected = inserts
-                    .partition_point(|&(s, _)| s <= lamport)
-                    .checked_sub(1);
-                for replica in [0, 1] {
-                    for h in 0..n as usize + 2 {
-                        let mut hint: Hint = (replica, h);
-                        assert_eq!(locate(&inserts, lamport, &mut hint, 0), expected);
-                        if let Some(i) = expected {
-                            assert_eq!(hint, (0, i));
-                        }
-                    }
-                }
-            }
-        }
-    }
     #[test]
     fn groups_sort_each_group_and_keep_order_otherwise() {
         use super::Groups;

@@ -163,18 +163,16 @@ impl<'de> Deserialize<'de> for JsonObject {
     }
 }
 
-/// What the server sends.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What the server sends. Read with [`ServerMessage::from_json`], which
+/// routes by `type` and decodes each message straight into its struct.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     HelloAck(HelloAck),
     Snapshot(SnapshotMessage),
     OpEcho(OpEcho),
     Error(ErrorMessage),
-    /// Decoded by [`ServerMessage::from_json`] straight into its struct,
-    /// like [`ClientMessage::Presence`].
     #[cfg(feature = "presence")]
-    #[serde(skip_deserializing)]
     Presence(PresenceUpdate),
     #[cfg(feature = "presence")]
     PresenceRemoved(PresenceRemoved),
@@ -344,6 +342,9 @@ impl ServerMessage {
         serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// Parses one text frame from the server. Any error means the server
+    /// broke the protocol: `malformed_json` when the frame is not JSON,
+    /// else `invalid_message` (a missing or unknown `type` included).
     pub fn from_json(text: &str) -> Result<ServerMessage, ParseError> {
         // Every remote keystroke arrives as an `op_echo`: decode it straight
         // into its struct, as `ClientMessage::from_json` does for `op`.
@@ -352,22 +353,39 @@ impl ServerMessage {
         {
             return Ok(ServerMessage::OpEcho(echo));
         }
-        // `presence` cannot go through the tagged enum (see
-        // `ClientMessage::Presence`): it is decoded on its own, at once in
-        // the shape the relay writes, else once the enum failed.
-        #[cfg(feature = "presence")]
-        {
-            let presence = text.starts_with(r#"{"type":"presence","#);
-            if !presence && let Ok(msg) = serde_json::from_str(text) {
-                return Ok(msg);
-            }
-            if presence || message_type(text) == Some("presence") {
-                return serde_json::from_str(text)
-                    .map(ServerMessage::Presence)
-                    .map_err(|e| ParseError::new(text, &e, SERVER_TYPES));
-            }
+        // The others are routed by `type` and decoded straight into their
+        // struct too: serde's internally tagged enums buffer every field
+        // before choosing the variant, code the browser package carried
+        // for nothing else.
+        fn decode<'a, T: Deserialize<'a>>(
+            text: &'a str,
+            wrap: fn(T) -> ServerMessage,
+        ) -> Result<ServerMessage, ParseError> {
+            serde_json::from_str(text)
+                .map(wrap)
+                .map_err(|e| ParseError::from_server(&e))
         }
-        serde_json::from_str(text).map_err(|e| ParseError::from_server(&e))
+        let ty = serde_json::from_str::<Probe<'_>>(text)
+            .map_err(|e| ParseError::from_server(&e))?
+            .ty;
+        match ty {
+            Some("hello_ack") => decode(text, ServerMessage::HelloAck),
+            Some("snapshot") => decode(text, ServerMessage::Snapshot),
+            Some("op_echo") => decode(text, ServerMessage::OpEcho),
+            Some("error") => decode(text, ServerMessage::Error),
+            #[cfg(feature = "presence")]
+            Some("presence") => decode(text, ServerMessage::Presence),
+            #[cfg(feature = "presence")]
+            Some("presence_removed") => decode(text, ServerMessage::PresenceRemoved),
+            Some(other) => Err(ParseError {
+                code: ErrorCode::InvalidMessage,
+                detail: alloc::format!("unknown message type `{other}`"),
+            }),
+            None => Err(ParseError {
+                code: ErrorCode::InvalidMessage,
+                detail: "a message needs a string `type`".into(),
+            }),
+        }
     }
 }
 
@@ -377,28 +395,16 @@ const CLIENT_TYPES: &[&str] = &["hello", "op", "presence"];
 #[cfg(not(feature = "presence"))]
 const CLIENT_TYPES: &[&str] = &["hello", "op"];
 
-/// The `type`s a server sends that this side knows.
-#[cfg(feature = "presence")]
-const SERVER_TYPES: &[&str] = &[
-    "hello_ack",
-    "snapshot",
-    "op_echo",
-    "error",
-    "presence",
-    "presence_removed",
-];
-#[cfg(not(feature = "presence"))]
-#[cfg(feature = "presence")]
-const SERVER_TYPES: &[&str] = &["hello_ack", "snapshot", "op_echo", "error"];
+/// A message's `type`, the rest of it skipped.
+#[derive(Deserialize)]
+struct Probe<'a> {
+    #[serde(rename = "type", borrow, default)]
+    ty: Option<&'a str>,
+}
 
 /// The `type` of a message, when it is a JSON object with a string `type`:
 /// how messages that serde cannot decode as a tagged enum are routed.
 fn message_type(text: &str) -> Option<&str> {
-    #[derive(Deserialize)]
-    struct Probe<'a> {
-        #[serde(rename = "type", borrow, default)]
-        ty: Option<&'a str>,
-    }
     serde_json::from_str::<Probe<'_>>(text).ok()?.ty
 }
 

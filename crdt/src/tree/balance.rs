@@ -5,10 +5,17 @@ use alloc::boxed::Box;
 
 use super::{LEAF_CAP, Leaf, NODE_CAP, NONE, Node, Span, Tree};
 
+/// A leaf that deletes leave under this many spans is joined with a
+/// neighbour...
+const JOIN_BELOW: usize = LEAF_CAP / 2;
+/// ...when the two fit in this many, leaving room for the spans an edit's
+/// split pieces add before the leaf splits again.
+const JOIN_UPTO: usize = LEAF_CAP - 8;
+
 impl Tree {
     /// Moves the spans from `half` on into a new leaf placed after this one.
     pub(super) fn split_leaf(&mut self, leaf: u32, half: usize) -> u32 {
-        let new_id = self.leaves.len() as u32;
+        let new_id = self.free.pop().unwrap_or(self.leaves.len() as u32);
         let old = &mut self.leaves[leaf as usize];
         let mut new = Box::new(Leaf {
             spans: [Span::default(); LEAF_CAP],
@@ -22,18 +29,18 @@ impl Tree {
         old.len = half as u8;
         old.next = new_id;
         let (mut mc, mut mu) = (0u32, 0u32);
-        let mut ranges = [(0u32, 0u64, 0u64); LEAF_CAP];
-        for (r, s) in ranges.iter_mut().zip(&new.spans[..new.len as usize]) {
+        for s in &new.spans[..new.len as usize] {
             let (c, u) = s.visible();
             mc += c;
             mu += u;
-            *r = (s.replica, s.lamport, s.lamport + u64::from(s.len()));
         }
-        self.index
-            .set_ranges(&mut ranges[..new.len as usize], new_id);
+        self.point_index(&new.spans[..new.len as usize], new_id);
         new.chars = mc;
         self.leaves[leaf as usize].chars -= mc;
-        self.leaves.push(new);
+        match self.leaves.get_mut(new_id as usize) {
+            Some(free) => *free = new,
+            None => self.leaves.push(new),
+        }
         self.add_sibling(leaf, new_id, mc, mu, true);
         new_id
     }
@@ -151,6 +158,82 @@ impl Tree {
         }
     }
 
+    /// Points the index at `leaf` for every character of `spans`, sorted
+    /// and joined into as few ranges as they make ([`Index::set_ranges`]).
+    fn point_index(&mut self, spans: &[Span], leaf: u32) {
+        let mut ranges = [(0u32, 0u64, 0u64); LEAF_CAP];
+        for (r, s) in ranges.iter_mut().zip(spans) {
+            *r = (s.replica, s.lamport, s.lamport + u64::from(s.len()));
+        }
+        self.index.set_ranges(&mut ranges[..spans.len()], leaf);
+    }
+
+    /// Joins `leaf` with a neighbour under the same parent when deletes have
+    /// left it under-full and the two fit in one leaf with room to spare.
+    /// Deletes join spans and nothing splits them again, so without this the
+    /// leaves of a long-edited document stay about half empty. Cursors into
+    /// either leaf are stale afterwards.
+    pub(super) fn join_leaf(&mut self, leaf: u32) {
+        let l = &self.leaves[leaf as usize];
+        let len = l.len as usize;
+        if len >= JOIN_BELOW {
+            return;
+        }
+        let node = &self.nodes[l.parent as usize];
+        let slot = l.slot as usize;
+        let fits = |other: u32| len + self.leaves[other as usize].len as usize <= JOIN_UPTO;
+        if slot + 1 < node.len as usize && fits(node.children[slot + 1]) {
+            self.absorb_next(leaf);
+        } else if slot > 0 && fits(node.children[slot - 1]) {
+            self.absorb_next(node.children[slot - 1]);
+        }
+    }
+
+    /// Moves the spans of the leaf after `leaf` under the same parent into
+    /// `leaf` and frees it. The left one stays, so leaf 0 stays first.
+    fn absorb_next(&mut self, leaf: u32) {
+        let l = &self.leaves[leaf as usize];
+        let (parent, slot) = (l.parent, l.slot as usize);
+        let next = self.nodes[parent as usize].children[slot + 1];
+        let n = &self.leaves[next as usize];
+        let (spans, len, chars, after) = (n.spans, n.len as usize, n.chars, n.next);
+        let l = &mut self.leaves[leaf as usize];
+        let at = l.len as usize;
+        // The spans at the seam may continue each other: a delete that ran
+        // across it joins them here.
+        let skip = usize::from(at > 0 && l.spans[at - 1].joins(&spans[0]));
+        if skip == 1 {
+            l.spans[at - 1].absorb(&spans[0]);
+        }
+        l.spans[at..at + len - skip].copy_from_slice(&spans[skip..len]);
+        l.len += (len - skip) as u8;
+        l.chars += chars;
+        l.next = after;
+        self.point_index(&spans[..len], leaf);
+        let node = &mut self.nodes[parent as usize];
+        let count = node.len as usize;
+        node.chars[slot] += node.chars[slot + 1];
+        node.utf16[slot] += node.utf16[slot + 1];
+        node.children.copy_within(slot + 2..count, slot + 1);
+        node.chars.copy_within(slot + 2..count, slot + 1);
+        node.utf16.copy_within(slot + 2..count, slot + 1);
+        node.len -= 1;
+        let moved = node.children;
+        for (i, &child) in moved.iter().enumerate().take(count - 1).skip(slot + 1) {
+            self.set_parent(child, parent, i, true);
+        }
+        self.free_leaf(next);
+        self.cache.set((NONE, 0));
+    }
+
+    /// Keeps leaf `gone`, no longer in the tree, for the next split. Empty,
+    /// it holds no character the index might still send a lookup to.
+    fn free_leaf(&mut self, gone: u32) {
+        let l = &mut self.leaves[gone as usize];
+        (l.len, l.chars, l.next) = (0, 0, NONE);
+        self.free.push(gone);
+    }
+
     /// Adds signed deltas to the counts on the path from `leaf` to the root.
     pub(super) fn add_counts(&mut self, leaf: u32, chars: i64, utf16: i64) {
         if chars == 0 && utf16 == 0 {
@@ -168,5 +251,43 @@ impl Tree {
             node.utf16[slot] = (i64::from(node.utf16[slot]) + utf16) as u32;
             (parent, slot) = (node.parent, node.slot as usize);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::String;
+
+    use super::super::{MAX_SPAN, Span, Tree};
+
+    /// Deletes the character at visible position `pos`, checking the tree.
+    fn delete(tree: &mut Tree, pos: usize, content: &str) {
+        let c = tree.find_char(pos);
+        assert_eq!(tree.delete_at(c, 1, content), 1);
+        tree.check().unwrap();
+    }
+
+    #[test]
+    fn leaves_emptied_by_deletes_are_joined_and_freed() {
+        let n = MAX_SPAN as usize;
+        let content: String = (0..n).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+        let mut tree = Tree::default();
+        let span = Span::new(0, 0, 0, (n as u32, n as u32, n as u32), false);
+        tree.integrate(None, span, (0, 1), &[1], &content);
+        // Every other character deleted: a span per character, many leaves.
+        for pos in 0..n / 2 {
+            delete(&mut tree, pos + 1, &content);
+        }
+        let fragmented = tree.leaves.len();
+        assert!(fragmented > n / 32, "{fragmented} leaves");
+        // The rest deleted from the end: spans join, leaves empty and merge.
+        for pos in (0..n / 2).rev() {
+            delete(&mut tree, pos, &content);
+        }
+        assert_eq!(tree.len_chars(), 0);
+        // Leaves join only under one parent: one span is left per leaf.
+        let leaves = tree.leaves.len() - tree.free.len();
+        assert!(leaves < fragmented / 4, "{leaves} of {fragmented} leaves");
+        assert_eq!(tree.spans().count(), leaves);
     }
 }

@@ -28,6 +28,7 @@ impl Tree {
         let mut tree = Tree {
             leaves: Vec::with_capacity(n_leaves),
             nodes: Vec::with_capacity(n_leaves / NODE_FILL + 2),
+            free: Vec::new(),
             root: NONE,
             index: Index::default(),
             total: 0,

@@ -20,6 +20,14 @@ impl Tree {
         if chained != in_order {
             return Err(format!("leaf chain {chained:?} != tree order {in_order:?}"));
         }
+        if in_order.len() + self.free.len() != self.leaves.len() {
+            return Err(format!(
+                "{} leaves, {} in the tree, {} free",
+                self.leaves.len(),
+                in_order.len(),
+                self.free.len()
+            ));
+        }
         let mut total = 0u64;
         for &leaf in &in_order {
             let l = &self.leaves[leaf as usize];

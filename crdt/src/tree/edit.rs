@@ -136,6 +136,7 @@ impl Tree {
         pieces[mid_at].deleted = true;
         let at = self.replace_span(c.leaf, c.idx, &pieces[..count]);
         self.merge_around(at.leaf, at.idx + mid_at);
+        self.join_leaf(at.leaf);
         take
     }
 
@@ -204,6 +205,7 @@ impl Tree {
             }
         }
         self.add_counts(c.leaf, -i64::from(chars), -i64::from(utf16));
+        self.join_leaf(c.leaf);
         Some(n - left)
     }
 

@@ -81,6 +81,10 @@ pub(crate) struct Tree {
     )]
     leaves: Vec<Box<Leaf>>,
     nodes: Vec<Node>,
+    /// Leaves joined into a neighbour, emptied, for the next split to reuse:
+    /// dropping one from the arena would move another and re-point its
+    /// index entries.
+    free: Vec<u32>,
     root: u32,
     index: Index,
     /// Characters in the tree, deleted ones included; bounds the u32 counters.
@@ -111,6 +115,7 @@ impl Default for Tree {
                 parent: NONE,
                 leaf_children: true,
             }],
+            free: Vec::new(),
             root: 0,
             index: Index::default(),
             total: 0,

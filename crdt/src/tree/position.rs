@@ -18,9 +18,9 @@ impl Tree {
             };
         let l = &self.leaves[leaf as usize];
         let spans = &l.spans[..l.len as usize];
-        if cfg!(not(target_arch = "wasm32")) && rest >= l.chars / 2 {
+        if rest >= l.chars / 2 {
             // Nearer the leaf's end: count back from it, half the spans
-            // on average (natively: in the `.wasm` it is a second loop).
+            // on average.
             // `after` counts the visible characters from the one looked
             // for to the end.
             let mut after = l.chars - rest;

@@ -99,12 +99,18 @@ fn replay_history(history: &History) -> Result<Doc, String> {
         .map(|a| Doc::new(a as u64 + 1).map_err(|e| format!("new: {e:?}")))
         .collect::<Result<_, _>>()?;
     let mut all = Doc::new(u32::MAX as u64).map_err(|e| format!("new: {e:?}"))?;
-    let mut versions: Vec<VersionVector> = Vec::with_capacity(history.txns.len());
+    // Each transaction's version, agent by agent (agent `a` is replica
+    // `a + 1`), flat and in 32 bits (a trace's seqs fit): a `VersionVector`
+    // per transaction is a map each, and held more of the peak than the
+    // replicas did.
+    let width = history.agents;
+    let mut versions: Vec<u32> = Vec::with_capacity(history.txns.len() * width);
     let mut ops = Vec::new();
     for (i, txn) in history.txns.iter().enumerate() {
         let mut at = VersionVector::new();
-        for &p in &txn.parents {
-            at.merge(&versions[p]);
+        for a in 0..width {
+            let seen = txn.parents.iter().map(|&p| versions[p * width + a]).max();
+            at.set(a as u64 + 1, seen.map_or(0, u64::from));
         }
         let doc = &mut agents[txn.agent];
         if !at.includes(&doc.version()) {
@@ -120,7 +126,11 @@ fn replay_history(history: &History) -> Result<Doc, String> {
             apply(doc, p, &mut |op| ops.push(op))?;
         }
         all.apply_all(&ops).map_err(|e| format!("txn {i}: {e}"))?;
-        versions.push(doc.version());
+        let version = doc.version();
+        for a in 0..width {
+            let seen = version.get(a as u64 + 1);
+            versions.push(u32::try_from(seen).map_err(|_| format!("txn {i}: seq {seen}"))?);
+        }
     }
     Ok(all)
 }

@@ -133,22 +133,14 @@ impl ClientSession {
 /// every character they deleted a delete, everything else is kept. Runs
 /// next to each other become one splice.
 fn splices_of(doc: &crate::doc::Doc, before: &str, ops: &[Op]) -> Vec<Splice> {
-    let inserted = |id: Id| {
-        ops.iter().any(|op| {
-            matches!(op, Op::Insert(_))
-                && op.replica_id() == id.replica_id
-                && (op.lamport()..op.lamport() + op.len()).contains(&id.lamport)
-        })
-    };
-    let deleted = |id: Id| {
-        ops.iter().any(|op| match op {
-            Op::Delete(d) => {
-                d.target.replica_id == id.replica_id
-                    && (d.target.lamport..d.target.lamport + d.len).contains(&id.lamport)
-            }
-            Op::Insert(_) => false,
-        })
-    };
+    let inserted = IdRanges::new(ops.iter().filter_map(|op| match op {
+        Op::Insert(_) => Some((op.replica_id(), op.lamport(), op.len())),
+        Op::Delete(_) => None,
+    }));
+    let deleted = IdRanges::new(ops.iter().filter_map(|op| match op {
+        Op::Delete(d) => Some((d.target.replica_id, d.target.lamport, d.len)),
+        Op::Insert(_) => None,
+    }));
     let text = doc.text();
     let (mut old, mut new) = (before.chars(), text.chars());
     let mut out: Vec<Splice> = Vec::new();
@@ -156,9 +148,9 @@ fn splices_of(doc: &crate::doc::Doc, before: &str, ops: &[Op]) -> Vec<Splice> {
     for (id, tombstone) in doc.layout() {
         // Visible before: kept, or deleted now by `ops`. Visible now: kept,
         // or inserted by `ops`.
-        let (was, is) = if inserted(id) {
+        let (was, is) = if inserted.contains(id) {
             (false, !tombstone)
-        } else if deleted(id) {
+        } else if deleted.contains(id) {
             (true, false)
         } else {
             (!tombstone, !tombstone)
@@ -200,4 +192,59 @@ fn splices_of(doc: &crate::doc::Doc, before: &str, ops: &[Op]) -> Vec<Splice> {
         }
     }
     out
+}
+
+/// Id ranges `(replica, first lamport, end lamport)`, sorted and joined
+/// where they overlap, so that each character of the walk is looked up in
+/// O(log k) instead of against every one of the step's k operations.
+struct IdRanges(Vec<(u64, u64, u64)>);
+
+impl IdRanges {
+    fn new(ranges: impl Iterator<Item = (u64, u64, u64)>) -> Self {
+        // Sorted by insertion rather than `sort_unstable`, whose code for
+        // triples would be one more sort in the `.wasm`; a step has few ops.
+        let mut sorted: Vec<(u64, u64, u64)> = Vec::new();
+        for (replica, lamport, len) in ranges {
+            let range = (replica, lamport, lamport + len);
+            sorted.insert(sorted.partition_point(|r| *r < range), range);
+        }
+        let mut joined: Vec<(u64, u64, u64)> = Vec::with_capacity(sorted.len());
+        for (replica, start, end) in sorted {
+            match joined.last_mut() {
+                Some(last) if last.0 == replica && start <= last.2 => last.2 = last.2.max(end),
+                _ => joined.push((replica, start, end)),
+            }
+        }
+        Self(joined)
+    }
+
+    fn contains(&self, id: Id) -> bool {
+        let key = (id.replica_id, id.lamport);
+        let after = self.0.partition_point(|&(r, start, _)| (r, start) <= key);
+        after > 0 && {
+            let (r, _, end) = self.0[after - 1];
+            r == id.replica_id && id.lamport < end
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_ranges_hold_exactly_the_ids_of_overlapping_and_separate_ranges() {
+        // Replica 1: 0..10 with 2..3 inside it, then 12..15; replica 2: 5..6.
+        let ranges = IdRanges::new([(1, 12, 3), (1, 2, 1), (2, 5, 1), (1, 0, 10)].into_iter());
+        let held: Vec<(u64, u64)> = (1..=3)
+            .flat_map(|r| (0..20).map(move |l| (r, l)))
+            .filter(|&(r, l)| ranges.contains(Id::new(l, r)))
+            .collect();
+        let expected: Vec<(u64, u64)> = (0..10)
+            .chain(12..15)
+            .map(|l| (1, l))
+            .chain([(2, 5)])
+            .collect();
+        assert_eq!(held, expected);
+    }
 }
