@@ -158,26 +158,14 @@ impl Tree {
         }
     }
 
-    /// Points the index at `leaf` for every character of `spans`. Spans cut
-    /// apart by deletes have adjacent lamports: sorting the ranges and
-    /// joining neighbours turns most of the updates into one.
+    /// Points the index at `leaf` for every character of `spans`, sorted
+    /// and joined into as few ranges as they make ([`Index::set_ranges`]).
     fn point_index(&mut self, spans: &[Span], leaf: u32) {
         let mut ranges = [(0u32, 0u64, 0u64); LEAF_CAP];
         for (r, s) in ranges.iter_mut().zip(spans) {
             *r = (s.replica, s.lamport, s.lamport + u64::from(s.len()));
         }
-        let ranges = &mut ranges[..spans.len()];
-        ranges.sort_unstable();
-        let mut current = ranges[0];
-        for &(replica, start, end) in &ranges[1..] {
-            if replica == current.0 && start == current.2 {
-                current.2 = end;
-            } else {
-                self.index.set(current.0, current.1, current.2, leaf);
-                current = (replica, start, end);
-            }
-        }
-        self.index.set(current.0, current.1, current.2, leaf);
+        self.index.set_ranges(&mut ranges[..spans.len()], leaf);
     }
 
     /// Joins `leaf` with a neighbour under the same parent when deletes have
