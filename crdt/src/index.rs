@@ -93,13 +93,9 @@ impl Keys {
         }
     }
 
-    /// Inserts a key at or above every other: natively, onto the last
-    /// chunk without the two searches (in the `.wasm`, code for little
-    /// gain, it goes through [`Keys::insert`]).
+    /// Inserts a key at or above every other: onto the last chunk
+    /// without the two searches.
     fn insert_last(&mut self, lamport: u64, leaf: u32) {
-        if cfg!(target_arch = "wasm32") {
-            return self.insert(lamport, leaf);
-        }
         let Some(chunk) = self.chunks.last_mut() else {
             return self.insert(lamport, leaf);
         };
@@ -351,9 +347,8 @@ impl Index {
     /// most of a leaf's ranges become one update.
     pub(crate) fn set_ranges(&mut self, ranges: &mut [(u32, u64, u64)], leaf: u32) {
         let n = ranges.len();
-        if cfg!(not(target_arch = "wasm32")) && n <= 32 && ranges.iter().all(|r| r.0 == ranges[0].0)
-        {
-            // One replica, as is usual: natively its ranges are sorted as
+        if n <= 32 && ranges.iter().all(|r| r.0 == ranges[0].0) {
+            // One replica, as is usual: its ranges are sorted as
             // `u64`s (start and position), cheaper than the triples. The
             // order only decides which ranges join (a lamport too large
             // for the shift just joins less), never where one points.
