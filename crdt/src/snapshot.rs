@@ -518,6 +518,13 @@ impl Columns {
 /// or `None` if the stream is broken or does not fit.
 #[cfg(all(feature = "std", not(target_arch = "wasm32")))]
 fn inflate(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    // zlib-rs returns at once into an empty buffer, stream unread, where
+    // miniz_oxide (the `.wasm`'s) refuses a stream that has output: an
+    // empty column goes through miniz_oxide, so that both builds accept
+    // exactly the same snapshots.
+    if out.is_empty() {
+        return inflate_miniz(data, out);
+    }
     // Negative window bits: a raw stream, no zlib header or checksum.
     let raw = zlib_rs::InflateConfig { window_bits: -15 };
     match zlib_rs::decompress_slice(out, data, raw) {
@@ -528,6 +535,10 @@ fn inflate(data: &[u8], out: &mut [u8]) -> Option<usize> {
 
 #[cfg(not(all(feature = "std", not(target_arch = "wasm32"))))]
 fn inflate(data: &[u8], out: &mut [u8]) -> Option<usize> {
+    inflate_miniz(data, out)
+}
+
+fn inflate_miniz(data: &[u8], out: &mut [u8]) -> Option<usize> {
     miniz_oxide::inflate::decompress_slice_iter_to_slice(out, core::iter::once(data), false, false)
         .ok()
 }

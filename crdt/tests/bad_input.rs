@@ -274,3 +274,29 @@ fn hostile_snapshots_are_refused_without_panicking_or_huge_allocations() {
     assert!(Doc::from_snapshot(1, &snap).is_err());
     let _ = snap.encode();
 }
+
+#[test]
+fn an_empty_column_whose_stream_has_output_is_refused_by_every_build() {
+    // The empty document's snapshot: a header, then seven columns, each
+    // its raw length 0, its compressed length, and an empty raw deflate
+    // stream. Native builds inflate with zlib-rs, the `.wasm` with
+    // miniz_oxide: both must refuse a stream that has output for a column
+    // declared empty.
+    let good = Doc::new(1).unwrap().encode();
+    let empty_column = [0u8, 2, 3, 0];
+    let header = good.len() - 7 * empty_column.len();
+    assert_eq!(
+        &good[header..header + 4],
+        &empty_column,
+        "the layout this test builds on"
+    );
+    assert!(Doc::decode(1, &good).is_ok());
+    let mut bad = good[..header].to_vec();
+    // Raw length 0, compressed length 3: a stream that inflates to "a".
+    bad.extend([0, 3, 75, 2, 0]);
+    for _ in 1..7 {
+        bad.extend(empty_column);
+    }
+    assert!(collab_crdt::Snapshot::decode(&bad).is_err());
+    assert!(Doc::decode(1, &bad).is_err());
+}
