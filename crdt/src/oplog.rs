@@ -142,7 +142,9 @@ const WIDE: u32 = u32::MAX;
 /// Runs kept in chunks of at most [`CHUNK`]: a log that grows by doubling
 /// holds up to twice the memory its runs need (a third of a long
 /// document's heap), one that grows a chunk at a time at most one chunk
-/// more.
+/// more. (A chunk also ends early where a lamport jumps past its 32-bit
+/// offsets; such a chunk starts small, so that a peer's jumping clocks
+/// cost memory in proportion to its runs, not a whole chunk each.)
 const CHUNK: usize = 256;
 
 /// Every `MARK`th run of a chunk has its start noted in [`Chunk::marks`].
@@ -314,9 +316,10 @@ impl Runs {
         match self.chunks.last_mut() {
             Some(c) if c.fits(run) => c.push(run),
             // A replica's first chunk grows by doubling up to CHUNK: most
-            // replicas of a shared document log only a few runs.
-            None => self.chunks.push(Chunk::new(run, 0)),
-            Some(_) => self.chunks.push(Chunk::new(run, CHUNK)),
+            // replicas of a shared document log only a few runs. So does
+            // one after a lamport jump: the next run may jump again.
+            Some(c) if c.runs.len() == CHUNK => self.chunks.push(Chunk::new(run, CHUNK)),
+            _ => self.chunks.push(Chunk::new(run, 0)),
         }
     }
 
@@ -665,6 +668,21 @@ mod tests {
             );
         }
         assert_eq!(log.units(0, seq, &IDS, "").next(), None);
+    }
+
+    #[test]
+    fn lamports_that_jump_past_a_chunk_cost_memory_in_proportion() {
+        // Every run's lamport 2^32 + 1 past the last: each starts a chunk.
+        let mut log = OpLog::default();
+        log.add_replica();
+        let step = (1u64 << 32) + 1;
+        for i in 0..1000u64 {
+            log.push(0, Run::delete(i, 1 + i * step, 1, (1, 1), false));
+        }
+        let runs = &log.runs[0];
+        assert_eq!(runs.chunks.len(), 1000);
+        let capacity: usize = runs.chunks.iter().map(|c| c.runs.capacity()).sum();
+        assert!(capacity <= 4 * 1000, "{capacity} run slots for 1,000 runs");
     }
 
     #[test]
