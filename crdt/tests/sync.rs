@@ -732,3 +732,34 @@ fn a_read_only_refusal_keeps_the_edit() {
     assert!(s.is_read_only());
     assert_eq!(s.poll_send(), None);
 }
+
+#[test]
+fn server_messages_are_routed_by_type_whatever_its_spelling() {
+    // An escaped `type` names the same message.
+    let escaped = r#"{"type":"err\u006fr","code":"not_found","message":"m","fatal":false}"#;
+    let ServerMessage::Error(e) = ServerMessage::from_json(escaped).unwrap() else {
+        panic!("an error message")
+    };
+    assert_eq!(e.code, "not_found");
+    // JSON that is not a message object is a wrong message, not bad JSON.
+    for wrong in [
+        r#"["error","invalid_message",true]"#,
+        "42",
+        r#"{"code":"x"}"#,
+        r#"{"type":"surprise"}"#,
+        r#"{"type":7}"#,
+    ] {
+        assert_eq!(
+            ServerMessage::from_json(wrong).unwrap_err().code,
+            ErrorCode::InvalidMessage,
+            "{wrong}"
+        );
+    }
+    for broken in [r#"{"type":"error""#, "[", "nope"] {
+        assert_eq!(
+            ServerMessage::from_json(broken).unwrap_err().code,
+            ErrorCode::MalformedJson,
+            "{broken}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! The messages of the sync protocol and their JSON codec (see `docs/protocol.md`).
 
-use alloc::borrow::ToOwned;
+use alloc::borrow::{Cow, ToOwned};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -303,7 +303,7 @@ impl ClientMessage {
             return Ok(ClientMessage::Op(batch));
         }
         #[cfg(feature = "presence")]
-        if message_type(text) == Some("presence") {
+        if message_type(text).as_deref() == Some("presence") {
             return serde_json::from_str(text)
                 .map(ClientMessage::Presence)
                 .map_err(|e| ParseError::new(text, &e, CLIENT_TYPES));
@@ -365,10 +365,19 @@ impl ServerMessage {
                 .map(wrap)
                 .map_err(|e| ParseError::from_server(&e))
         }
-        let ty = serde_json::from_str::<Probe<'_>>(text)
-            .map_err(|e| ParseError::from_server(&e))?
-            .ty;
-        match ty {
+        let probe = match serde_json::from_str::<Probe<'_>>(text) {
+            Ok(probe) => probe,
+            // JSON that is not an object (an array, a number) is a wrong
+            // message, not bad JSON.
+            Err(e) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+                return Err(ParseError {
+                    code: ErrorCode::InvalidMessage,
+                    detail: alloc::format!("{e}"),
+                });
+            }
+            Err(e) => return Err(ParseError::from_server(&e)),
+        };
+        match probe.ty.as_deref() {
             Some("hello_ack") => decode(text, ServerMessage::HelloAck),
             Some("snapshot") => decode(text, ServerMessage::Snapshot),
             Some("op_echo") => decode(text, ServerMessage::OpEcho),
@@ -395,16 +404,17 @@ const CLIENT_TYPES: &[&str] = &["hello", "op", "presence"];
 #[cfg(not(feature = "presence"))]
 const CLIENT_TYPES: &[&str] = &["hello", "op"];
 
-/// A message's `type`, the rest of it skipped.
+/// A message's `type`, the rest of it skipped; borrowed unless it holds
+/// an escape (`"err\u006fr"` is `error` too).
 #[derive(Deserialize)]
 struct Probe<'a> {
     #[serde(rename = "type", borrow, default)]
-    ty: Option<&'a str>,
+    ty: Option<Cow<'a, str>>,
 }
 
 /// The `type` of a message, when it is a JSON object with a string `type`:
 /// how messages that serde cannot decode as a tagged enum are routed.
-fn message_type(text: &str) -> Option<&str> {
+fn message_type(text: &str) -> Option<Cow<'_, str>> {
     serde_json::from_str::<Probe<'_>>(text).ok()?.ty
 }
 
@@ -512,8 +522,8 @@ fn classify(text: &str, err: &serde_json::Error, types: &[&str]) -> (ErrorCode, 
     }
     match message_type(text) {
         None => (ErrorCode::MissingType, None),
-        Some(ty) if !types.contains(&ty) => (ErrorCode::UnknownType, Some(ty.to_owned())),
-        Some(ty) => (ErrorCode::InvalidMessage, Some(ty.to_owned())),
+        Some(ty) if !types.contains(&&*ty) => (ErrorCode::UnknownType, Some(ty.into_owned())),
+        Some(ty) => (ErrorCode::InvalidMessage, Some(ty.into_owned())),
     }
 }
 
