@@ -550,8 +550,6 @@ fn cancel(step: &mut Step, c: Chars) -> bool {
     true
 }
 
-/// The old-to-new map when the characters `skip ..` of `ids` (in text order)
-/// come back as `new`: `(old run, its new first id)` pairs.
 /// Deleted characters restored as new ones: `(old ids, first new id)`,
 /// sorted by replica and lamport. Old ids never overlap (a character is
 /// restored once per undo) and new ids are never old ones.
@@ -559,7 +557,8 @@ fn cancel(step: &mut Step, c: Chars) -> bool {
 struct Moves(Vec<(Chars, Id)>);
 
 impl Moves {
-    /// Notes that `new` are the characters of `ids` from the `skip`th on.
+    /// Notes that the characters `skip ..` of `ids` (in text order) came
+    /// back as `new`.
     fn add(&mut self, ids: &[Chars], mut skip: u64, new: Chars) {
         let mut at = 0;
         for c in ids {
