@@ -402,13 +402,7 @@ mod tests {
     fn keys_behave_like_an_ordered_map() {
         let mut keys = Keys::default();
         let mut model = BTreeMap::new();
-        let mut seed = 7u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
+        let mut next = numbers(7u64);
         for step in 0..20_000 {
             let a = next(5_000);
             if next(4) == 0 {
@@ -434,41 +428,55 @@ mod tests {
         }
     }
 
-    /// A range set in one splice answers like the generic removal and
-    /// inserts it stands in for.
-    #[test]
-    fn setting_a_range_in_one_chunk_matches_the_general_way() {
-        let mut fast = Index::default();
-        let mut slow = Index::default();
-        let mut seed = 11u64;
-        let mut next = |m: u64| {
+    /// Numbers below `m` from a seeded linear congruential generator.
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
             seed = seed
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (seed >> 33) % m
-        };
-        for i in 0..3_000u64 {
-            fast.note_new(0, i * 4, (i / 5) as u32);
-            slow.note_new(0, i * 4, (i / 5) as u32);
         }
+    }
+
+    /// An index of 3,000 keys four apart, spread over `replicas`, five to a
+    /// leaf.
+    fn twin(replicas: u64) -> Index {
+        let mut index = Index::default();
+        for i in 0..3_000u64 {
+            index.note_new((i % replicas) as u32, i * 4, (i / 5) as u32);
+        }
+        index
+    }
+
+    /// Points `start..end` of replica 0 at `leaf` the general way, as
+    /// `set` does it when the splice cannot.
+    fn set_the_general_way(index: &mut Index, start: u64, end: u64, leaf: u32) {
+        let keys = &mut index.maps[0];
+        let after = keys.get(end);
+        keys.remove(start, end);
+        if keys.get(start) != Some(leaf) {
+            keys.insert(start, leaf);
+        }
+        if let Some(after) = after
+            && after != leaf
+        {
+            keys.insert(end, after);
+        }
+        index.refresh_tail(0);
+    }
+
+    /// A range set in one splice answers like the generic removal and
+    /// inserts it stands in for.
+    #[test]
+    fn setting_a_range_in_one_chunk_matches_the_general_way() {
+        let (mut fast, mut slow) = (twin(1), twin(1));
+        let mut next = numbers(11u64);
         for step in 0..5_000 {
             let start = next(12_500);
             let end = start + 1 + next(40);
             let leaf = next(700) as u32;
             fast.set(0, start, end, leaf);
-            // The general way, as `set` does it when the splice cannot.
-            let keys = &mut slow.maps[0];
-            let after = keys.get(end);
-            keys.remove(start, end);
-            if keys.get(start) != Some(leaf) {
-                keys.insert(start, leaf);
-            }
-            if let Some(after) = after
-                && after != leaf
-            {
-                keys.insert(end, after);
-            }
-            slow.refresh_tail(0);
+            set_the_general_way(&mut slow, start, end, leaf);
             for probe in [
                 start.saturating_sub(1),
                 start,
@@ -491,37 +499,15 @@ mod tests {
     /// the hint of the last one is taken), answer like the general way.
     #[test]
     fn ascending_ranges_match_the_general_way() {
-        let mut fast = Index::default();
-        let mut slow = Index::default();
-        let mut seed = 5u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
-        for i in 0..3_000u64 {
-            fast.note_new(0, i * 4, (i / 5) as u32);
-            slow.note_new(0, i * 4, (i / 5) as u32);
-        }
+        let (mut fast, mut slow) = (twin(1), twin(1));
+        let mut next = numbers(5u64);
         for split in 0..400 {
             let leaf = 1_000 + split;
             let mut start = next(12_000);
             for _ in 0..next(16) {
                 let end = start + 1 + next(6);
                 fast.set(0, start, end, leaf);
-                let keys = &mut slow.maps[0];
-                let after = keys.get(end);
-                keys.remove(start, end);
-                if keys.get(start) != Some(leaf) {
-                    keys.insert(start, leaf);
-                }
-                if let Some(after) = after
-                    && after != leaf
-                {
-                    keys.insert(end, after);
-                }
-                slow.refresh_tail(0);
+                set_the_general_way(&mut slow, start, end, leaf);
                 start = end + next(30);
             }
             for _ in 0..20 {
@@ -547,20 +533,8 @@ mod tests {
     }
 
     fn ranges_set_at_once_match_the_general_way(replicas: u64) {
-        let mut fast = Index::default();
-        let mut slow = Index::default();
-        let mut seed = 3 + replicas;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % m
-        };
-        for i in 0..3_000u64 {
-            let (r, leaf) = ((i % replicas) as u32, (i / 5) as u32);
-            fast.note_new(r, i * 4, leaf);
-            slow.note_new(r, i * 4, leaf);
-        }
+        let (mut fast, mut slow) = (twin(replicas), twin(replicas));
+        let mut next = numbers(3 + replicas);
         for split in 0..600 {
             let leaf = 1_000 + split % 50;
             let mut ranges = Vec::new();
